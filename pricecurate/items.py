@@ -1,0 +1,126 @@
+"""Raw lines in, one outcome per line out: kept (with its prompt), dropped or quarantined.
+
+Pure Python over a batch of lines, so the token rules run as batch calls; the
+Spark plumbing that feeds Arrow batches in lives in ``pricecurate.stages``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from pricecurate import recipe
+from pricecurate.tokenizer import Codec
+
+KEPT = "kept"
+DROPPED = "dropped"
+QUARANTINED = "quarantined"
+
+# Quarantine reasons: the line is not a record the recipe can read.
+EMPTY_LINE = "empty_line"
+INVALID_JSON = "invalid_json"
+NOT_AN_OBJECT = "not_an_object"
+TOO_LARGE = "too_large"
+
+RAW_SNIPPET_CHARS = 4096
+DEFAULT_MAX_RECORD_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str
+    reason: str | None = None
+    parent_asin: str | None = None
+    title: str | None = None
+    price: float | None = None
+    prompt: str | None = None
+    test_prompt: str | None = None
+    token_count: int | None = None
+    raw: str | None = None  # the line, cut short, for quarantined lines only
+
+
+def quarantine(reason: str, line: str) -> Outcome:
+    return Outcome(QUARANTINED, reason, raw=line[:RAW_SNIPPET_CHARS])
+
+
+def _is_string_list(value) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def schema_problem(record: dict) -> str | None:
+    """Why a decoded record cannot go through the recipe, or None when it can."""
+    for field in ("title", "parent_asin"):
+        if field not in record:
+            return f"missing_field:{field}"
+        if not isinstance(record[field], str):
+            return f"bad_type:{field}"
+    for field in ("description", "features"):
+        if field in record and record[field] is not None and not _is_string_list(record[field]):
+            return f"bad_type:{field}"
+    if "details" in record and not isinstance(record["details"], dict) and record["details"] is not None:
+        return "bad_type:details"
+    if isinstance(record.get("price"), (dict, list)):
+        return "bad_type:price"
+    return None
+
+
+def decode_line(line: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> dict | Outcome:
+    """Parse one raw line into a record, or say why it is quarantined."""
+    if not line.strip():
+        return quarantine(EMPTY_LINE, line)
+    if len(line) > max_record_bytes or len(line.encode("utf-8", "surrogatepass")) > max_record_bytes:
+        return quarantine(TOO_LARGE, line)
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return quarantine(INVALID_JSON, line)
+    if not isinstance(record, dict):
+        return quarantine(NOT_AN_OBJECT, line)
+    problem = schema_problem(record)
+    if problem:
+        return quarantine(problem, line)
+    return record
+
+
+def build_items(lines: list[str], codec: Codec, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> list[Outcome]:
+    """Apply the recipe to a batch of raw lines; the result is aligned with ``lines``."""
+    outcomes: list[Outcome | None] = [None] * len(lines)
+    waiting: list[tuple[int, dict, recipe.Candidate]] = []
+    for index, line in enumerate(lines):
+        record = decode_line(line, max_record_bytes)
+        if isinstance(record, Outcome):
+            outcomes[index] = record
+            continue
+        prepared = recipe.prepare(record)
+        if isinstance(prepared, recipe.Drop):
+            outcomes[index] = Outcome(
+                DROPPED, prepared.reason, record["parent_asin"], record["title"], prepared.price
+            )
+        else:
+            waiting.append((index, record, prepared))
+
+    token_ids = codec.encode([candidate.text for _, _, candidate in waiting])
+    long_enough = [
+        (entry, ids[: recipe.MAX_TOKENS])
+        for entry, ids in zip(waiting, token_ids)
+        if recipe.has_enough_tokens(len(ids))
+    ]
+    for index, record, candidate in waiting:
+        outcomes[index] = Outcome(
+            DROPPED, recipe.TOO_FEW_TOKENS, record["parent_asin"], record["title"], candidate.price
+        )
+    texts = codec.decode([ids for _, ids in long_enough])
+    prompts = [recipe.make_prompt(text, entry[2].price) for (entry, _), text in zip(long_enough, texts)]
+    prompt_ids = codec.encode(prompts)
+    for ((index, record, candidate), _), prompt, ids in zip(long_enough, prompts, prompt_ids):
+        outcomes[index] = Outcome(
+            KEPT,
+            None,
+            record["parent_asin"],
+            record["title"],
+            candidate.price,
+            prompt,
+            recipe.make_test_prompt(prompt),
+            len(ids),
+        )
+    return outcomes  # type: ignore[return-value]
