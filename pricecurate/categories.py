@@ -1,0 +1,52 @@
+"""The dataset's 34 category names and the file names that carry them."""
+
+from __future__ import annotations
+
+import re
+
+CATEGORIES = (
+    "All_Beauty",
+    "Amazon_Fashion",
+    "Appliances",
+    "Arts_Crafts_and_Sewing",
+    "Automotive",
+    "Baby_Products",
+    "Beauty_and_Personal_Care",
+    "Books",
+    "CDs_and_Vinyl",
+    "Cell_Phones_and_Accessories",
+    "Clothing_Shoes_and_Jewelry",
+    "Digital_Music",
+    "Electronics",
+    "Gift_Cards",
+    "Grocery_and_Gourmet_Food",
+    "Handmade_Products",
+    "Health_and_Household",
+    "Health_and_Personal_Care",
+    "Home_and_Kitchen",
+    "Industrial_and_Scientific",
+    "Kindle_Store",
+    "Magazine_Subscriptions",
+    "Movies_and_TV",
+    "Musical_Instruments",
+    "Office_Products",
+    "Patio_Lawn_and_Garden",
+    "Pet_Supplies",
+    "Software",
+    "Sports_and_Outdoors",
+    "Subscription_Boxes",
+    "Tools_and_Home_Improvement",
+    "Toys_and_Games",
+    "Video_Games",
+    "Unknown",
+)
+
+FILE_NAME = re.compile(r"^meta_(?P<category>[A-Za-z_]+)\.jsonl(?P<gz>\.gz)?$")
+
+
+def category_of(file_name: str) -> str | None:
+    """The category a ``meta_<Category>.jsonl[.gz]`` file name carries, or None."""
+    match = FILE_NAME.match(file_name)
+    if not match or match.group("category") not in CATEGORIES:
+        return None
+    return match.group("category")

@@ -1,0 +1,141 @@
+"""The ``pricecurate`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import traceback
+
+from pricecurate.config import ConfigError, load_config
+from pricecurate.fs import redact
+from pricecurate.read import InputError
+from pricecurate.write import OutputError
+
+RUN_EXAMPLES = """examples:
+  pricecurate run --output out/sample --overwrite          # the bundled sample, course recipe
+  pricecurate run --config conf/course.yaml --input raw/meta_categories --output out/course
+  pricecurate run --config conf/default.yaml --input s3a://bucket/meta --output s3a://bucket/curated \\
+      --categories all --master spark://host:7077 --set seed=7 --set split.test=5000
+"""
+
+SAMPLE_RECORDS_PER_CATEGORY = 60
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pricecurate",
+        description="Curate Amazon Reviews 2023 product metadata into a balanced price-prediction dataset.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser(
+        "run",
+        help="run the curation job",
+        description="Read meta_<Category>.jsonl[.gz] files, apply the recipe, balance, split and write Parquet.",
+        epilog=RUN_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("--config", default="conf/course.yaml", help="YAML config (default: %(default)s)")
+    run.add_argument(
+        "--input",
+        help="directory (local path or Hadoop URI) of meta_<Category>.jsonl[.gz] files; "
+        "default: a bundled sample generated for all 34 categories",
+    )
+    run.add_argument("--output", required=True, help="output directory; created if missing")
+    run.add_argument("--categories", help="comma-separated category names, or 'all' (overrides the config)")
+    run.add_argument("--master", help="Spark master URL (default: local[*], or spark-submit's)")
+    run.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a config key, e.g. seed=7, dedup=title,text, balance.slot_cap=600, "
+        "balance.weights.Automotive=1, split.test=5000, tokenizer=meta-llama/Llama-3.1-8B (repeatable)",
+    )
+    run.add_argument("--overwrite", action="store_true", help="replace an existing output dataset")
+    run.add_argument("--log", help="also append progress lines to this file")
+    run.add_argument("--verbose", action="store_true", help="show tracebacks on errors")
+
+    sample = commands.add_parser(
+        "sample",
+        help="write the bundled synthetic sample input",
+        description="Write a deterministic synthetic sample: one meta_<Category>.jsonl per category.",
+    )
+    sample.add_argument("dest", help="directory to write")
+    sample.add_argument("--records", type=int, default=SAMPLE_RECORDS_PER_CATEGORY, help="records per category")
+    sample.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def _bundled_sample_dir() -> str:
+    from pricecurate.sample import write_sample
+
+    dest = os.path.join(tempfile.gettempdir(), f"pricecurate-sample-{SAMPLE_RECORDS_PER_CATEGORY}")
+    write_sample(dest, records_per_category=SAMPLE_RECORDS_PER_CATEGORY)
+    return dest
+
+
+def _summary(result) -> str:
+    manifest = result.manifest
+    accounting = manifest["accounting"]
+    rows = [
+        ("records read", accounting["lines"]),
+        ("kept", accounting["kept"]),
+        *[(f"dropped: {reason}", count) for reason, count in accounting["dropped"].items()],
+        *[(f"quarantined: {reason}", count) for reason, count in accounting["quarantined"].items()],
+        ("after balancing", manifest["balanced"]),
+        *[(f"split: {name}", size) for name, size in manifest["splits"]["sizes"].items() if size],
+    ]
+    width = max(len(label) for label, _ in rows)
+    lines = [f"  {label:<{width}}  {value:>12,}" for label, value in rows]
+    if manifest["splits"]["scaled"]:
+        lines.append(f"  splits scaled down in proportion: requested {manifest['splits']['requested']}")
+    if manifest["input"]["missing_categories"]:
+        lines.append(f"  no input file for: {', '.join(manifest['input']['missing_categories'])}")
+    lines.append(f"  output: {redact(result.output)}")
+    return "summary\n" + "\n".join(lines)
+
+
+def _run(args) -> int:
+    from pricecurate.job import run_job
+    from pricecurate.progress import Progress
+    from pricecurate.session import build_session
+
+    overrides = list(args.overrides)
+    if args.categories:
+        overrides.append(f"categories={args.categories}")
+    config = load_config(args.config, overrides)
+    input_uri = args.input or _bundled_sample_dir()
+    progress = Progress(log_path=args.log)
+    spark = build_session(args.master, config.spark)
+    try:
+        result = run_job(spark, config, input_uri, args.output, args.overwrite, progress)
+    finally:
+        spark.stop()
+    print(_summary(result))
+    print(f"  wall time: {progress.elapsed:.1f}s")
+    progress.close()
+    return 0
+
+
+def _sample(args) -> int:
+    from pricecurate.sample import write_sample
+
+    paths = write_sample(args.dest, records_per_category=args.records, seed=args.seed)
+    print(f"wrote {len(paths)} files to {args.dest}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handler = {"run": _run, "sample": _sample}[args.command]
+    try:
+        return handler(args)
+    except (ConfigError, InputError, OutputError) as exc:
+        if getattr(args, "verbose", False):
+            traceback.print_exc()
+        print(f"pricecurate: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

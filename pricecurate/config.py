@@ -1,0 +1,185 @@
+"""One validated, typed configuration from a YAML file plus ``--set key=value`` overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from pricecurate.categories import CATEGORIES
+from pricecurate.recipe import RECIPE_NAME
+from pricecurate.tokenizer import LLAMA31
+
+DEDUP_FIELDS = ("title", "text")
+
+
+class ConfigError(ValueError):
+    """A configuration problem, phrased for the user."""
+
+
+@dataclass
+class Balance:
+    slot_cap: int = 1200
+    keep_all_from: int = 240
+    default_weight: float = 5.0
+    weights: dict[str, float] = field(default_factory=dict)
+
+    def weight_of(self, category: str) -> float:
+        return self.weights.get(category, self.default_weight)
+
+
+@dataclass
+class Split:
+    train: int = 400_000
+    test: int = 2_000
+    validation: int = 0
+
+
+@dataclass
+class Config:
+    recipe: str = RECIPE_NAME
+    categories: list[str] | str = "all"
+    tokenizer: str = LLAMA31
+    seed: int = 42
+    dedup: list[str] = field(default_factory=list)
+    balance: Balance = field(default_factory=Balance)
+    split: Split = field(default_factory=Split)
+    max_record_bytes: int = 4 * 1024 * 1024
+    partitions: int = 0  # 0: derived from the input size and the cores
+    spark: dict[str, str] = field(default_factory=dict)  # extra Spark settings
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _set_path(tree: dict, dotted: str, value) -> None:
+    keys = dotted.split(".")
+    node = tree
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {dotted}: {key!r} is not a section")
+    node[keys[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, object]:
+    """``key=value`` with the value read as YAML (so numbers and lists keep their type)."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected key=value, e.g. --set seed=7")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {key}: cannot read value {raw!r}: {exc}") from None
+    return key.strip(), value
+
+
+def _typed(cls, data: dict, where: str):
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {data!r}")
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; known keys are {', '.join(sorted(known))}"
+        )
+    return data
+
+
+def _int(value, name: str, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+    return value
+
+
+def _positive(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigError(f"{name} must be a number > 0, got {value!r}")
+    return float(value)
+
+
+def _dedup(value) -> list[str]:
+    if value in (None, "none", "", False, []):
+        return []
+    fields = value.split(",") if isinstance(value, str) else list(value)
+    fields = [str(f).strip() for f in fields]
+    bad = [f for f in fields if f not in DEDUP_FIELDS]
+    if bad:
+        raise ConfigError(f"dedup: unknown field(s) {', '.join(bad)}; use 'none' or a subset of 'title,text'")
+    return [f for f in DEDUP_FIELDS if f in fields]
+
+
+def _categories(value) -> list[str] | str:
+    if value in ("all", None):
+        return "all"
+    names = value.split(",") if isinstance(value, str) else list(value)
+    names = [str(n).strip() for n in names if str(n).strip()]
+    unknown = [n for n in names if n not in CATEGORIES]
+    if unknown:
+        raise ConfigError(
+            f"categories: unknown name(s) {', '.join(unknown)}; the dataset's names are {', '.join(CATEGORIES)}"
+        )
+    if not names:
+        raise ConfigError("categories: empty list; use 'all' or names like Automotive,Electronics")
+    return names
+
+
+def build_config(tree: dict) -> Config:
+    """Validate a raw mapping into a Config; every problem names the key and the fix."""
+    tree = dict(_typed(Config, tree or {}, "config"))
+    balance_tree = dict(_typed(Balance, tree.pop("balance", None) or {}, "balance"))
+    split_tree = dict(_typed(Split, tree.pop("split", None) or {}, "split"))
+
+    config = Config()
+    if "recipe" in tree and tree["recipe"] != RECIPE_NAME:
+        raise ConfigError(f"recipe: only {RECIPE_NAME!r} is implemented, got {tree['recipe']!r}")
+    config.categories = _categories(tree.get("categories", "all"))
+    config.tokenizer = str(tree.get("tokenizer", config.tokenizer))
+    config.seed = _int(tree.get("seed", config.seed), "seed")
+    config.dedup = _dedup(tree.get("dedup"))
+    config.max_record_bytes = _int(tree.get("max_record_bytes", config.max_record_bytes), "max_record_bytes", 1024)
+    config.partitions = _int(tree.get("partitions", config.partitions), "partitions")
+    spark = tree.get("spark") or {}
+    if not isinstance(spark, dict):
+        raise ConfigError(f"spark: expected a mapping of Spark settings, got {spark!r}")
+    config.spark = {str(k): str(v) for k, v in spark.items()}
+
+    balance = config.balance
+    balance.slot_cap = _int(balance_tree.get("slot_cap", balance.slot_cap), "balance.slot_cap", 1)
+    balance.keep_all_from = _int(balance_tree.get("keep_all_from", balance.keep_all_from), "balance.keep_all_from", 1)
+    balance.default_weight = _positive(balance_tree.get("default_weight", balance.default_weight), "balance.default_weight")
+    weights = balance_tree.get("weights") or {}
+    if not isinstance(weights, dict):
+        raise ConfigError(f"balance.weights: expected Category: weight pairs, got {weights!r}")
+    for name, weight in weights.items():
+        if name not in CATEGORIES:
+            raise ConfigError(f"balance.weights: unknown category {name!r}; use one of the dataset's 34 names")
+        balance.weights[name] = _positive(weight, f"balance.weights.{name}")
+
+    split = config.split
+    split.train = _int(split_tree.get("train", split.train), "split.train")
+    split.test = _int(split_tree.get("test", split.test), "split.test")
+    split.validation = _int(split_tree.get("validation", split.validation), "split.validation")
+    if split.train + split.test + split.validation == 0:
+        raise ConfigError("split: train, test and validation are all 0; ask for at least one item")
+    return config
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
+    tree: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist; pass e.g. --config conf/course.yaml")
+        try:
+            tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        if not isinstance(tree, dict):
+            raise ConfigError(f"config file {path}: expected a mapping at the top level")
+    for text in overrides:
+        key, value = parse_override(text)
+        _set_path(tree, key, value)
+    return build_config(tree)

@@ -1,0 +1,105 @@
+"""The output's README.md: a Hugging Face dataset card built from the manifest."""
+
+from __future__ import annotations
+
+from pricecurate.recipe import PRICE_PREFIX, QUESTION
+
+
+def _size_category(rows: int) -> str:
+    for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
+        if rows < limit:
+            return label
+    return "1M<n<10M"
+
+
+def render(manifest: dict) -> str:
+    splits = manifest["splits"]["sizes"]
+    names = [name for name in ("train", "validation", "test") if splits.get(name)]
+    data_files = "\n".join(f"  - split: {name}\n    path: \"{name}/*/*.parquet\"" for name in names)
+    accounting = manifest["accounting"]
+    rows = sum(splits.values())
+    config = manifest["config"]
+    per_category = "\n".join(
+        f"| {category} | {counts.get('kept', 0):,} | "
+        + " | ".join(f"{counts.get(name, 0):,}" for name in names)
+        + " |"
+        for category, counts in sorted(manifest["categories"].items())
+    )
+    dropped = "\n".join(f"| {reason} | {count:,} |" for reason, count in accounting["dropped"].items()) or "| – | 0 |"
+    quarantined = sum(accounting["quarantined"].values())
+    scaled = (
+        f"\nThere were fewer balanced items than requested, so every split was scaled down in proportion "
+        f"(requested {manifest['splits']['requested']}).\n"
+        if manifest["splits"]["scaled"]
+        else ""
+    )
+    return f"""---
+configs:
+- config_name: default
+  data_files:
+{data_files}
+dataset_info:
+  features:
+  - name: text
+    dtype: string
+  - name: price
+    dtype: float64
+  - name: category
+    dtype: string
+  - name: parent_asin
+    dtype: string
+  - name: title
+    dtype: string
+  - name: token_count
+    dtype: int32
+task_categories:
+- text-generation
+language:
+- en
+size_categories:
+- {_size_category(rows)}
+tags:
+- price-prediction
+- amazon-reviews-2023
+---
+
+# Price prediction dataset (pricecurate, recipe {manifest['recipe']})
+
+Built by pricecurate from Amazon Reviews 2023 product metadata ({len(manifest['input']['files'])} input files,
+{accounting['lines']:,} records read). Each train row's `text` is a prompt that asks
+"{QUESTION}" about one product and ends with `{PRICE_PREFIX}<dollars>.00`; test rows end at `{PRICE_PREFIX}`
+so a model completes the price. Token counts use the `{manifest['tokenizer']['name']}` tokenizer.
+
+## Splits
+
+| split | rows |
+|---|---|
+""" + "\n".join(f"| {name} | {splits[name]:,} |" for name in names) + f"""
+{scaled}
+Balancing: whole-dollar price slots $1–$999; slots of ${config['balance']['keep_all_from']} and above keep every
+item, smaller slots with more than {config['balance']['slot_cap']:,} items keep a weighted draw of
+{config['balance']['slot_cap']:,} (category weights: default {config['balance']['default_weight']:g},
+{', '.join(f'{k} {v:g}' for k, v in sorted(config['balance']['weights'].items())) or 'no overrides'}).
+Deduplication: {', '.join(config['dedup']) or 'off'}. Seed: {config['seed']}.
+
+## Per category
+
+| category | kept | {' | '.join(names)} |
+|---|---|{'---|' * len(names)}
+{per_category}
+
+## Records dropped by the recipe
+
+| reason | records |
+|---|---|
+{dropped}
+
+Quarantined (unreadable) lines: {quarantined:,}; see `quarantine/` and `manifest.json`.
+
+## Loading
+
+```python
+from datasets import load_dataset
+data = load_dataset("parquet", data_files={{"train": "train/*/*.parquet", "test": "test/*/*.parquet"}})
+```
+"""

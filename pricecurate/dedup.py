@@ -1,0 +1,42 @@
+"""Exact-duplicate removal: one deterministic representative per title and per text."""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from pricecurate.items import DROPPED, KEPT
+from pricecurate.keys import item_hash
+
+# dedup field -> (column compared, drop reason)
+DUPLICATE_OF = {
+    "title": ("title", "duplicate_title"),
+    # The text without the price: two items with the same text must not both
+    # appear, whatever their prices, or one could land in train and one in test.
+    "text": ("test_prompt", "duplicate_text"),
+}
+
+
+def mark_duplicates(outcomes: DataFrame, fields: list[str], seed: int) -> DataFrame:
+    """Turn every kept item but one per duplicate group into a drop with a reason.
+
+    The representative is the item with the smallest seeded hash, so the choice
+    does not depend on partitioning. Only kept rows are shuffled.
+    """
+    if not fields:
+        return outcomes
+    kept = outcomes.filter(F.col("status") == KEPT)
+    others = outcomes.filter(F.col("status") != KEPT)
+    for field in fields:
+        column, reason = DUPLICATE_OF[field]
+        group = Window.partitionBy(column).orderBy(item_hash(seed, "dedup"), "file", "line")
+        ranked = kept.withColumn("_rank", F.row_number().over(group))
+        duplicates = (
+            ranked.filter(F.col("_rank") > 1)
+            .drop("_rank")
+            .withColumn("status", F.lit(DROPPED))
+            .withColumn("reason", F.lit(reason))
+        )
+        kept = ranked.filter(F.col("_rank") == 1).drop("_rank")
+        others = others.unionByName(duplicates)
+    return kept.unionByName(others)

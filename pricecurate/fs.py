@@ -1,0 +1,91 @@
+"""Filesystem operations through Spark's Hadoop FileSystem, so every URI Spark reads works.
+
+Local paths, ``file://``, ``hdfs://`` and ``s3a://`` all go through the same
+calls; the driver's JVM does the work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+
+def redact(uri: str) -> str:
+    """The URI without credentials (``s3a://key:secret@bucket`` → ``s3a://***@bucket``)."""
+    parts = urlsplit(str(uri))
+    if parts.username or parts.password:
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+        return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
+    return str(uri)
+
+
+@dataclass(frozen=True)
+class Entry:
+    uri: str
+    name: str
+    size: int
+    is_dir: bool
+
+
+class HadoopFS:
+    def __init__(self, spark):
+        self._jvm = spark.sparkContext._jvm
+        self._conf = spark.sparkContext._jsc.hadoopConfiguration()
+
+    def _path(self, uri: str):
+        path = self._jvm.org.apache.hadoop.fs.Path(str(uri))
+        return path, path.getFileSystem(self._conf)
+
+    def qualify(self, uri: str) -> str:
+        path, fs = self._path(uri)
+        return str(fs.makeQualified(path).toString())
+
+    def exists(self, uri: str) -> bool:
+        path, fs = self._path(uri)
+        return bool(fs.exists(path))
+
+    def is_dir(self, uri: str) -> bool:
+        path, fs = self._path(uri)
+        return bool(fs.exists(path) and fs.getFileStatus(path).isDirectory())
+
+    def list(self, uri: str) -> list[Entry]:
+        path, fs = self._path(uri)
+        entries = []
+        for status in fs.listStatus(path):
+            child = status.getPath()
+            entries.append(Entry(str(child.toString()), str(child.getName()), int(status.getLen()), bool(status.isDirectory())))
+        return sorted(entries, key=lambda e: e.name)
+
+    def mkdirs(self, uri: str) -> None:
+        path, fs = self._path(uri)
+        fs.mkdirs(path)
+
+    def delete(self, uri: str) -> None:
+        path, fs = self._path(uri)
+        if fs.exists(path):
+            fs.delete(path, True)
+
+    def rename(self, source: str, target: str) -> None:
+        src, fs = self._path(source)
+        dst, _ = self._path(target)
+        if not fs.rename(src, dst):
+            raise OSError(f"could not rename {redact(source)} to {redact(target)}")
+
+    def write_text(self, uri: str, text: str) -> None:
+        path, fs = self._path(uri)
+        stream = fs.create(path, True)
+        try:
+            stream.write(bytearray(text.encode("utf-8")))
+        finally:
+            stream.close()
+
+    def read_text(self, uri: str) -> str:
+        path, fs = self._path(uri)
+        stream = fs.open(path)
+        try:
+            data = self._jvm.org.apache.commons.io.IOUtils.toByteArray(stream)
+        finally:
+            stream.close()
+        return bytes(data).decode("utf-8")

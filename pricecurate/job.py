@@ -1,0 +1,167 @@
+"""The curation job: read → items → dedup → balance → split → write, counting on the way."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pyspark
+from pyspark import StorageLevel
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from pricecurate import datacard
+from pricecurate.accounting import build_accounting
+from pricecurate.balance import balance_items
+from pricecurate.config import Config
+from pricecurate.dedup import mark_duplicates
+from pricecurate.fs import HadoopFS, redact
+from pricecurate.items import KEPT, QUARANTINED
+from pricecurate.progress import Progress
+from pricecurate.read import auto_partitions, discover, read_lines
+from pricecurate.recipe import RECIPE_NAME
+from pricecurate.split import SPLIT_ORDER, assign_splits, plan_split
+from pricecurate.stages import apply_recipe
+from pricecurate.tokenizer import load_spec
+from pricecurate.write import MANIFEST, Output
+
+TEXT_COLUMN = {"train": "prompt", "validation": "prompt", "test": "test_prompt"}
+
+
+@dataclass
+class RunResult:
+    output: str
+    manifest: dict
+
+
+def _count_by_category(frame) -> dict[str, int]:
+    return {row["category"]: row["count"] for row in frame.groupBy("category").count().collect()}
+
+
+def run_job(
+    spark: SparkSession,
+    config: Config,
+    input_uri: str,
+    output_uri: str,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> RunResult:
+    progress = progress or Progress()
+    started = dt.datetime.now(dt.timezone.utc)
+    fs = HadoopFS(spark)
+    sc = spark.sparkContext
+
+    plan = discover(fs, input_uri, config.categories)
+    output = Output(fs, output_uri, input_uri, overwrite)
+    for leftover in output.clean_leftovers():
+        progress.say(f"removed {leftover}, left by an interrupted run")
+    progress.say(
+        f"input: {len(plan.files)} file(s) for {len(plan.categories)} categories"
+        + (f"; no file for {', '.join(plan.missing)}" if plan.missing else "")
+    )
+
+    with progress.stage("tokenizer"):
+        spec = load_spec(config.tokenizer)
+        spec_broadcast = sc.broadcast(spec.json)
+        builds = sc.accumulator(0)
+        progress.say(f"tokenizer {spec.name} sha256 {spec.sha256[:16]}")
+
+    partitions = config.partitions or auto_partitions(plan.files, sc.defaultParallelism)
+    # Shuffles after the recipe carry only kept items: as many partitions as the read is plenty.
+    spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
+    lines = read_lines(spark, plan, partitions)
+    outcomes = apply_recipe(lines, spec_broadcast, spec.sha256, config.max_record_bytes, builds)
+    curated = mark_duplicates(outcomes, config.dedup, config.seed).persist(StorageLevel.MEMORY_AND_DISK)
+
+    try:
+        with progress.stage("items"):
+            grouped = curated.groupBy("file", "category", "status", "reason").count().collect()
+            accounting = build_accounting(
+                (r["file"], r["category"], r["status"], r["reason"], r["count"]) for r in grouped
+            )
+            progress.say(
+                f"{accounting['lines']:,} records read over {partitions} partitions, {accounting['kept']:,} kept, "
+                f"{sum(accounting['dropped'].values()):,} dropped, {sum(accounting['quarantined'].values()):,} quarantined"
+            )
+
+        items = curated.filter(F.col("status") == KEPT)
+        with progress.stage("write items"):
+            output.write_split(items, "items", "prompt")
+            if sum(accounting["quarantined"].values()):
+                output.write_quarantine(curated.filter(F.col("status") == QUARANTINED))
+
+        with progress.stage("balance"):
+            balanced = balance_items(items, config.balance, config.seed).persist(StorageLevel.MEMORY_AND_DISK)
+            balanced_by_category = _count_by_category(balanced)
+            available = sum(balanced_by_category.values())
+            progress.say(f"{available:,} items after balancing")
+
+        with progress.stage("split"):
+            split_plan = plan_split(available, config.split)
+            splits = assign_splits(balanced, split_plan, config.seed)
+            if split_plan.scaled:
+                progress.say(f"only {available:,} balanced items: splits scaled down to {split_plan.sizes}")
+
+        split_by_category: dict[str, dict[str, int]] = {}
+        with progress.stage("write splits"):
+            for name in SPLIT_ORDER:
+                if name in splits:
+                    output.write_split(splits[name], name, TEXT_COLUMN[name])
+                    split_by_category[name] = _count_by_category(splits[name])
+
+        manifest = _manifest(
+            config, plan, spec, partitions, accounting, balanced_by_category, split_plan, split_by_category,
+            spark, started, progress, builds.value,
+        )
+        output.write_json(MANIFEST, manifest)
+        output.write_text("README.md", datacard.render(manifest))
+        with progress.stage("publish"):
+            output.publish()
+    except BaseException:
+        output.abandon()
+        raise
+    finally:
+        curated.unpersist()
+        if "balanced" in locals():
+            balanced.unpersist()
+        spec_broadcast.unpersist()
+    progress.say(f"dataset written to {redact(output.uri)}")
+    return RunResult(output.uri, manifest)
+
+
+def _manifest(config, plan, spec, partitions, accounting, balanced, split_plan, split_by_category,
+              spark, started, progress, tokenizer_builds) -> dict:
+    categories = {}
+    for category in plan.categories:
+        counts = accounting["categories"].get(category, {"lines": 0, "kept": 0})
+        categories[category] = {
+            "lines": counts["lines"],
+            "kept": counts["kept"],
+            "balanced": balanced.get(category, 0),
+            **{name: split_by_category.get(name, {}).get(category, 0) for name in SPLIT_ORDER},
+        }
+    return {
+        "recipe": RECIPE_NAME,
+        "created": started.isoformat(timespec="seconds"),
+        "config": config.to_dict(),
+        "tokenizer": {**spec.identity(), "worker_builds": tokenizer_builds},
+        "input": {
+            "files": [f.manifest_entry() for f in plan.files],
+            "missing_categories": plan.missing,
+        },
+        "accounting": accounting,
+        "balanced": sum(balanced.values()),
+        "splits": {
+            "sizes": split_plan.sizes,
+            "requested": split_plan.requested,
+            "available": split_plan.available,
+            "scaled": split_plan.scaled,
+        },
+        "categories": categories,
+        "spark": {
+            "version": pyspark.__version__,
+            "master": spark.sparkContext.master,
+            "partitions": partitions,
+        },
+        "stage_seconds": {k: round(v, 2) for k, v in progress.stage_seconds.items()},
+    }

@@ -1,0 +1,104 @@
+"""Find the ``meta_<Category>.jsonl[.gz]`` files and read their lines with file/line provenance."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from pricecurate.categories import CATEGORIES, FILE_NAME, category_of
+from pricecurate.fs import HadoopFS, redact
+
+# Each file is read whole by one task so that a row's position in its
+# partition is its line number; the lines are then spread over all cores.
+ONE_FILE_PER_PARTITION = {
+    "spark.sql.files.maxPartitionBytes": str(1 << 50),
+    "spark.sql.files.openCostInBytes": str(1 << 50),
+}
+_ROW_IN_PARTITION = (1 << 33) - 1  # low bits of monotonically_increasing_id
+_BYTES_PER_PARTITION = 48 * 1024 * 1024
+_GZIP_RATIO = 6  # rough expansion of the metadata JSON under gzip
+
+
+class InputError(ValueError):
+    """A problem with the input directory, phrased for the user."""
+
+
+@dataclass(frozen=True)
+class InputFile:
+    uri: str
+    name: str
+    category: str
+    size: int
+
+    def manifest_entry(self) -> dict:
+        return {"file": self.name, "category": self.category, "bytes": self.size, "uri": redact(self.uri)}
+
+
+@dataclass(frozen=True)
+class InputPlan:
+    files: list[InputFile]
+    missing: list[str]  # asked-for categories with no file in the input
+
+    @property
+    def categories(self) -> list[str]:
+        return sorted({f.category for f in self.files})
+
+
+def _ignored(name: str) -> bool:
+    # Hidden files and Hadoop/Spark markers (_SUCCESS, .crc) are not data.
+    return name.startswith((".", "_"))
+
+
+def discover(fs: HadoopFS, input_uri: str, categories: list[str] | str) -> InputPlan:
+    if not fs.exists(input_uri):
+        raise InputError(f"input directory {redact(input_uri)} does not exist; pass --input DIR with meta_<Category>.jsonl files")
+    if not fs.is_dir(input_uri):
+        raise InputError(f"input {redact(input_uri)} is not a directory; pass the folder that holds meta_<Category>.jsonl files")
+    found: dict[str, InputFile] = {}
+    for entry in fs.list(input_uri):
+        if _ignored(entry.name):
+            continue
+        category = category_of(entry.name)
+        if entry.is_dir or category is None:
+            reason = "an unknown category" if FILE_NAME.match(entry.name) else "not a meta_<Category>.jsonl[.gz] file"
+            raise InputError(
+                f"input {redact(entry.uri)} is {reason}; move it out of the input directory "
+                f"(categories: {', '.join(CATEGORIES)})"
+            )
+        if category in found:
+            raise InputError(
+                f"category {category} has two input files ({found[category].name} and {entry.name}); keep one"
+            )
+        found[category] = InputFile(entry.uri, entry.name, category, entry.size)
+
+    wanted = sorted(found) if categories == "all" else list(categories)
+    files = [found[c] for c in wanted if c in found]
+    missing = [c for c in (CATEGORIES if categories == "all" else wanted) if c not in found]
+    if not files:
+        raise InputError(
+            f"no input files for the chosen categories in {redact(input_uri)}; expected files like "
+            f"meta_{wanted[0] if wanted else 'Automotive'}.jsonl"
+        )
+    return InputPlan(files, missing)
+
+
+def auto_partitions(files: list[InputFile], parallelism: int) -> int:
+    estimate = sum(f.size * (_GZIP_RATIO if f.name.endswith(".gz") else 1) for f in files)
+    return max(2 * parallelism, math.ceil(estimate / _BYTES_PER_PARTITION))
+
+
+def read_lines(spark: SparkSession, plan: InputPlan, partitions: int) -> DataFrame:
+    """Columns ``category, file, line, value``, hash-spread over ``partitions`` partitions."""
+    for key, value in ONE_FILE_PER_PARTITION.items():
+        spark.conf.set(key, value)
+    category_by_name = F.create_map(*[F.lit(x) for f in plan.files for x in (f.name, f.category)])
+    lines = spark.read.text([f.uri for f in plan.files]).select(
+        category_by_name[F.col("_metadata.file_name")].alias("category"),
+        F.col("_metadata.file_name").alias("file"),
+        ((F.monotonically_increasing_id().bitwiseAND(F.lit(_ROW_IN_PARTITION))) + 1).alias("line"),
+        F.col("value"),
+    )
+    return lines.repartition(partitions, "file", "line")

@@ -1,0 +1,55 @@
+"""Build the SparkSession the job runs in."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from pyspark.sql import SparkSession
+
+from pricecurate.read import ONE_FILE_PER_PARTITION
+
+DEFAULT_MASTER = "local[*]"
+
+
+def under_spark_submit() -> bool:
+    """spark-submit starts the Python driver with a gateway already open."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def resolve_master(master: str | None) -> str | None:
+    if master:
+        return master
+    return None if under_spark_submit() else DEFAULT_MASTER
+
+
+def _on_this_machine(master: str | None) -> bool:
+    return master is not None and (master.startswith("local") or "127.0.0.1" in master or "localhost" in master)
+
+
+def build_session(master: str | None, extra: dict[str, str] | None = None, app_name: str = "pricecurate") -> SparkSession:
+    master = resolve_master(master)
+    builder = SparkSession.builder.appName(app_name)
+    if master:
+        builder = builder.master(master)
+    settings = {
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.ui.showConsoleProgress": "false",
+        # No _SUCCESS markers among the Parquet files users glob.
+        "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
+        **ONE_FILE_PER_PARTITION,
+    }
+    if _on_this_machine(master):
+        # Workers on this machine run the interpreter that has pricecurate
+        # installed (PySpark reads the variable when the context starts).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        if master.startswith("local"):
+            settings["spark.driver.bindAddress"] = "127.0.0.1"
+            settings["spark.driver.host"] = "127.0.0.1"
+            settings["spark.driver.memory"] = "4g"
+    settings.update(extra or {})
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(os.environ.get("PRICECURATE_SPARK_LOG_LEVEL", "WARN"))
+    return spark

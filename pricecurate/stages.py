@@ -1,0 +1,86 @@
+"""Spark plumbing for the item rules: Arrow batches of raw lines in, outcomes out."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import pyarrow as pa
+from pyspark.sql import DataFrame
+from pyspark.sql import types as T
+
+from pricecurate import items as item_rules
+from pricecurate import tokenizer as tok
+from pricecurate.recipe import price_slot
+
+OUTCOME_SCHEMA = T.StructType(
+    [
+        T.StructField("category", T.StringType(), False),
+        T.StructField("file", T.StringType(), False),
+        T.StructField("line", T.LongType(), False),
+        T.StructField("status", T.StringType(), False),
+        T.StructField("reason", T.StringType(), True),
+        T.StructField("parent_asin", T.StringType(), True),
+        T.StructField("title", T.StringType(), True),
+        T.StructField("price", T.DoubleType(), True),
+        T.StructField("price_slot", T.IntegerType(), True),
+        T.StructField("prompt", T.StringType(), True),
+        T.StructField("test_prompt", T.StringType(), True),
+        T.StructField("token_count", T.IntegerType(), True),
+        T.StructField("raw", T.StringType(), True),
+    ]
+)
+
+_ARROW_SCHEMA = pa.schema(
+    [
+        pa.field("category", pa.string(), False),
+        pa.field("file", pa.string(), False),
+        pa.field("line", pa.int64(), False),
+        pa.field("status", pa.string(), False),
+        pa.field("reason", pa.string()),
+        pa.field("parent_asin", pa.string()),
+        pa.field("title", pa.string()),
+        pa.field("price", pa.float64()),
+        pa.field("price_slot", pa.int32()),
+        pa.field("prompt", pa.string()),
+        pa.field("test_prompt", pa.string()),
+        pa.field("token_count", pa.int32()),
+        pa.field("raw", pa.string()),
+    ]
+)
+
+
+def outcomes_to_arrow(batch: pa.RecordBatch, outcomes: list[item_rules.Outcome]) -> pa.RecordBatch:
+    kept = [o.status == item_rules.KEPT for o in outcomes]
+    columns = {
+        "category": batch.column("category"),
+        "file": batch.column("file"),
+        "line": batch.column("line"),
+        "status": pa.array([o.status for o in outcomes], pa.string()),
+        "reason": pa.array([o.reason for o in outcomes], pa.string()),
+        "parent_asin": pa.array([o.parent_asin for o in outcomes], pa.string()),
+        # Titles of dropped records are not needed downstream; leaving them out
+        # keeps the cached outcomes small.
+        "title": pa.array([o.title if k else None for o, k in zip(outcomes, kept)], pa.string()),
+        "price": pa.array([o.price for o in outcomes], pa.float64()),
+        "price_slot": pa.array([price_slot(o.price) if k else None for o, k in zip(outcomes, kept)], pa.int32()),
+        "prompt": pa.array([o.prompt for o in outcomes], pa.string()),
+        "test_prompt": pa.array([o.test_prompt for o in outcomes], pa.string()),
+        "token_count": pa.array([o.token_count for o in outcomes], pa.int32()),
+        "raw": pa.array([o.raw for o in outcomes], pa.string()),
+    }
+    return pa.RecordBatch.from_arrays(list(columns.values()), schema=_ARROW_SCHEMA)
+
+
+def apply_recipe(lines: DataFrame, spec_broadcast, sha256: str, max_record_bytes: int, builds) -> DataFrame:
+    """One outcome row per input line. ``builds`` is an accumulator counting tokenizer builds."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        before = tok.BUILD_COUNT
+        codec = tok.codec_for(spec_broadcast.value, sha256)
+        builds.add(tok.BUILD_COUNT - before)
+        for batch in batches:
+            raw_lines = batch.column("value").to_pylist()
+            outcomes = item_rules.build_items(raw_lines, codec, max_record_bytes)
+            yield outcomes_to_arrow(batch, outcomes)
+
+    return lines.mapInArrow(run, OUTCOME_SCHEMA)
