@@ -59,6 +59,8 @@ def run_job(
         f"input: {len(plan.files)} file(s) for {len(plan.categories)} categories"
         + (f"; no file for {', '.join(plan.missing)}" if plan.missing else "")
     )
+    if plan.ignored:
+        progress.say(f"ignored (not meta_<Category> files): {', '.join(plan.ignored)}")
 
     with progress.stage("tokenizer"):
         spec = load_spec(config.tokenizer)
@@ -148,6 +150,7 @@ def _manifest(config, plan, spec, partitions, accounting, balanced, split_plan, 
         "input": {
             "files": [f.manifest_entry() for f in plan.files],
             "missing_categories": plan.missing,
+            "ignored_files": plan.ignored,
         },
         "accounting": accounting,
         "balanced": sum(balanced.values()),

@@ -41,6 +41,7 @@ class InputFile:
 class InputPlan:
     files: list[InputFile]
     missing: list[str]  # asked-for categories with no file in the input
+    ignored: list[str]  # names of files that are not metadata (no meta_ prefix)
 
     @property
     def categories(self) -> list[str]:
@@ -58,8 +59,12 @@ def discover(fs: HadoopFS, input_uri: str, categories: list[str] | str) -> Input
     if not fs.is_dir(input_uri):
         raise InputError(f"input {redact(input_uri)} is not a directory; pass the folder that holds meta_<Category>.jsonl files")
     found: dict[str, InputFile] = {}
+    ignored: list[str] = []
     for entry in fs.list(input_uri):
         if _ignored(entry.name):
+            continue
+        if not entry.name.startswith("meta_"):
+            ignored.append(entry.name)  # README, SOURCES.json...: named in the manifest, not read
             continue
         category = category_of(entry.name)
         if entry.is_dir or category is None:
@@ -82,7 +87,7 @@ def discover(fs: HadoopFS, input_uri: str, categories: list[str] | str) -> Input
             f"no input files for the chosen categories in {redact(input_uri)}; expected files like "
             f"meta_{wanted[0] if wanted else 'Automotive'}.jsonl"
         )
-    return InputPlan(files, missing)
+    return InputPlan(files, missing, ignored)
 
 
 def auto_partitions(files: list[InputFile], parallelism: int) -> int:

@@ -30,7 +30,7 @@ GOODS = {
     "Beauty_and_Personal_Care": (16, "hair dryer, shaving brush, body lotion, nail file, curling wand"),
     "Books": (15, "hardcover novel, paperback cookbook, travel guide, picture book, study workbook"),
     "CDs_and_Vinyl": (18, "vinyl record, live concert CD, box set, soundtrack album, remastered LP"),
-    "Cell_Phones_and_Accessories": (13, "phone case, screen protector, charging cable, car mount, wireless charger"),
+    "Cell_Phones_and_Accessories": (13, "phone case, screen protector, charging cable, car mount, charger"),
     "Clothing_Shoes_and_Jewelry": (28, "running shoe, hoodie, pendant necklace, denim jacket, hiking boot"),
     "Digital_Music": (9, "album download, single track, live session, studio collection"),
     "Electronics": (40, "bluetooth speaker, HDMI cable, wireless mouse, USB hub, webcam, power bank"),
@@ -76,7 +76,7 @@ HEADINGS = ("DURABLE BUILD", "EASY TO USE", "WHAT YOU GET", "PERFECT GIFT", "SAF
             "WIDE COMPATIBILITY", "WORRY-FREE SUPPORT", "THOUGHTFUL DESIGN")
 SENTENCES = (
     "This {adj} {noun} is made from {material} for {benefit}.",
-    "Whether you are {setting} or traveling, it {action}.",
+    "Whether you are {setting} or on the go, it {action}.",
     "The {colour} finish {action} and matches most spaces.",
     "Each {noun} is inspected by hand before it leaves our warehouse.",
     "Our team tested it for {n} hours to make sure it {action}.",
@@ -93,13 +93,9 @@ DETAIL_KEYS = ("Brand", "Material", "Color", "Product Dimensions", "Item Weight"
                "Manufacturer", "Date First Available", "Batteries Required?", "Best Sellers Rank",
                "Number of Items", "Package Dimensions")
 MONTHS = ("January February March April May June July August September October November December").split()
-FLOURISHES = ("【Premium】 ", "Café ", "2 × ", "Pro – ", "“Deluxe” ", "[Upgraded] ")
+FLOURISHES = ("【Premium】 ", "Café Edition – ", "Pack ×2 ", "“Deluxe” ", "[Upgraded] ", "Pro – ")
 ASIN_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 ASIN_SPACE = 36**8
-
-
-def _display_name(category: str) -> str:
-    return category.replace("_and_", " & ").replace("_", " ")
 
 
 def _pick(rng: random.Random, options: Sequence):
@@ -209,6 +205,9 @@ def _title(rng: random.Random, brand: str, noun: str, model: str) -> str:
 
 
 def _details(rng: random.Random, brand: str, model: str, display: str) -> dict:
+    def date() -> str:
+        return f"{_pick(rng, MONTHS)} {_number(rng, 1, 28)}, {_number(rng, 2008, 2023)}"
+
     def dims() -> str:
         return f"{_number(rng, 1, 30)} x {_number(rng, 1, 20)} x {round(rng.uniform(0.2, 12), 1)} inches"
 
@@ -220,7 +219,7 @@ def _details(rng: random.Random, brand: str, model: str, display: str) -> dict:
         "Item Weight": lambda: f"{round(rng.uniform(0.1, 15), 2)} {_pick(rng, ('Pounds', 'Ounces'))}",
         "Item model number": lambda: model,
         "Manufacturer": lambda: _pick(rng, (brand, f"{brand} Inc.")),
-        "Date First Available": lambda: f"{_pick(rng, MONTHS)} {_number(rng, 1, 28)}, {_number(rng, 2008, 2023)}",
+        "Date First Available": date,
         "Batteries Required?": lambda: _pick(rng, ("No", "No", "Yes")),
         "Best Sellers Rank": lambda: {display: _number(rng, 100, 2_000_000)},
         "Number of Items": lambda: _number(rng, 1, 12),
@@ -241,7 +240,7 @@ def generate_records(category: str, count: int, seed: int = 0) -> Iterator[dict]
     rng = random.Random(f"{seed}:{category}")
     median, noun_list = GOODS[category]
     nouns = [noun.strip() for noun in noun_list.split(",")]
-    display = _display_name(category)
+    display = category.replace("_and_", " & ").replace("_", " ")  # "Toys & Games"
     asin = _asin_maker(rng)
     recent_titles: list[str] = []  # a bounded pool to relist from, so memory stays flat at 1M records
     for index in range(count):
@@ -285,15 +284,22 @@ def write_sample(dest: str | Path, records_per_category: int = 40, seed: int = 0
     dest.mkdir(parents=True, exist_ok=True)
     written = []
     for category in CATEGORIES if categories is None else categories:
-        lines = (json.dumps(record, ensure_ascii=False)
-                 for record in generate_records(category, records_per_category, seed))
-        data = ("\n".join(lines) + "\n").encode("utf-8")
-        if category in gzip_categories:
-            path = dest / f"meta_{category}.jsonl.gz"
-            with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as out:
-                out.write(data)
-        else:
-            path = dest / f"meta_{category}.jsonl"
-            path.write_bytes(data)
+        compressed = category in gzip_categories
+        path = dest / f"meta_{category}.jsonl{'.gz' if compressed else ''}"
+        # Streamed in chunks of lines so a million-record benchmark file never sits in memory.
+        with open(path, "wb") as raw:
+            # mtime=0 and an empty header name keep the gzip bytes identical across runs.
+            out = raw
+            if compressed:
+                out = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0, filename="")
+            chunk = []
+            for record in generate_records(category, records_per_category, seed):
+                chunk.append(json.dumps(record, ensure_ascii=False) + "\n")
+                if len(chunk) == 2000:
+                    out.write("".join(chunk).encode("utf-8"))
+                    chunk.clear()
+            out.write("".join(chunk).encode("utf-8"))
+            if compressed:
+                out.close()
         written.append(path)
     return sorted(written)

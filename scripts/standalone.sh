@@ -1,0 +1,274 @@
+#!/usr/bin/env bash
+# Start, stop or inspect a one-machine Spark standalone cluster (one master,
+# one worker) on loopback, using the pip-installed pyspark of the project venv.
+#
+#   scripts/standalone.sh start|stop|status
+#
+# Then: spark-submit --master spark://127.0.0.1:7077 \
+#         --conf spark.pyspark.python=.venv/bin/python jobs/curate.py ...
+#
+# Environment (all optional):
+#   PYTHON             interpreter with pyspark installed (default: <repo>/.venv/bin/python)
+#   STANDALONE_DIR     pid files, logs and worker dir (default: <repo>/.standalone)
+#   WORKER_CORES       cores the worker offers (default 2)
+#   WORKER_MEMORY      memory the worker offers (default 4g)
+#   MASTER_PORT        master RPC port (default 7077)
+#   MASTER_WEBUI_PORT  master web UI port (default 8080)
+#   WORKER_WEBUI_PORT  worker web UI port (default 8081)
+#   START_TIMEOUT      seconds to wait for the worker to register (default 60)
+#   SPARK_AUTH_SECRET  if set, master and worker require spark.authenticate with this
+#                      secret (clients then need --conf spark.authenticate=true
+#                      --conf spark.authenticate.secret=...). The secret goes into a
+#                      0600 properties file in STANDALONE_DIR, not onto the command line.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
+STATE="${STANDALONE_DIR:-$ROOT/.standalone}"
+WORKER_CORES="${WORKER_CORES:-2}"
+WORKER_MEMORY="${WORKER_MEMORY:-4g}"
+MASTER_PORT="${MASTER_PORT:-7077}"
+MASTER_WEBUI_PORT="${MASTER_WEBUI_PORT:-8080}"
+WORKER_WEBUI_PORT="${WORKER_WEBUI_PORT:-8081}"
+START_TIMEOUT="${START_TIMEOUT:-60}"
+STOP_TIMEOUT="${STOP_TIMEOUT:-30}"
+
+HOST=127.0.0.1
+MASTER_URL="spark://$HOST:$MASTER_PORT"
+MASTER_JSON="http://$HOST:$MASTER_WEBUI_PORT/json/"
+MASTER_CLASS=org.apache.spark.deploy.master.Master
+WORKER_CLASS=org.apache.spark.deploy.worker.Worker
+
+say() { echo "standalone: $*"; }
+die() { echo "standalone: error: $*" >&2; exit 1; }
+
+usage() {
+    echo "usage: $0 start|stop|status" >&2
+    exit 2
+}
+
+# --- processes ---------------------------------------------------------------
+
+pid_file() { echo "$STATE/$1.pid"; }
+log_file() { echo "$STATE/$1.log"; }
+class_of() { if [[ $1 == master ]]; then echo "$MASTER_CLASS"; else echo "$WORKER_CLASS"; fi; }
+
+# Prints the pid of the running daemon $1 (master|worker); fails if not running.
+# A pid file whose process is gone, or is now some other program, is stale.
+running_pid() {
+    local file pid
+    file="$(pid_file "$1")"
+    [[ -f $file ]] || return 1
+    pid="$(cat "$file" 2>/dev/null || true)"
+    [[ $pid =~ ^[0-9]+$ ]] || return 1
+    kill -0 "$pid" 2>/dev/null || return 1
+    ps -o args= -p "$pid" 2>/dev/null | grep -q -- "$(class_of "$1")" || return 1
+    echo "$pid"
+}
+
+# All descendants of pid $1 (children, grandchildren, ...).
+descendants() {
+    local child
+    for child in $(ps -o pid= --ppid "$1" 2>/dev/null || true); do
+        echo "$child"
+        descendants "$child"
+    done
+}
+
+alive_any() {
+    local pid
+    for pid in "$@"; do
+        if kill -0 "$pid" 2>/dev/null; then return 0; fi
+    done
+    return 1
+}
+
+# Stop daemon $1: TERM its process group (it was started with setsid, so the
+# group holds it and the executors it launched) and every descendant, wait,
+# then KILL whatever is left.
+stop_one() {
+    local name="$1" pid pids waited=0
+    if ! pid="$(running_pid "$name")"; then
+        rm -f "$(pid_file "$name")"
+        say "$name not running"
+        return 0
+    fi
+    # shellcheck disable=SC2207
+    pids=("$pid" $(descendants "$pid"))
+    say "stopping $name (pid $pid)"
+    kill -TERM -- "-$pid" 2>/dev/null || true
+    kill -TERM "${pids[@]}" 2>/dev/null || true
+    while alive_any "${pids[@]}"; do
+        if (( waited >= STOP_TIMEOUT * 2 )); then
+            say "$name did not exit after ${STOP_TIMEOUT}s; killing it"
+            kill -KILL -- "-$pid" 2>/dev/null || true
+            kill -KILL "${pids[@]}" 2>/dev/null || true
+            sleep 0.5
+            break
+        fi
+        sleep 0.5
+        waited=$((waited + 1))
+    done
+    if alive_any "${pids[@]}"; then
+        die "could not stop $name (pids ${pids[*]})"
+    fi
+    rm -f "$(pid_file "$name")"
+    say "$name stopped"
+}
+
+# --- pyspark / ports ---------------------------------------------------------
+
+find_spark_home() {
+    [[ -x $PYTHON ]] || command -v "$PYTHON" >/dev/null 2>&1 \
+        || die "no Python at $PYTHON (create the venv, or set PYTHON=/path/to/python with pyspark)"
+    SPARK_HOME="$("$PYTHON" -c 'import pyspark, os; print(os.path.dirname(pyspark.__file__))')" \
+        || die "$PYTHON cannot import pyspark"
+    [[ -x $SPARK_HOME/bin/spark-class ]] || die "no bin/spark-class under $SPARK_HOME"
+    export SPARK_HOME
+}
+
+port_in_use() {
+    "$PYTHON" - "$1" <<'EOF'
+import socket, sys
+s = socket.socket()
+s.settimeout(1)
+sys.exit(0 if s.connect_ex(("127.0.0.1", int(sys.argv[1]))) == 0 else 1)
+EOF
+}
+
+# Prints the master's number of alive workers, or fails if the web UI does not answer.
+alive_workers() {
+    "$PYTHON" - "$MASTER_JSON" <<'EOF'
+import json, sys, urllib.request
+try:
+    with urllib.request.urlopen(sys.argv[1], timeout=2) as r:
+        state = json.load(r)
+except Exception:
+    sys.exit(1)
+print(int(state.get("aliveworkers", 0)))
+EOF
+}
+
+show_log_tail() {
+    local log
+    log="$(log_file "$1")"
+    if [[ -f $log ]]; then
+        echo "---- last lines of $log ----" >&2
+        tail -n 30 "$log" >&2
+        echo "----" >&2
+    fi
+}
+
+# --- commands ----------------------------------------------------------------
+
+launch() {
+    local name="$1"
+    shift
+    local log
+    log="$(log_file "$name")"
+    # setsid: a process group of its own, so stop can take the executors down
+    # with it, and a Ctrl-C in this shell does not reach the daemons.
+    # spark-class execs java, so $! is the JVM's pid.
+    nohup setsid "$SPARK_HOME/bin/spark-class" "$@" >"$log" 2>&1 </dev/null &
+    echo $! >"$(pid_file "$name")"
+    say "$name started (pid $!, log $log)"
+}
+
+cmd_start() {
+    find_spark_home
+    mkdir -p "$STATE/work"
+    export SPARK_LOCAL_IP=$HOST SPARK_MASTER_HOST=$HOST
+    unset SPARK_PRINT_LAUNCH_COMMAND
+
+    local props=()
+    if [[ -n ${SPARK_AUTH_SECRET:-} ]]; then
+        local file="$STATE/auth.properties"
+        (umask 077 && printf 'spark.authenticate=true\nspark.authenticate.secret=%s\n' "$SPARK_AUTH_SECRET" >"$file")
+        props=(--properties-file "$file")
+        say "authentication on (secret from SPARK_AUTH_SECRET)"
+    fi
+
+    local master_pid worker_pid
+    if master_pid="$(running_pid master)"; then
+        say "master already running (pid $master_pid) at $MASTER_URL"
+    else
+        local port
+        for port in "$MASTER_PORT" "$MASTER_WEBUI_PORT"; do
+            if port_in_use "$port"; then
+                die "port $port on $HOST is already in use by another program (not a master started from $STATE)"
+            fi
+        done
+        launch master "$MASTER_CLASS" --host "$HOST" --port "$MASTER_PORT" \
+            --webui-port "$MASTER_WEBUI_PORT" ${props[@]+"${props[@]}"}
+    fi
+
+    if worker_pid="$(running_pid worker)"; then
+        say "worker already running (pid $worker_pid)"
+    else
+        if port_in_use "$WORKER_WEBUI_PORT"; then
+            die "port $WORKER_WEBUI_PORT on $HOST is already in use (WORKER_WEBUI_PORT)"
+        fi
+        launch worker "$WORKER_CLASS" "$MASTER_URL" --host "$HOST" \
+            --webui-port "$WORKER_WEBUI_PORT" --cores "$WORKER_CORES" --memory "$WORKER_MEMORY" \
+            --work-dir "$STATE/work" ${props[@]+"${props[@]}"}
+    fi
+
+    say "waiting up to ${START_TIMEOUT}s for the worker to register with the master"
+    local deadline=$((SECONDS + START_TIMEOUT)) workers=""
+    while (( SECONDS < deadline )); do
+        if ! running_pid master >/dev/null; then
+            show_log_tail master
+            die "the master exited during startup"
+        fi
+        if ! running_pid worker >/dev/null; then
+            show_log_tail worker
+            die "the worker exited during startup"
+        fi
+        if workers="$(alive_workers)" && (( workers >= 1 )); then
+            say "up: master $MASTER_URL (web UI http://$HOST:$MASTER_WEBUI_PORT), $workers worker(s), $WORKER_CORES cores, $WORKER_MEMORY"
+            return 0
+        fi
+        sleep 1
+    done
+    show_log_tail master
+    show_log_tail worker
+    if [[ -z $workers ]]; then
+        die "the master web UI at $MASTER_JSON did not answer within ${START_TIMEOUT}s (cluster left running; '$0 stop' to clean up)"
+    fi
+    die "no worker registered with the master within ${START_TIMEOUT}s (cluster left running; '$0 stop' to clean up)"
+}
+
+cmd_stop() {
+    stop_one worker
+    stop_one master
+    rm -f "$STATE/auth.properties"
+}
+
+cmd_status() {
+    local name pid up=0
+    for name in master worker; do
+        if pid="$(running_pid "$name")"; then
+            say "$name running (pid $pid)"
+            up=$((up + 1))
+        else
+            say "$name not running"
+        fi
+    done
+    if running_pid master >/dev/null; then
+        find_spark_home >/dev/null 2>&1 || true
+        local workers
+        if workers="$(alive_workers 2>/dev/null)"; then
+            say "master $MASTER_URL reports $workers alive worker(s)"
+        else
+            say "master web UI $MASTER_JSON not answering"
+        fi
+    fi
+}
+
+[[ $# -eq 1 ]] || usage
+case "$1" in
+    start) cmd_start ;;
+    stop) cmd_stop ;;
+    status) cmd_status ;;
+    *) usage ;;
+esac

@@ -1,0 +1,50 @@
+"""Shared fixtures: one local SparkSession and one tokenizer codec for the whole run."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("PRICECURATE_SHARED", REPO.parent / "shared"))
+SHARED_SETS = ("real", "converted", "edge")
+
+
+def shared_available() -> bool:
+    return (SHARED / "golden").is_dir() and (SHARED / "data").is_dir()
+
+
+needs_shared = pytest.mark.skipif(not shared_available(), reason=f"shared reference data not found at {SHARED}")
+
+
+def load_golden(name: str) -> list[dict]:
+    with open(SHARED / "golden" / f"{name}.jsonl", encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle]
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from pricecurate.session import build_session
+
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    session = build_session("local[2]", {"spark.sql.shuffle.partitions": "4", "spark.driver.memory": "2g"})
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def tokenizer_spec():
+    from pricecurate.tokenizer import load_spec
+
+    return load_spec()
+
+
+@pytest.fixture(scope="session")
+def codec(tokenizer_spec):
+    from pricecurate.tokenizer import codec_for
+
+    return codec_for(tokenizer_spec.json, tokenizer_spec.sha256)

@@ -1,0 +1,69 @@
+"""build_items on hand-made lines: quarantine reasons, drops, and the kept item's fields."""
+
+from __future__ import annotations
+
+import json
+
+from pricecurate import items, recipe
+from pricecurate.items import DROPPED, KEPT, QUARANTINED, build_items
+
+PROSE = (
+    "This sturdy garden hose nozzle has eight spray patterns for watering plants, washing the car and "
+    "cleaning the patio. The thumb control lets you adjust the flow with one hand, and the rubber grip "
+    "stays comfortable in wet weather. "
+)
+
+
+def record(**fields) -> str:
+    base = {"title": "Hose Nozzle", "parent_asin": "B000TEST01", "description": [PROSE * 5], "features": [],
+            "price": 12.5, "details": {"Brand": "Acme"}}
+    base.update(fields)
+    return json.dumps(base)
+
+
+def test_kept_item_has_prompt_and_exact_token_count(codec):
+    [outcome] = build_items([record()], codec)
+    assert outcome.status == KEPT
+    assert outcome.prompt.startswith(recipe.QUESTION + "\n\nHose Nozzle\n")
+    assert outcome.prompt.endswith("\n\nPrice is $12.00")  # 12.5 rounds half to even
+    assert outcome.test_prompt == outcome.prompt[: -len("12.00")]
+    assert outcome.token_count == len(codec.encode([outcome.prompt])[0])
+
+
+def test_drops_carry_reason_and_identity(codec):
+    lines = [record(price=None), record(price="12 dollars"), record(price=0.1), record(description=["short"])]
+    outcomes = build_items(lines, codec)
+    assert [o.status for o in outcomes] == [DROPPED] * 4
+    assert [o.reason for o in outcomes] == [
+        recipe.NO_PRICE, recipe.UNPARSABLE_PRICE, recipe.PRICE_OUT_OF_RANGE, recipe.TOO_FEW_CHARS
+    ]
+    assert all(o.parent_asin == "B000TEST01" for o in outcomes)
+
+
+def test_unreadable_lines_are_quarantined_with_reason(codec):
+    lines = {
+        "": items.EMPTY_LINE,
+        "   ": items.EMPTY_LINE,
+        '{"title": "x", ': items.INVALID_JSON,
+        record() + " trailing": items.INVALID_JSON,
+        "42": items.NOT_AN_OBJECT,
+        json.dumps({"parent_asin": "B1"}): "missing_field:title",
+        record(title=None): "bad_type:title",
+        record(title=7): "bad_type:title",
+        record(description="a string"): "bad_type:description",
+        record(features=["ok", 3]): "bad_type:features",
+        record(details=["a"]): "bad_type:details",
+        record(details="text"): "bad_type:details",
+        record(price={"value": 3}): "bad_type:price",
+        record(price=[3]): "bad_type:price",
+    }
+    outcomes = build_items(list(lines), codec)
+    assert [(o.status, o.reason) for o in outcomes] == [(QUARANTINED, reason) for reason in lines.values()]
+    assert outcomes[2].raw == '{"title": "x", '
+
+
+def test_oversized_record_is_quarantined_and_cut(codec):
+    huge = record(description=["x" * 50_000])
+    [outcome] = build_items([huge], codec, max_record_bytes=10_000)
+    assert (outcome.status, outcome.reason) == (QUARANTINED, items.TOO_LARGE)
+    assert len(outcome.raw) == items.RAW_SNIPPET_CHARS

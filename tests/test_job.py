@@ -1,0 +1,121 @@
+"""The Spark job end to end on the shared data, in local mode."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from pyspark.sql import functions as F
+
+from conftest import SHARED, SHARED_SETS, load_golden, needs_shared
+from helpers import manifest, split_rows
+from pricecurate import accounting
+from pricecurate.config import load_config
+from pricecurate.job import run_job
+from pricecurate.read import discover, read_lines
+from pricecurate.fs import HadoopFS
+from pricecurate.stages import apply_recipe
+
+
+@needs_shared
+@pytest.mark.parametrize("name", SHARED_SETS)
+def test_spark_outcomes_match_golden_line_by_line(spark, tokenizer_spec, name):
+    """read + mapInArrow reproduce the reference for every (file, line), whatever the partitioning."""
+    plan = discover(HadoopFS(spark), str(SHARED / "data" / name), "all")
+    lines = read_lines(spark, plan, partitions=3)
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "500")  # many batches per task
+    builds = spark.sparkContext.accumulator(0)
+    spec = spark.sparkContext.broadcast(tokenizer_spec.json)
+    outcomes = apply_recipe(lines, spec, tokenizer_spec.sha256, 4 * 1024 * 1024, builds)
+    try:
+        rows = outcomes.select("file", "line", "status", "reason", "price", "prompt", "test_prompt", "token_count", "category").collect()
+    finally:
+        spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
+    got = {
+        (r["file"], r["line"]): (r["status"] == "kept", r["reason"], r["price"], r["prompt"], r["test_prompt"], r["token_count"] or 0, r["category"])
+        for r in rows
+    }
+    golden = load_golden(name)
+    expected = {
+        (g["file"].split("/")[-1], g["line"]): (g["include"], g["reason"], g["price"], g["prompt"], g["test_prompt"], g["token_count"], g["category"])
+        for g in golden
+    }
+    assert len(got) == len(golden)
+    wrong = [key for key in expected if got.get(key) != expected[key]]
+    assert not wrong, f"{len(wrong)} lines differ, e.g. {wrong[:3]}"
+    # Built once per Python worker, not per batch or task: never more builds than
+    # local[2] has workers (zero when the workers kept it from an earlier job).
+    assert builds.value <= 2
+
+
+@pytest.fixture(scope="module")
+def real_run(spark, tmp_path_factory):
+    if not (SHARED / "data" / "real").is_dir():
+        pytest.skip("shared data not available")
+    output = tmp_path_factory.mktemp("real") / "out"
+    config = load_config("conf/course.yaml", ["categories=all", "split.train=500", "split.test=20"])
+    result = run_job(spark, config, str(SHARED / "data" / "real"), str(output))
+    return str(output), result
+
+
+def test_manifest_accounts_for_every_line_as_golden_does(real_run):
+    output, result = real_run
+    golden = load_golden("real")
+    info = manifest(output)
+    assert info == result.manifest
+    acc = info["accounting"]
+    assert acc["lines"] == len(golden)
+    assert acc["kept"] == sum(g["include"] for g in golden)
+    assert acc["dropped"] == dict(sorted(Counter(g["reason"] for g in golden if not g["include"]).items()))
+    assert acc["quarantined"] == {}
+    assert accounting.balances(acc)
+    for name, counts in acc["files"].items():
+        assert accounting.balances(counts), name
+        assert counts["lines"] == sum(1 for g in golden if g["file"].endswith("/" + name))
+    assert info["tokenizer"]["name"] == "llama-3.1-8b" and len(info["tokenizer"]["sha256"]) == 64
+    assert [f["file"] for f in info["input"]["files"]] == sorted(p.name for p in (SHARED / "data" / "real").iterdir())
+
+
+def test_items_hold_exactly_the_golden_kept_prompts(real_run):
+    output, _ = real_run
+    golden = [g for g in load_golden("real") if g["include"]]
+    items = split_rows(output, "items")
+    assert sorted((r[0], r[2], r[5]) for r in items) == sorted((g["prompt"], g["category"], g["token_count"]) for g in golden)
+
+
+def test_splits_are_disjoint_balanced_subsets(real_run):
+    output, _ = real_run
+    info = manifest(output)
+    items = split_rows(output, "items")
+    train, test = split_rows(output, "train"), split_rows(output, "test")
+    sizes = info["splits"]["sizes"]
+    assert (len(train), len(test)) == (sizes["train"], sizes["test"])
+    item_keys = Counter((r[3], r[1], r[0]) for r in items)
+    assert all(item_keys[(r[3], r[1], r[0])] for r in train)  # train rows are items, prompt and all
+    test_prompts = {r[0] for r in test}
+    assert all(text.endswith("Price is $") for text in test_prompts)
+    assert not {r[0].rsplit("Price is $", 1)[0] for r in train} & {t[: -len("Price is $")] for t in test_prompts}
+    for category, counts in info["categories"].items():
+        assert counts["train"] + counts["test"] <= counts["balanced"] <= counts["kept"], category
+
+
+def test_output_loads_with_datasets(real_run):
+    datasets = pytest.importorskip("datasets")
+    output, _ = real_run
+    loaded = datasets.load_dataset(
+        "parquet",
+        data_files={"train": f"{output}/train/*/*.parquet", "test": f"{output}/test/*/*.parquet"},
+    )
+    info = manifest(output)
+    assert loaded["train"].num_rows == info["splits"]["sizes"]["train"]
+    assert loaded["test"].num_rows == info["splits"]["sizes"]["test"]
+    assert loaded["train"].column_names == ["text", "price", "category", "parent_asin", "title", "token_count"]
+    assert set(loaded["train"]["category"]) <= set(info["categories"])
+    assert all(text.startswith("How much does this cost") for text in loaded["test"]["text"])
+
+
+def test_data_card_names_the_splits(real_run):
+    output, _ = real_run
+    card = open(f"{output}/README.md", encoding="utf-8").read()
+    assert card.startswith("---\nconfigs:")
+    assert 'path: "train/*/*.parquet"' in card and 'path: "test/*/*.parquet"' in card

@@ -1,0 +1,81 @@
+"""The item rules, one at a time, on small hand-made inputs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pricecurate import recipe
+from pricecurate.recipe import Candidate, Drop
+
+
+@pytest.mark.parametrize(
+    "record, expected",
+    [
+        ({}, Drop(recipe.NO_PRICE)),
+        ({"price": None}, Drop(recipe.NO_PRICE)),
+        ({"price": ""}, Drop(recipe.NO_PRICE)),
+        ({"price": "None"}, Drop(recipe.UNPARSABLE_PRICE)),
+        ({"price": "$12.99"}, Drop(recipe.UNPARSABLE_PRICE)),
+        ({"price": True}, Drop(recipe.UNPARSABLE_PRICE)),
+        ({"price": "nan"}, Drop(recipe.PRICE_OUT_OF_RANGE)),
+        ({"price": 0.49}, Drop(recipe.PRICE_OUT_OF_RANGE)),
+        ({"price": 999.5}, Drop(recipe.PRICE_OUT_OF_RANGE)),
+        ({"price": 0.5}, 0.5),
+        ({"price": 999.49}, 999.49),
+        ({"price": " 7.5 "}, 7.5),
+        ({"price": 25}, 25.0),
+        ({"price": "1_0"}, 10.0),  # Python's float() accepts it, so the recipe does
+    ],
+)
+def test_parse_price(record, expected):
+    assert recipe.parse_price(record) == expected
+
+
+def test_details_are_presented_as_python_json_dumps():
+    record = json.loads('{"details": {"Größe": "L", "Best Sellers Rank": {"Toys": 5}}}')
+    assert recipe.presented_details(record) == '{"Gr\\u00f6\\u00dfe": "L", "Best Sellers Rank": {"Toys": 5}}'
+    assert recipe.presented_details({}) is None
+
+
+def test_contents_order_and_removals():
+    details = json.dumps({"Item Weight": "2 pounds", "Batteries Required?": "No", "Product Dimensions": "1 x 2"})
+    contents = recipe.assemble_contents(["Desc one", "Desc two"], ["Feat"], details)
+    # "Item", ":" and "Product " are deleted; the whole batteries pair goes first.
+    assert contents == 'Desc one\nDesc two\nFeat\n{" Weight" "2 pounds", , "Dimensions" "1 x 2"}\n'
+    assert recipe.assemble_contents([], [], None) == ""
+    assert recipe.assemble_contents([], ["a"], "") == "a\n"
+
+
+def test_scrub_collapses_junk_and_drops_part_numbers():
+    assert recipe.scrub('  Big [lamp] {"x": 1}  ,, 【Top】 ') == "Big lamp x 1, Top"
+    assert recipe.scrub("a , b ,,, c") == "a, b, c"
+    assert recipe.scrub("W10195039 AB12345 1/2-inch abc123 x86_64-linux") == "abc123"
+    # Unicode digits count as digits; a no-break space is whitespace.
+    assert recipe.scrub("１２３４５６７ part\u00a0ok") == "part ok"
+
+
+def test_clean_up_decoded_in_order():
+    assert recipe.clean_up_decoded("it is n't , ok . yes ' s") == "it isn't, ok. yes's"
+
+
+def test_prompt_rounds_half_to_even_and_test_prompt_cuts_at_first_prefix():
+    assert recipe.make_prompt("t", 2.5).endswith("Price is $2.00")
+    assert recipe.make_prompt("t", 3.5).endswith("Price is $4.00")
+    prompt = recipe.make_prompt("Was Price is $9 now", 10.0)
+    assert recipe.make_test_prompt(prompt) == "How much does this cost to the nearest dollar?\n\nWas Price is $"
+
+
+def test_prepare_drops_short_contents_and_truncates_long_ones():
+    # 299 characters plus the newline: exactly 300, which is not more than 300.
+    short = {"price": 5.0, "title": "T", "parent_asin": "A", "description": ["x" * 299]}
+    assert recipe.prepare(short) == Drop(recipe.TOO_FEW_CHARS, 5.0)
+    just_enough = {**short, "description": ["x" * 300]}
+    assert isinstance(recipe.prepare(just_enough), Candidate)
+    long = {"price": 5.0, "title": "T", "parent_asin": "A", "description": ["word " * 400]}
+    prepared = recipe.prepare(long)
+    assert isinstance(prepared, Candidate)
+    assert prepared.text.startswith("T\nword word")
+    # 1,120 characters = 224 x "word ", scrubbed to 224 words joined by spaces.
+    assert prepared.text == "T\n" + " ".join(["word"] * 224)
