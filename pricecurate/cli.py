@@ -20,7 +20,7 @@ RUN_EXAMPLES = """examples:
       --categories all --master spark://host:7077 --set seed=7 --set split.test=5000
 """
 
-SAMPLE_RECORDS_PER_CATEGORY = 60
+SAMPLE_RECORDS_PER_CATEGORY = 150
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -95,7 +95,22 @@ def _summary(result) -> str:
     return "summary\n" + "\n".join(lines)
 
 
+def _is_local(uri: str) -> bool:
+    return "://" not in uri and not uri.startswith("file:")
+
+
+def _preflight(input_uri: str, output_uri: str, overwrite: bool) -> None:
+    """Fail fast on local paths, before Spark starts; the job re-checks every URI."""
+    if _is_local(input_uri) and not os.path.isdir(input_uri):
+        what = "is not a directory" if os.path.exists(input_uri) else "does not exist"
+        raise InputError(f"input directory {input_uri} {what}; pass --input DIR with meta_<Category>.jsonl files")
+    if _is_local(output_uri) and os.path.isdir(output_uri) and os.listdir(output_uri) and not overwrite:
+        raise OutputError(f"output {output_uri} already exists; pass --overwrite to replace it or choose another --output")
+
+
 def _run(args) -> int:
+    from pyspark.sql import SparkSession
+
     from pricecurate.job import run_job
     from pricecurate.progress import Progress
     from pricecurate.session import build_session
@@ -105,12 +120,15 @@ def _run(args) -> int:
         overrides.append(f"categories={args.categories}")
     config = load_config(args.config, overrides)
     input_uri = args.input or _bundled_sample_dir()
+    _preflight(input_uri, args.output, args.overwrite)
     progress = Progress(log_path=args.log)
+    owns_session = SparkSession.getActiveSession() is None
     spark = build_session(args.master, config.spark)
     try:
         result = run_job(spark, config, input_uri, args.output, args.overwrite, progress)
     finally:
-        spark.stop()
+        if owns_session:
+            spark.stop()
     print(_summary(result))
     print(f"  wall time: {progress.elapsed:.1f}s")
     progress.close()

@@ -86,7 +86,8 @@ def test_standalone_cluster_matches_local_mode(tmp_path):
     write_sample(data, records_per_category=80, categories=CATEGORIES, gzip_categories=["Electronics"])
     out_cluster = str(tmp_path / "out-cluster")
     out_local = str(tmp_path / "out-local")
-    job_args = ["--config", "conf/course.yaml", "--input", str(data), "--categories", "all"]
+    job_args = ["--config", "conf/course.yaml", "--input", str(data), "--categories", "all",
+                "--set", "split.train=40", "--set", "split.test=15"]
     spark_submit = os.path.join(os.path.dirname(sys.executable), "spark-submit")
 
     try:

@@ -1,0 +1,78 @@
+"""Balancing: caps per price slot, category weights like the course's draw, determinism."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+from pyspark.sql import functions as F
+
+from helpers import manifest, split_rows
+from pricecurate.balance import balance_items
+from pricecurate.config import Balance, load_config
+from pricecurate.job import run_job
+from pricecurate.sample import write_sample
+
+CAP = 1200
+
+
+def synthetic_items(spark, partitions: int):
+    """Slot 10 is over-full (1,500 Automotive + 1,500 Toys), 300 is expensive, 20 is small, 0 is out of range."""
+    rows = []
+    for slot, category, count in [(10, "Automotive", 1500), (10, "Toys_and_Games", 1500),
+                                  (300, "Electronics", 1400), (20, "Toys_and_Games", 90), (0, "Electronics", 40)]:
+        rows += [(category, f"meta_{category}.jsonl", slot * 100_000 + line, slot) for line in range(count)]
+    return spark.createDataFrame(rows, "category string, file string, line long, price_slot int").repartition(partitions)
+
+
+@pytest.fixture(scope="module")
+def course_balanced(spark):
+    frame = balance_items(synthetic_items(spark, 3), Balance(weights={"Automotive": 1.0}), seed=42)
+    return Counter((r["price_slot"], r["category"]) for r in frame.collect())
+
+
+def test_caps_full_slots_and_keeps_the_rest(course_balanced):
+    assert course_balanced[(10, "Automotive")] + course_balanced[(10, "Toys_and_Games")] == CAP
+    assert course_balanced[(300, "Electronics")] == 1400  # at or above keep_all_from: everything
+    assert course_balanced[(20, "Toys_and_Games")] == 90  # not over-full: everything
+    assert course_balanced[(0, "Electronics")] == 0  # slots start at $1
+
+
+def test_weights_match_the_course_draw_in_distribution(course_balanced):
+    """The course drew with numpy.random.choice(p=weights, replace=False); compare the Automotive share."""
+    weights = np.array([1.0] * 1500 + [5.0] * 1500)
+    rng = np.random.default_rng(0)
+    draws = [(rng.choice(3000, size=CAP, replace=False, p=weights / weights.sum()) < 1500).sum() for _ in range(300)]
+    mean, spread = float(np.mean(draws)), float(np.std(draws))
+    automotive = course_balanced[(10, "Automotive")]
+    assert abs(automotive - mean) < 5 * spread + 1, (automotive, mean, spread)
+    assert automotive < 400  # weight 1 against 5: clearly fewer than half
+
+
+def test_balancing_ignores_partitioning_and_follows_the_seed(spark):
+    def picked(partitions, seed):
+        frame = balance_items(synthetic_items(spark, partitions), Balance(weights={"Automotive": 1.0}), seed)
+        return sorted(r["line"] for r in frame.filter(F.col("price_slot") == 10).select("line").collect())
+
+    assert picked(1, 42) == picked(5, 42)
+    assert picked(1, 42) != picked(1, 7)
+
+
+def test_job_caps_slots_on_generated_input(spark, tmp_path):
+    source = tmp_path / "in"
+    write_sample(source, records_per_category=700, categories=["Automotive", "Toys_and_Games"])
+    cap = 4
+    config = load_config("conf/course.yaml", ["categories=all", f"balance.slot_cap={cap}", "split.train=100000", "split.test=1000"])
+    output = str(tmp_path / "out")
+    run_job(spark, config, str(source), output)
+
+    items = split_rows(output, "items")
+    chosen = split_rows(output, "train") + split_rows(output, "test")
+    assert len(chosen) == manifest(output)["balanced"]  # requested more than available: all balanced rows are split
+    slots_before = Counter(round(r[1]) for r in items)
+    slots_after = Counter(round(r[1]) for r in chosen)
+    assert any(n > cap for slot, n in slots_before.items() if 1 <= slot < 240), "input too small to exercise the cap"
+    for slot, before in slots_before.items():
+        expected = 0 if not 1 <= slot <= 999 else before if slot >= 240 or before <= cap else cap
+        assert slots_after[slot] == expected, (slot, before, slots_after[slot])

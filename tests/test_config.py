@@ -1,0 +1,63 @@
+"""Configuration: the shipped presets, overrides, and one clear error per mistake."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from pricecurate.categories import CATEGORIES
+from pricecurate.config import ConfigError, load_config
+
+
+def test_course_preset_is_the_course():
+    config = load_config("conf/course.yaml")
+    assert config.categories == ["Automotive", "Electronics", "Office_Products", "Tools_and_Home_Improvement",
+                                 "Cell_Phones_and_Accessories", "Toys_and_Games", "Appliances", "Musical_Instruments"]
+    assert (config.seed, config.dedup) == (42, [])
+    assert (config.balance.slot_cap, config.balance.keep_all_from) == (1200, 240)
+    assert config.balance.weight_of("Automotive") == 1 and config.balance.weight_of("Electronics") == 5
+    assert (config.split.train, config.split.test, config.split.validation) == (400_000, 2_000, 0)
+
+
+def test_default_preset_covers_everything_with_dedup():
+    config = load_config("conf/default.yaml")
+    assert config.categories == "all" and config.dedup == ["title", "text"]
+    assert set(config.balance.weights) <= set(CATEGORIES)
+
+
+def test_overrides_keep_their_types():
+    config = load_config("conf/course.yaml", [
+        "seed=7", "dedup=title,text", "balance.slot_cap=600", "balance.keep_all_from=100",
+        "balance.default_weight=3", "balance.weights.Toys_and_Games=2.5", "split.train=10",
+        "split.test=3", "split.validation=2", "tokenizer=some/model", "categories=Automotive,Books",
+    ])
+    assert config.seed == 7 and config.dedup == ["title", "text"]
+    assert (config.balance.slot_cap, config.balance.keep_all_from, config.balance.default_weight) == (600, 100, 3.0)
+    assert config.balance.weights == {"Automotive": 1.0, "Toys_and_Games": 2.5}
+    assert (config.split.train, config.split.test, config.split.validation) == (10, 3, 2)
+    assert config.tokenizer == "some/model" and config.categories == ["Automotive", "Books"]
+    assert load_config("conf/default.yaml", ["dedup=none"]).dedup == []
+
+
+@pytest.mark.parametrize("override, message", [
+    ("colour=red", "unknown key(s) colour"),
+    ("balance.cap=3", "balance: unknown key(s) cap"),
+    ("seed=-1", "seed must be a whole number >= 0"),
+    ("balance.slot_cap=0", "balance.slot_cap must be a whole number >= 1"),
+    ("balance.weights.Automotive=0", "balance.weights.Automotive must be a number > 0"),
+    ("balance.weights.Cars=1", "unknown category 'Cars'"),
+    ("dedup=asin", "dedup: unknown field(s) asin"),
+    ("categories=Automotive,Cars", "categories: unknown name(s) Cars"),
+    ("recipe=other", "only 'course-2024' is implemented"),
+    ("split.train=ten", "split.train must be a whole number"),
+    ("seed", "expected key=value"),
+])
+def test_mistakes_are_named(override, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config("conf/course.yaml", [override])
+
+
+def test_missing_config_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
