@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from pricecurate.items import DROPPED, KEPT, QUARANTINED
 
 
@@ -28,20 +26,23 @@ def _sorted(entry: dict) -> dict:
     }
 
 
-def build_accounting(rows) -> dict:
-    """From (file, category, status, reason, count) rows to the manifest's ``accounting`` section."""
+def build_accounting(rows, files: dict[str, str] | None = None) -> dict:
+    """From (file, category, status, reason, count) rows to the manifest's ``accounting`` section.
+
+    ``files`` maps every input file to its category, so empty files show up with zero lines.
+    """
     total = _empty()
-    files: dict[str, dict] = defaultdict(_empty)
-    categories: dict[str, dict] = defaultdict(_empty)
+    by_file = {name: _empty() for name in files or {}}
+    by_category = {category: _empty() for category in (files or {}).values()}
     for file, category, status, reason, count in rows:
         if status not in (KEPT, DROPPED, QUARANTINED):
             raise ValueError(f"unknown status {status!r} for {file}")
-        for entry in (total, files[file], categories[category]):
+        for entry in (total, by_file.setdefault(file, _empty()), by_category.setdefault(category, _empty())):
             _add(entry, status, reason, count)
     return {
         **_sorted(total),
-        "files": {name: _sorted(files[name]) for name in sorted(files)},
-        "categories": {name: _sorted(categories[name]) for name in sorted(categories)},
+        "files": {name: _sorted(by_file[name]) for name in sorted(by_file)},
+        "categories": {name: _sorted(by_category[name]) for name in sorted(by_category)},
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from pricecurate.recipe import RECIPE_NAME
 from pricecurate.tokenizer import LLAMA31
 
 DEDUP_FIELDS = ("title", "text")
+_SECRET_KEY = re.compile(r"secret|password|token|credential|access\.key|session\.key", re.IGNORECASE)
 
 
 class ConfigError(ValueError):
@@ -51,10 +53,20 @@ class Config:
     spark: dict[str, str] = field(default_factory=dict)  # extra Spark settings
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The config as written to the manifest, with credential-like Spark settings masked."""
+        tree = dataclasses.asdict(self)
+        tree["spark"] = {key: "***" if _SECRET_KEY.search(key) else value for key, value in self.spark.items()}
+        return tree
 
 
 def _set_path(tree: dict, dotted: str, value) -> None:
+    if dotted.startswith("spark."):
+        # A Spark setting, dots and all: --set spark.executor.memory=4g
+        section = tree.setdefault("spark", {})
+        if not isinstance(section, dict):
+            raise ConfigError(f"--set {dotted}: 'spark' is not a section")
+        section[dotted] = value
+        return
     keys = dotted.split(".")
     node = tree
     for key in keys[:-1]:

@@ -18,6 +18,7 @@ QUARANTINED = "quarantined"
 
 # Quarantine reasons: the line is not a record the recipe can read.
 EMPTY_LINE = "empty_line"
+INVALID_UTF8 = "invalid_utf8"
 INVALID_JSON = "invalid_json"
 NOT_AN_OBJECT = "not_an_object"
 TOO_LARGE = "too_large"
@@ -64,12 +65,22 @@ def schema_problem(record: dict) -> str | None:
     return None
 
 
-def decode_line(line: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> dict | Outcome:
-    """Parse one raw line into a record, or say why it is quarantined."""
+def decode_line(raw: bytes | str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> dict | Outcome:
+    """Parse one raw line (bytes as read, or text) into a record, or say why it is quarantined."""
+    if isinstance(raw, bytes):
+        if len(raw) > max_record_bytes:
+            # Checked before decoding, so a huge line costs no more than its bytes.
+            return quarantine(TOO_LARGE, raw[:RAW_SNIPPET_CHARS].decode("utf-8", "replace"))
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return quarantine(INVALID_UTF8, raw.decode("utf-8", "replace"))
+    else:
+        line = raw
+        if len(line) > max_record_bytes or len(line.encode("utf-8", "surrogatepass")) > max_record_bytes:
+            return quarantine(TOO_LARGE, line)
     if not line.strip():
         return quarantine(EMPTY_LINE, line)
-    if len(line) > max_record_bytes or len(line.encode("utf-8", "surrogatepass")) > max_record_bytes:
-        return quarantine(TOO_LARGE, line)
     try:
         record = json.loads(line)
     except ValueError:
@@ -82,7 +93,9 @@ def decode_line(line: str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> 
     return record
 
 
-def build_items(lines: list[str], codec: Codec, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> list[Outcome]:
+def build_items(
+    lines: list[bytes] | list[str], codec: Codec, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+) -> list[Outcome]:
     """Apply the recipe to a batch of raw lines; the result is aligned with ``lines``."""
     outcomes: list[Outcome | None] = [None] * len(lines)
     waiting: list[tuple[int, dict, recipe.Candidate]] = []

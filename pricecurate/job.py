@@ -18,7 +18,7 @@ from pricecurate.dedup import mark_duplicates
 from pricecurate.fs import HadoopFS, redact
 from pricecurate.items import KEPT, QUARANTINED
 from pricecurate.progress import Progress
-from pricecurate.read import auto_partitions, discover, read_lines
+from pricecurate.read import auto_partitions, discover, failed_file, read_lines
 from pricecurate.recipe import RECIPE_NAME
 from pricecurate.split import SPLIT_ORDER, assign_splits, plan_split
 from pricecurate.stages import apply_recipe
@@ -71,16 +71,11 @@ def run_job(
     partitions = config.partitions or auto_partitions(plan.files, sc.defaultParallelism)
     # Shuffles after the recipe carry only kept items: as many partitions as the read is plenty.
     spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
-    lines = read_lines(spark, plan, partitions)
-    outcomes = apply_recipe(lines, spec_broadcast, spec.sha256, config.max_record_bytes, builds)
-    curated = mark_duplicates(outcomes, config.dedup, config.seed).persist(StorageLevel.MEMORY_AND_DISK)
-
+    corrupt: dict[str, str] = {}
+    curated = None
     try:
         with progress.stage("items"):
-            grouped = curated.groupBy("file", "category", "status", "reason").count().collect()
-            accounting = build_accounting(
-                (r["file"], r["category"], r["status"], r["reason"], r["count"]) for r in grouped
-            )
+            curated, accounting = _curate(spark, config, plan, partitions, spec_broadcast, spec.sha256, builds, corrupt, progress)
             progress.say(
                 f"{accounting['lines']:,} records read over {partitions} partitions, {accounting['kept']:,} kept, "
                 f"{sum(accounting['dropped'].values()):,} dropped, {sum(accounting['quarantined'].values()):,} quarantined"
@@ -113,7 +108,7 @@ def run_job(
 
         manifest = _manifest(
             config, plan, spec, partitions, accounting, balanced_by_category, split_plan, split_by_category,
-            spark, started, progress, builds.value,
+            spark, started, progress, builds.value, corrupt,
         )
         output.write_json(MANIFEST, manifest)
         output.write_text("README.md", datacard.render(manifest))
@@ -123,7 +118,8 @@ def run_job(
         output.abandon()
         raise
     finally:
-        curated.unpersist()
+        if curated is not None:
+            curated.unpersist()
         if "balanced" in locals():
             balanced.unpersist()
         spec_broadcast.unpersist()
@@ -131,8 +127,36 @@ def run_job(
     return RunResult(output.uri, manifest)
 
 
+def _curate(spark, config, plan, partitions, spec_broadcast, sha256, builds, corrupt, progress):
+    """Lines → outcomes → duplicates marked, cached, and counted per file.
+
+    A file Spark cannot decode to the end (a truncated or damaged .gz) fails
+    the job; it is then read again up to the damage, and the run goes on with
+    the file named in the manifest. Files without damage pay nothing for this.
+    """
+    while True:
+        lines = read_lines(spark, plan, partitions, frozenset(corrupt))
+        outcomes = apply_recipe(lines, spec_broadcast, sha256, config.max_record_bytes, builds)
+        curated = mark_duplicates(outcomes, config.dedup, config.seed).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            grouped = curated.groupBy("file", "category", "status", "reason").count().collect()
+        except Exception as error:  # noqa: BLE001 - Spark wraps read failures in several types
+            curated.unpersist()
+            damaged = failed_file(error, plan)
+            if damaged is None or damaged.name in corrupt:
+                raise
+            corrupt[damaged.name] = str(error).strip().splitlines()[0][:300]
+            progress.say(f"{damaged.name} cannot be read to the end; reading it up to the damage")
+            continue
+        accounting = build_accounting(
+            ((r["file"], r["category"], r["status"], r["reason"], r["count"]) for r in grouped),
+            files={f.name: f.category for f in plan.files},
+        )
+        return curated, accounting
+
+
 def _manifest(config, plan, spec, partitions, accounting, balanced, split_plan, split_by_category,
-              spark, started, progress, tokenizer_builds) -> dict:
+              spark, started, progress, tokenizer_builds, corrupt) -> dict:
     categories = {}
     for category in plan.categories:
         counts = accounting["categories"].get(category, {"lines": 0, "kept": 0})
@@ -151,6 +175,10 @@ def _manifest(config, plan, spec, partitions, accounting, balanced, split_plan, 
             "files": [f.manifest_entry() for f in plan.files],
             "missing_categories": plan.missing,
             "ignored_files": plan.ignored,
+            "damaged_files": [
+                {"file": name, "lines_read": accounting["files"][name]["lines"], "error": redact(error)}
+                for name, error in sorted(corrupt.items())
+            ],
         },
         "accounting": accounting,
         "balanced": sum(balanced.values()),

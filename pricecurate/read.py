@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
@@ -95,15 +96,44 @@ def auto_partitions(files: list[InputFile], parallelism: int) -> int:
     return max(2 * parallelism, math.ceil(estimate / _BYTES_PER_PARTITION))
 
 
-def read_lines(spark: SparkSession, plan: InputPlan, partitions: int) -> DataFrame:
-    """Columns ``category, file, line, value``, hash-spread over ``partitions`` partitions."""
-    for key, value in ONE_FILE_PER_PARTITION.items():
-        spark.conf.set(key, value)
-    category_by_name = F.create_map(*[F.lit(x) for f in plan.files for x in (f.name, f.category)])
-    lines = spark.read.text([f.uri for f in plan.files]).select(
+def _scan(spark: SparkSession, files: list[InputFile], tolerate_corruption: bool) -> DataFrame:
+    reader = spark.read
+    if tolerate_corruption:
+        # Read up to the damage and stop there instead of failing the job.
+        reader = reader.option("ignoreCorruptFiles", "true")
+    category_by_name = F.create_map(*[F.lit(x) for f in files for x in (f.name, f.category)])
+    return reader.text([f.uri for f in files]).select(
         category_by_name[F.col("_metadata.file_name")].alias("category"),
         F.col("_metadata.file_name").alias("file"),
         ((F.monotonically_increasing_id().bitwiseAND(F.lit(_ROW_IN_PARTITION))) + 1).alias("line"),
-        F.col("value"),
+        F.col("value").cast("binary").alias("value"),
     )
+
+
+def read_lines(spark: SparkSession, plan: InputPlan, partitions: int, corrupt: frozenset[str] = frozenset()) -> DataFrame:
+    """Columns ``category, file, line, value``, hash-spread over ``partitions`` partitions.
+
+    ``value`` is the line's bytes: Spark does not check UTF-8, so the Python
+    side decodes and quarantines what is not valid. Files named in ``corrupt``
+    are read up to the point where they cannot be decoded any more.
+    """
+    for key, value in ONE_FILE_PER_PARTITION.items():
+        spark.conf.set(key, value)
+    sound = [f for f in plan.files if f.name not in corrupt]
+    damaged = [f for f in plan.files if f.name in corrupt]
+    scans = ([_scan(spark, sound, False)] if sound else []) + ([_scan(spark, damaged, True)] if damaged else [])
+    lines = scans[0] if len(scans) == 1 else scans[0].unionByName(scans[1])
     return lines.repartition(partitions, "file", "line")
+
+
+_READ_FAILURE = re.compile(r"Encountered error while reading file (\S+?)\.?(?:\s|$)")
+
+
+def failed_file(error: BaseException, plan: InputPlan) -> InputFile | None:
+    """The input file a failed Spark job could not read, if the error names one."""
+    for match in _READ_FAILURE.finditer(str(error)):
+        name = match.group(1).rstrip(".").rsplit("/", 1)[-1]
+        for candidate in plan.files:
+            if candidate.name == name:
+                return candidate
+    return None

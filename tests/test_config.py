@@ -61,3 +61,11 @@ def test_mistakes_are_named(override, message):
 def test_missing_config_file_is_named(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_manifest_view_masks_credentials():
+    config = load_config("conf/course.yaml", ["spark.hadoop.fs.s3a.secret.key=abc123",
+                                              "spark.executor.memory=2g"])
+    assert config.spark["spark.hadoop.fs.s3a.secret.key"] == "abc123"  # still used for the run
+    shown = config.to_dict()["spark"]
+    assert shown == {"spark.hadoop.fs.s3a.secret.key": "***", "spark.executor.memory": "2g"}
