@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start, stop or inspect a one-machine Spark standalone cluster (one master,
-# one worker) on loopback, using the pip-installed pyspark of the project venv.
+# WORKERS workers) on loopback, using the pip-installed pyspark of the project venv.
 #
 #   scripts/standalone.sh start|stop|status
 #
@@ -10,11 +10,12 @@
 # Environment (all optional):
 #   PYTHON             interpreter with pyspark installed (default: <repo>/.venv/bin/python)
 #   STANDALONE_DIR     pid files, logs and worker dir (default: <repo>/.standalone)
-#   WORKER_CORES       cores the worker offers (default 2)
-#   WORKER_MEMORY      memory the worker offers (default 4g)
+#   WORKERS            number of workers (default 1)
+#   WORKER_CORES       cores each worker offers (default 2)
+#   WORKER_MEMORY      memory each worker offers (default 4g)
 #   MASTER_PORT        master RPC port (default 7077)
 #   MASTER_WEBUI_PORT  master web UI port (default 8080)
-#   WORKER_WEBUI_PORT  worker web UI port (default 8081)
+#   WORKER_WEBUI_PORT  first worker's web UI port (default 8081; worker i uses +i-1)
 #   START_TIMEOUT      seconds to wait for the worker to register (default 60)
 #   SPARK_AUTH_SECRET  if set, master and worker require spark.authenticate with this
 #                      secret (clients then need --conf spark.authenticate=true
@@ -25,6 +26,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 STATE="${STANDALONE_DIR:-$ROOT/.standalone}"
+WORKERS="${WORKERS:-1}"
 WORKER_CORES="${WORKER_CORES:-2}"
 WORKER_MEMORY="${WORKER_MEMORY:-4g}"
 MASTER_PORT="${MASTER_PORT:-7077}"
@@ -52,6 +54,7 @@ usage() {
 pid_file() { echo "$STATE/$1.pid"; }
 log_file() { echo "$STATE/$1.log"; }
 class_of() { if [[ $1 == master ]]; then echo "$MASTER_CLASS"; else echo "$WORKER_CLASS"; fi; }
+worker_names() { local i; for ((i = 1; i <= WORKERS; i++)); do echo "worker-$i"; done; }
 
 # Prints the pid of the running daemon $1 (master|worker); fails if not running.
 # A pid file whose process is gone, or is now some other program, is stale.
@@ -176,7 +179,7 @@ launch() {
 
 cmd_start() {
     find_spark_home
-    mkdir -p "$STATE/work"
+    mkdir -p "$STATE"
     export SPARK_LOCAL_IP=$HOST SPARK_MASTER_HOST=$HOST
     unset SPARK_PRINT_LAUNCH_COMMAND
 
@@ -202,36 +205,44 @@ cmd_start() {
             --webui-port "$MASTER_WEBUI_PORT" ${props[@]+"${props[@]}"}
     fi
 
-    if worker_pid="$(running_pid worker)"; then
-        say "worker already running (pid $worker_pid)"
-    else
-        if port_in_use "$WORKER_WEBUI_PORT"; then
-            die "port $WORKER_WEBUI_PORT on $HOST is already in use (WORKER_WEBUI_PORT)"
+    local name index=0
+    for name in $(worker_names); do
+        index=$((index + 1))
+        if worker_pid="$(running_pid "$name")"; then
+            say "$name already running (pid $worker_pid)"
+            continue
         fi
-        launch worker "$WORKER_CLASS" "$MASTER_URL" --host "$HOST" \
-            --webui-port "$WORKER_WEBUI_PORT" --cores "$WORKER_CORES" --memory "$WORKER_MEMORY" \
-            --work-dir "$STATE/work" ${props[@]+"${props[@]}"}
-    fi
+        local webui=$((WORKER_WEBUI_PORT + index - 1))
+        if port_in_use "$webui"; then
+            die "port $webui on $HOST is already in use (WORKER_WEBUI_PORT)"
+        fi
+        mkdir -p "$STATE/work-$index"
+        launch "$name" "$WORKER_CLASS" "$MASTER_URL" --host "$HOST" \
+            --webui-port "$webui" --cores "$WORKER_CORES" --memory "$WORKER_MEMORY" \
+            --work-dir "$STATE/work-$index" ${props[@]+"${props[@]}"}
+    done
 
-    say "waiting up to ${START_TIMEOUT}s for the worker to register with the master"
+    say "waiting up to ${START_TIMEOUT}s for $WORKERS worker(s) to register with the master"
     local deadline=$((SECONDS + START_TIMEOUT)) workers=""
     while (( SECONDS < deadline )); do
         if ! running_pid master >/dev/null; then
             show_log_tail master
             die "the master exited during startup"
         fi
-        if ! running_pid worker >/dev/null; then
-            show_log_tail worker
-            die "the worker exited during startup"
-        fi
-        if workers="$(alive_workers)" && (( workers >= 1 )); then
-            say "up: master $MASTER_URL (web UI http://$HOST:$MASTER_WEBUI_PORT), $workers worker(s), $WORKER_CORES cores, $WORKER_MEMORY"
+        for name in $(worker_names); do
+            if ! running_pid "$name" >/dev/null; then
+                show_log_tail "$name"
+                die "$name exited during startup"
+            fi
+        done
+        if workers="$(alive_workers)" && (( workers >= WORKERS )); then
+            say "up: master $MASTER_URL (web UI http://$HOST:$MASTER_WEBUI_PORT), $workers worker(s) of $WORKER_CORES cores, $WORKER_MEMORY"
             return 0
         fi
         sleep 1
     done
     show_log_tail master
-    show_log_tail worker
+    for name in $(worker_names); do show_log_tail "$name"; done
     if [[ -z $workers ]]; then
         die "the master web UI at $MASTER_JSON did not answer within ${START_TIMEOUT}s (cluster left running; '$0 stop' to clean up)"
     fi
@@ -239,14 +250,18 @@ cmd_start() {
 }
 
 cmd_stop() {
-    stop_one worker
+    local name
+    # Every worker-* pid file, not just WORKERS of them: stop what was started.
+    for name in $(cd "$STATE" 2>/dev/null && ls worker-*.pid 2>/dev/null | sed 's/\.pid$//'); do
+        stop_one "$name"
+    done
     stop_one master
     rm -f "$STATE/auth.properties"
 }
 
 cmd_status() {
     local name pid up=0
-    for name in master worker; do
+    for name in master $(cd "$STATE" 2>/dev/null && ls worker-*.pid 2>/dev/null | sed 's/\.pid$//'); do
         if pid="$(running_pid "$name")"; then
             say "$name running (pid $pid)"
             up=$((up + 1))

@@ -131,3 +131,55 @@ def test_standalone_cluster_matches_local_mode(tmp_path):
         cluster_rows, local_rows = _rows(out_cluster, split), _rows(out_local, split)
         assert len(cluster_rows) == cluster["splits"]["sizes"][split]
         assert cluster_rows == local_rows, f"{split} rows differ between the cluster and local mode"
+
+
+@pytest.mark.cluster
+def test_losing_a_worker_mid_run_changes_nothing(tmp_path, spark):
+    """Two one-core workers; one is killed (with its executor) during the recipe stage."""
+    if shutil.which("java") is None:
+        pytest.skip("java is not on PATH; a Spark standalone cluster needs a JVM")
+    import signal
+
+    from pricecurate.config import load_config
+    from pricecurate.job import run_job
+    from pricecurate.sample import write_sample
+
+    env = {**_env(tmp_path), "WORKERS": "2", "WORKER_CORES": "1", "WORKER_MEMORY": "1500m"}
+    data = tmp_path / "input"
+    write_sample(data, records_per_category=160)  # all 34 categories: long enough to kill mid-stage
+    overrides = ["split.train=300", "split.test=40"]
+    job_args = ["--config", "conf/default.yaml", "--input", str(data), "--categories", "all", "--set", "partitions=8"]
+    for item in overrides:
+        job_args += ["--set", item]
+    out_cluster = str(tmp_path / "out-cluster")
+    spark_submit = os.path.join(os.path.dirname(sys.executable), "spark-submit")
+    killed = None
+    try:
+        _run([SCRIPT, "start"], env, "standalone.sh start (2 workers)", timeout=120)
+        job = subprocess.Popen(
+            [spark_submit, "--master", MASTER, "--conf", f"spark.pyspark.python={sys.executable}",
+             "--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.driver.bindAddress=127.0.0.1",
+             "--conf", "spark.executor.memory=900m", "jobs/curate.py", *job_args, "--output", out_cluster],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        log = []
+        for line in job.stdout:
+            log.append(line)
+            if killed is None and "items: started" in line:
+                time.sleep(4)  # let both executors get into the Python work
+                with open(os.path.join(env["STANDALONE_DIR"], "worker-2.pid")) as handle:
+                    killed = int(handle.read().strip())
+                os.killpg(killed, signal.SIGKILL)  # the worker, its executor and Python workers
+        assert job.wait(timeout=JOB_TIMEOUT) == 0, "".join(log[-80:])
+        assert killed is not None, "the job never reached the items stage"
+    finally:
+        subprocess.run([SCRIPT, "stop"], cwd=ROOT, env=env, timeout=120)
+
+    # The undisturbed reference: the same job in this process, local mode.
+    reference = str(tmp_path / "out-reference")
+    config = load_config("conf/default.yaml", ["categories=all", *overrides])
+    run_job(spark, config, str(data), reference)
+
+    assert _manifest(out_cluster)["accounting"] == _manifest(reference)["accounting"]
+    for split in ("items", "train", "test"):
+        assert _rows(out_cluster, split) == _rows(reference, split), split
