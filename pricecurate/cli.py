@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
         "balance.weights.Automotive=1, split.test=5000, tokenizer=meta-llama/Llama-3.1-8B (repeatable)",
     )
     run.add_argument("--overwrite", action="store_true", help="replace an existing output dataset")
+    run.add_argument("--no-report", action="store_true", help="skip the plots and HTML report at the end")
     run.add_argument("--log", help="also append progress lines to this file")
     run.add_argument("--verbose", action="store_true", help="show tracebacks on errors")
 
@@ -63,6 +64,43 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("dest", help="directory to write")
     sample.add_argument("--records", type=int, default=SAMPLE_RECORDS_PER_CATEGORY, help="records per category")
     sample.add_argument("--seed", type=int, default=0)
+
+    report = commands.add_parser(
+        "report",
+        help="write plots and an HTML report for an output dataset",
+        description="Write OUTPUT_DIR/report/: PNG plots, report.json and one self-contained report.html. "
+        "`run` does this by itself at the end.",
+        epilog="example:\n  pricecurate report out/course && xdg-open out/course/report/report.html",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    report.add_argument("output_dir", help="a pricecurate output folder (local path)")
+    report.add_argument("--verbose", action="store_true", help="show tracebacks on errors")
+
+    download = commands.add_parser(
+        "download",
+        help="fetch raw meta_<Category>.jsonl files, resuming partial downloads",
+        description="Download the dataset's raw metadata files into DEST. Interrupted transfers resume on rerun.",
+        epilog="examples:\n  pricecurate download --categories Automotive,Electronics raw/\n"
+        "  pricecurate download --categories all --base-url https://mirror.example/meta raw/",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    download.add_argument("dest", help="directory to write into (created if missing)")
+    download.add_argument("--categories", required=True, help="comma-separated category names, or 'all'")
+    download.add_argument("--base-url", help="where meta_<Category>.jsonl files live (default: the dataset's Hub repository)")
+    download.add_argument("--verbose", action="store_true", help="show tracebacks on errors")
+
+    push = commands.add_parser(
+        "push",
+        help="upload an output dataset to the Hugging Face Hub",
+        description="Upload OUTPUT_DIR (data, manifest, data card) as a dataset repository. "
+        "The token comes from HF_TOKEN or `huggingface-cli login`.",
+        epilog="example:\n  HF_TOKEN=hf_... pricecurate push out/course me/amazon-prices",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    push.add_argument("output_dir", help="a pricecurate output folder")
+    push.add_argument("repo_id", help="dataset repository, e.g. user/amazon-prices")
+    push.add_argument("--private", action="store_true", help="create the repository as private")
+    push.add_argument("--verbose", action="store_true", help="show tracebacks on errors")
     return parser
 
 
@@ -129,9 +167,32 @@ def _run(args) -> int:
     finally:
         if owns_session:
             spark.stop()
+    if not args.no_report:
+        _report_after_run(result.output, progress)
     print(_summary(result))
     print(f"  wall time: {progress.elapsed:.1f}s")
     progress.close()
+    return 0
+
+
+def _report_after_run(output_uri: str, progress) -> None:
+    local = output_uri[len("file:"):] if output_uri.startswith("file:") else output_uri
+    if not _is_local(local):
+        progress.say(f"report skipped: {redact(output_uri)} is not local; run `pricecurate report` on a local copy")
+        return
+    from pricecurate.report import write_report
+
+    with progress.stage("report"):
+        html = write_report(local)
+    progress.say(f"report: {html}")
+
+
+def _report(args) -> int:
+    from pricecurate.report import write_report
+
+    if not os.path.isfile(os.path.join(args.output_dir, "manifest.json")):
+        raise OutputError(f"{args.output_dir} has no manifest.json; pass a folder written by `pricecurate run`")
+    print(write_report(args.output_dir))
     return 0
 
 
@@ -143,12 +204,37 @@ def _sample(args) -> int:
     return 0
 
 
+def _download(args) -> int:
+    from pricecurate.categories import CATEGORIES
+    from pricecurate.hub import DEFAULT_BASE_URL, download_categories
+
+    names = list(CATEGORIES) if args.categories == "all" else [c.strip() for c in args.categories.split(",") if c.strip()]
+    paths = download_categories(names, args.dest, base_url=args.base_url or DEFAULT_BASE_URL,
+                                token=os.environ.get("HF_TOKEN"),
+                                progress=lambda line: print(line, file=sys.stderr, flush=True))
+    print(f"{len(paths)} file(s) in {args.dest}")
+    return 0
+
+
+def _push(args) -> int:
+    from pricecurate.hub import push_dataset
+
+    url = push_dataset(args.output_dir, args.repo_id, private=args.private,
+                       progress=lambda line: print(line, file=sys.stderr, flush=True))
+    print(url)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    from pricecurate.hub import HubError
+
     args = _parser().parse_args(argv)
-    handler = {"run": _run, "sample": _sample}[args.command]
+    handler = {"run": _run, "sample": _sample, "report": _report, "download": _download, "push": _push}[
+        args.command
+    ]
     try:
         return handler(args)
-    except (ConfigError, InputError, OutputError) as exc:
+    except (ConfigError, InputError, OutputError, HubError) as exc:
         if getattr(args, "verbose", False):
             traceback.print_exc()
         print(f"pricecurate: error: {exc}", file=sys.stderr)

@@ -68,3 +68,20 @@ def test_refuses_to_replace_a_folder_that_is_not_a_dataset(spark, tmp_path, smal
     (precious / "notes.txt").write_text("keep me")
     assert main(["run", "--input", str(small_input), "--output", str(precious), "--overwrite"]) == 2
     assert (precious / "notes.txt").read_text() == "keep me"
+
+
+def test_download_and_push_fail_clearly_offline(tmp_path, capsys, monkeypatch):
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    monkeypatch.setenv("HF_TOKEN", "hf_SECRET_TOKEN_123")
+    assert main(["download", "--categories", "Automotive", "--base-url", f"http://127.0.0.1:{closed}/raw",
+                 str(tmp_path / "raw")]) == 2
+    assert main(["download", "--categories", "Cars", str(tmp_path / "raw")]) == 2
+    assert main(["push", str(tmp_path), "me/prices"]) == 2  # not a pricecurate output
+    err = capsys.readouterr().err
+    assert "meta_Automotive.jsonl" in err and "Cars" in err and "manifest.json" in err
+    assert "hf_SECRET_TOKEN_123" not in err
+    assert all(line.startswith("pricecurate: error: ") for line in err.strip().splitlines())
