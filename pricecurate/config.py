@@ -11,7 +11,7 @@ import yaml
 
 from pricecurate.categories import CATEGORIES
 from pricecurate.recipe import RECIPE_NAME
-from pricecurate.tokenizer import LLAMA31
+from pricecurate.tokenizer import ENGINES, LLAMA31
 
 DEDUP_FIELDS = ("title", "text")
 _SECRET_KEY = re.compile(r"secret|password|token|credential|access\.key|session\.key", re.IGNORECASE)
@@ -44,6 +44,7 @@ class Config:
     recipe: str = RECIPE_NAME
     categories: list[str] | str = "all"
     tokenizer: str = LLAMA31
+    tokenizer_engine: str = "auto"  # auto | tiktoken | tokenizers
     seed: int = 42
     dedup: list[str] = field(default_factory=list)
     balance: Balance = field(default_factory=Balance)
@@ -149,6 +150,9 @@ def build_config(tree: dict) -> Config:
         raise ConfigError(f"recipe: only {RECIPE_NAME!r} is implemented, got {tree['recipe']!r}")
     config.categories = _categories(tree.get("categories", "all"))
     config.tokenizer = str(tree.get("tokenizer", config.tokenizer))
+    config.tokenizer_engine = str(tree.get("tokenizer_engine", config.tokenizer_engine))
+    if config.tokenizer_engine not in ENGINES:
+        raise ConfigError(f"tokenizer_engine must be one of {', '.join(ENGINES)}, got {config.tokenizer_engine!r}")
     config.seed = _int(tree.get("seed", config.seed), "seed")
     config.dedup = _dedup(tree.get("dedup"))
     config.max_record_bytes = _int(tree.get("max_record_bytes", config.max_record_bytes), "max_record_bytes", 1024)

@@ -10,7 +10,6 @@ import json
 from dataclasses import dataclass
 
 from pricecurate import recipe
-from pricecurate.tokenizer import Codec
 
 KEPT = "kept"
 DROPPED = "dropped"
@@ -20,6 +19,7 @@ QUARANTINED = "quarantined"
 EMPTY_LINE = "empty_line"
 INVALID_UTF8 = "invalid_utf8"
 INVALID_JSON = "invalid_json"
+INVALID_UNICODE = "invalid_unicode"  # a lone surrogate escape, which no tokenizer can encode
 NOT_AN_OBJECT = "not_an_object"
 TOO_LARGE = "too_large"
 
@@ -90,13 +90,28 @@ def decode_line(raw: bytes | str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYT
     problem = schema_problem(record)
     if problem:
         return quarantine(problem, line)
+    if ("\\ud" in line or "\\uD" in line) and not _encodable(record):
+        return quarantine(INVALID_UNICODE, line)
     return record
 
 
+def _encodable(record: dict) -> bool:
+    """True unless a text the recipe tokenizes holds a lone surrogate (only JSON escapes make one)."""
+    try:
+        for text in [record["title"], *(record.get("description") or []), *(record.get("features") or [])]:
+            text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def build_items(
-    lines: list[bytes] | list[str], codec: Codec, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+    lines: list[bytes] | list[str], codec, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
 ) -> list[Outcome]:
-    """Apply the recipe to a batch of raw lines; the result is aligned with ``lines``."""
+    """Apply the recipe to a batch of raw lines; the result is aligned with ``lines``.
+
+    ``codec`` encodes and truncate-decodes batches (``pricecurate.tokenizer.build_codec``).
+    """
     outcomes: list[Outcome | None] = [None] * len(lines)
     waiting: list[tuple[int, dict, recipe.Candidate]] = []
     for index, line in enumerate(lines):

@@ -136,7 +136,7 @@ def _curate(spark, config, plan, partitions, spec_broadcast, sha256, builds, cor
     """
     while True:
         lines = read_lines(spark, plan, partitions, frozenset(corrupt))
-        outcomes = apply_recipe(lines, spec_broadcast, sha256, config.max_record_bytes, builds)
+        outcomes = apply_recipe(lines, spec_broadcast, sha256, config.max_record_bytes, builds, config.tokenizer_engine)
         curated = mark_duplicates(outcomes, config.dedup, config.seed).persist(StorageLevel.MEMORY_AND_DISK)
         try:
             grouped = curated.groupBy("file", "category", "status", "reason").count().collect()

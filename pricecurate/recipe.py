@@ -133,7 +133,12 @@ def scrub(text: str) -> str:
     text = _JUNK_RUN.sub(" ", text).strip()
     text = text.replace(" ,", ",").replace(",,,", ",").replace(",,", ",")
     words = text.split(" ")
-    kept = [word for word in words if len(word) < 7 or not any(char.isdigit() for char in word)]
+    # isalpha() first: most long words are plain letters, which are never digits.
+    kept = [
+        word
+        for word in words
+        if len(word) < 7 or word.isalpha() or not any(char.isdigit() for char in word)
+    ]
     return " ".join(kept)
 
 

@@ -71,12 +71,14 @@ def outcomes_to_arrow(batch: pa.RecordBatch, outcomes: list[item_rules.Outcome])
     return pa.RecordBatch.from_arrays(list(columns.values()), schema=_ARROW_SCHEMA)
 
 
-def apply_recipe(lines: DataFrame, spec_broadcast, sha256: str, max_record_bytes: int, builds) -> DataFrame:
+def apply_recipe(
+    lines: DataFrame, spec_broadcast, sha256: str, max_record_bytes: int, builds, engine: str = "auto"
+) -> DataFrame:
     """One outcome row per input line. ``builds`` is an accumulator counting tokenizer builds."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         before = tok.BUILD_COUNT
-        codec = tok.codec_for(spec_broadcast.value, sha256)
+        codec = tok.codec_for(spec_broadcast.value, sha256, engine)
         builds.add(tok.BUILD_COUNT - before)
         for batch in batches:
             raw_lines = batch.column("value").to_pylist()

@@ -147,20 +147,40 @@ class Codec:
         return [clean_up_decoded(text) for text in decoded]
 
 
-_worker_codecs: dict[str, Codec] = {}
+ENGINES = ("auto", "tokenizers", "tiktoken")
+
+_worker_codecs: dict[tuple[str, str], Codec] = {}
 _worker_lock = threading.Lock()
 BUILD_COUNT = 0  # how many tokenizers this Python process built; reported by the job
 
 
-def codec_for(spec_json: str, sha256: str) -> Codec:
+def build_codec(spec_json: str, engine: str = "auto"):
+    """``tiktoken`` (faster, byte-level BPE only), ``tokenizers``, or ``auto``: the first that fits."""
+    if engine not in ENGINES:
+        raise ValueError(f"unknown tokenizer engine {engine!r}; use one of {', '.join(ENGINES)}")
+    if engine != "tokenizers":
+        from pricecurate.tiktoken_codec import TiktokenCodec, UnsupportedTokenizer
+
+        try:
+            return TiktokenCodec(spec_json)
+        except UnsupportedTokenizer:
+            if engine == "tiktoken":
+                raise
+    return Codec(Tokenizer.from_str(spec_json))
+
+
+def codec_for(spec_json: str, sha256: str, engine: str = "auto"):
     """The worker's codec for this tokenizer, built on first use and then reused."""
     global BUILD_COUNT
-    codec = _worker_codecs.get(sha256)
+    key = (sha256, engine)
+    codec = _worker_codecs.get(key)
     if codec is None:
         with _worker_lock:
-            codec = _worker_codecs.get(sha256)
+            codec = _worker_codecs.get(key)
             if codec is None:
-                codec = Codec(Tokenizer.from_str(spec_json))
-                _worker_codecs[sha256] = codec
+                # Spark runs one task per core already; tokenizer threads would oversubscribe them.
+                os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+                codec = build_codec(spec_json, engine)
+                _worker_codecs[key] = codec
                 BUILD_COUNT += 1
     return codec

@@ -43,8 +43,9 @@ def tokenizer_spec():
     return load_spec()
 
 
-@pytest.fixture(scope="session")
-def codec(tokenizer_spec):
+@pytest.fixture(scope="session", params=["tiktoken", "tokenizers"])
+def codec(request, tokenizer_spec):
+    """Every rule test runs with both encoding engines: they must agree exactly."""
     from pricecurate.tokenizer import codec_for
 
-    return codec_for(tokenizer_spec.json, tokenizer_spec.sha256)
+    return codec_for(tokenizer_spec.json, tokenizer_spec.sha256, request.param)

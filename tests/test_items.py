@@ -56,6 +56,7 @@ def test_unreadable_lines_are_quarantined_with_reason(codec):
         record(details="text"): "bad_type:details",
         record(price={"value": 3}): "bad_type:price",
         record(price=[3]): "bad_type:price",
+        record(title="lone \ud800 surrogate"): "invalid_unicode",
     }
     outcomes = build_items(list(lines), codec)
     assert [(o.status, o.reason) for o in outcomes] == [(QUARANTINED, reason) for reason in lines.values()]
