@@ -1,0 +1,516 @@
+"""Throughput benchmark: the course's per-record loop vs. the Spark job vs. the tokenizer alone.
+
+    .venv/bin/python scripts/bench.py [--records N] [--baseline-records M] [--json] [--workdir DIR] [--keep]
+
+Measures, on synthetic input spread evenly over all 34 categories:
+  (a) baseline: json.loads + recipe + transformers encode/decode, one record at a time, in this process;
+  (b) the `pricecurate run` CLI at local[1] and local[2], on the big input and on a tiny one (fixed cost);
+  (c) the floor: one encode_batch_fast call over every text the recipe sends to the tokenizer.
+The Spark jobs run first, before this process loads any tokenizer, so nothing here competes with them
+for the two cores and no process is forked after the tokenizers thread pool has started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CLI = ROOT / ".venv" / "bin" / "pricecurate"
+CONFIG = ROOT / "conf" / "course.yaml"
+MASTERS = {"local1": "local[1]", "local2": "local[2]"}
+TINY_PER_CATEGORY = 20
+POLL_SECONDS = 0.5
+STDERR_TAIL_LINES = 40
+TARGETS = {"local1_vs_baseline": 2.0, "local2_vs_local1": 1.7}  # informational, never asserted
+
+
+class BenchError(Exception):
+    """A failure the user can act on; main() prints it without a traceback."""
+
+
+def require_project() -> None:
+    """Fail early and clearly when the venv lacks the package or its CLI."""
+    if not CLI.exists():
+        raise BenchError(f"{CLI} not found: create the venv and `pip install -e .[test]` in {ROOT}")
+    try:
+        import pricecurate  # noqa: F401
+        import psutil  # noqa: F401
+    except ImportError as exc:
+        raise BenchError(f"{exc.name} is not importable by {sys.executable}; run this script with "
+                         f"{ROOT / '.venv/bin/python'} after `pip install -e .[test]`") from exc
+
+
+# ---------------------------------------------------------------- input
+
+
+def ensure_sample(dest: Path, per_category: int) -> int:
+    """Write (or reuse) per_category records for each category in dest; return the record count."""
+    from pricecurate.categories import CATEGORIES
+    from pricecurate.sample import write_sample
+
+    # The marker sits beside the folder, not in it, and is written last: a half-written
+    # folder from an interrupted run is never mistaken for a finished one.
+    marker = dest.with_name(dest.name + ".done.json")
+    wanted = {"records_per_category": per_category, "categories": len(CATEGORIES), "seed": 0}
+    if marker.exists() and dest.is_dir() and json.loads(marker.read_text()) == wanted:
+        return per_category * len(CATEGORIES)
+    shutil.rmtree(dest, ignore_errors=True)
+    write_sample(dest, records_per_category=per_category, seed=0)
+    marker.write_text(json.dumps(wanted))
+    return per_category * len(CATEGORIES)
+
+
+def category_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("meta_*.jsonl"))
+
+
+def read_even_subset(folder: Path, count: int) -> list[str]:
+    """The first lines of each category file, `count` in all, split as evenly as possible."""
+    files = category_files(folder)
+    share, extra = divmod(count, len(files))
+    lines: list[str] = []
+    for index, path in enumerate(files):
+        wanted = share + (1 if index < extra else 0)
+        with open(path, encoding="utf-8") as handle:
+            for _, line in zip(range(wanted), handle):
+                lines.append(line)
+    return lines
+
+
+# ---------------------------------------------------------------- (a) baseline and (c) floor
+
+
+def hf_tokenizer(spec_json: str):
+    """The transformers fast tokenizer the course notebook used, from the job's own tokenizer JSON."""
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    return PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(spec_json))
+
+
+def per_record_loop(lines: list[str], tokenizer) -> int:
+    """The course's loop, one record at a time; returns how many items it kept."""
+    from pricecurate import recipe
+
+    kept = 0
+    for line in lines:
+        prepared = recipe.prepare(json.loads(line))
+        if isinstance(prepared, recipe.Drop):
+            continue
+        ids = tokenizer.encode(prepared.text, add_special_tokens=False)
+        if not recipe.has_enough_tokens(len(ids)):
+            continue
+        text = tokenizer.decode(ids[: recipe.MAX_TOKENS], clean_up_tokenization_spaces=False)
+        prompt = recipe.make_prompt(recipe.clean_up_decoded(text), prepared.price)
+        len(tokenizer.encode(prompt, add_special_tokens=False))  # the token count the course stored
+        kept += 1
+    return kept
+
+
+@dataclass
+class Timed:
+    seconds: float
+    cpu_seconds: float  # this process only: shows when a call used more than one core
+    value: object = None
+
+
+def timed(function, *args) -> Timed:
+    wall, cpu = time.perf_counter(), time.process_time()
+    value = function(*args)
+    return Timed(time.perf_counter() - wall, time.process_time() - cpu, value)
+
+
+def job_codec(spec_json: str):
+    """The batch codec the job's workers build (built outside any timed region, like the tokenizer above)."""
+    from tokenizers import Tokenizer
+
+    from pricecurate.tokenizer import Codec
+
+    return Codec(Tokenizer.from_str(spec_json))
+
+
+def kept_by_build_items(lines: list[str], codec) -> int:
+    """What the job's batch item builder keeps on the same lines (the sanity check for the baseline)."""
+    from pricecurate.items import KEPT, build_items
+
+    batch = 5000  # about the size of the Arrow batches the job feeds it
+    return sum(
+        outcome.status == KEPT
+        for start in range(0, len(lines), batch)
+        for outcome in build_items(lines[start : start + batch], codec)
+    )
+
+
+def candidate_texts(folder: Path) -> list[str]:
+    """Every text the recipe hands to the tokenizer, i.e. the Candidates over the whole input."""
+    from pricecurate import recipe
+
+    texts = []
+    for path in category_files(folder):
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                prepared = recipe.prepare(json.loads(line))
+                if isinstance(prepared, recipe.Candidate):
+                    texts.append(prepared.text)
+    return texts
+
+
+def encode_all(tokenizer, texts: list[str]) -> int:
+    encode = getattr(tokenizer, "encode_batch_fast", None) or tokenizer.encode_batch
+    return len(encode(texts, add_special_tokens=False))
+
+
+def floor_single_thread(tokenizer, texts: list[str]) -> Timed:
+    """The same call with the tokenizers thread pool switched off, for a per-core comparison."""
+    previous = os.environ.get("TOKENIZERS_PARALLELISM")
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # read by tokenizers on every batch call
+    try:
+        return timed(encode_all, tokenizer, texts)
+    finally:
+        if previous is None:
+            del os.environ["TOKENIZERS_PARALLELISM"]
+        else:
+            os.environ["TOKENIZERS_PARALLELISM"] = previous
+
+
+# ---------------------------------------------------------------- (b) the Spark job
+
+
+@dataclass
+class TreeSampler:
+    """Polls a process tree for peak RSS per role, and the last CPU time seen per process."""
+
+    root_pid: int
+    peaks: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
+        ("driver_python", "driver_jvm", "driver_total", "python_worker"), 0))
+    cpu_by_pid: dict[int, float] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(POLL_SECONDS)
+
+    def sample(self) -> None:
+        import psutil
+
+        try:
+            root = psutil.Process(self.root_pid)
+            processes = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return  # the CLI has just exited
+        driver = {"driver_python": 0, "driver_jvm": 0}
+        for process in processes:
+            try:
+                with process.oneshot():
+                    rss, cmdline = process.memory_info().rss, " ".join(process.cmdline())
+                    times = process.cpu_times()
+            except psutil.Error:
+                continue  # exited between listing and reading
+            # Own user+system only: children's times would count reaped workers twice.
+            self.cpu_by_pid[process.pid] = times.user + times.system
+            role = self._role(process.pid, cmdline)
+            if role in driver:
+                driver[role] += rss
+            if role:
+                self.peaks[role] = max(self.peaks[role], rss)
+        self.peaks["driver_total"] = max(self.peaks["driver_total"], sum(driver.values()))
+
+    def _role(self, pid: int, cmdline: str) -> str | None:
+        if pid == self.root_pid:
+            return "driver_python"
+        if "org.apache.spark.deploy.SparkSubmit" in cmdline:
+            return "driver_jvm"  # in local mode this JVM also hosts the executor
+        if "pyspark.daemon" in cmdline or "pyspark.worker" in cmdline:
+            return "python_worker"
+        return None
+
+    def peaks_mb(self) -> dict[str, float | None]:
+        return {f"{role}_peak_mb": round(rss / 2**20, 1) if rss else None for role, rss in self.peaks.items()}
+
+
+@dataclass
+class JobRun:
+    wall: float
+    cpu_seconds: float
+    manifest: dict
+    peaks_mb: dict
+
+
+def run_job(master: str, input_dir: Path, output_dir: Path, log_dir: Path) -> JobRun:
+    """One `pricecurate run` subprocess, timed from spawn to exit and sampled while it runs."""
+    command = [str(CLI), "run", "--config", str(CONFIG), "--input", str(input_dir), "--output", str(output_dir),
+               "--categories", "all", "--master", master, "--overwrite", "--no-report"]
+    log_dir.mkdir(parents=True, exist_ok=True)
+    stderr_path = log_dir / f"{output_dir.name}.stderr"
+    with open(log_dir / f"{output_dir.name}.stdout", "wb") as out, open(stderr_path, "wb") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        sampler = TreeSampler(process.pid)
+        sampler.start()
+        code = process.wait()
+        wall = time.perf_counter() - started
+        sampler.stop()
+    if code != 0:
+        tail = stderr_path.read_text(errors="replace").splitlines()[-STDERR_TAIL_LINES:]
+        raise BenchError(f"`{' '.join(command)}` exited with {code}; last lines of its stderr:\n" + "\n".join(tail))
+    manifest = json.loads((output_dir / "manifest.json").read_text())
+    return JobRun(wall, sum(sampler.cpu_by_pid.values()), manifest, sampler.peaks_mb())
+
+
+# ---------------------------------------------------------------- machine and report
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def java_version() -> str:
+    try:
+        result = subprocess.run(["java", "-version"], capture_output=True, text=True, timeout=30)
+        return (result.stderr or result.stdout).splitlines()[0]
+    except (OSError, subprocess.SubprocessError, IndexError):
+        return "unknown"
+
+
+def machine_info() -> dict:
+    import psutil
+    import pyspark
+    import tokenizers
+    import transformers
+
+    return {
+        "cores": os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "pyspark": pyspark.__version__,
+        "tokenizers": tokenizers.__version__,
+        "transformers": transformers.__version__,
+        "java": java_version(),
+    }
+
+
+def rate(records: int, seconds: float | None) -> float | None:
+    return round(records / seconds, 1) if seconds and seconds > 0 else None
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    return round(numerator / denominator, 3) if numerator and denominator else None
+
+
+def fmt(value, spec: str = ",.0f", missing: str = "n/a") -> str:
+    return missing if value is None else format(value, spec)
+
+
+def print_report(r: dict, big: dict[str, JobRun], tiny: dict[str, JobRun]) -> None:
+    m = r["machine"]
+    print(f"\npricecurate bench: {r['records']:,} records ({r['records'] // 34:,} per category), "
+          f"baseline on {r['baseline_records']:,}")
+    print(f"machine: {m['cores']} cores ({m['cpu_model']}), {m['ram_gb']} GiB RAM, "
+          f"1-min load {m['load_average_at_start'][0]} at start, {m['load_average_at_end'][0]} at end")
+    print(f"         Python {m['python']}, pyspark {m['pyspark']}, tokenizers {m['tokenizers']}, "
+          f"transformers {m['transformers']}, {m['java']}")
+
+    print(f"\n{'throughput':<46}{'records/s':>11}{'wall s':>9}{'cpu s':>8}{'cores':>7}")
+    for label, rps, wall, cpu in r["_rows"]:
+        cores = fmt(cpu / wall if cpu and wall else None, ".2f", "")
+        print(f"  {label:<44}{fmt(rps):>11}{fmt(wall, '.2f', ''):>9}{fmt(cpu, '.1f', ''):>8}{cores:>7}")
+
+    print(f"\n{'ratios':<46}{'value':>11}{'target':>9}")
+    for key, label in (("local1_vs_baseline", "job local[1] / baseline (steady, per core)"),
+                       ("local2_vs_local1", "job local[2] / job local[1] (steady)"),
+                       ("local1_vs_floor", "job local[1] / floor (steady)"),
+                       ("local2_vs_floor", "job local[2] / floor (steady)"),
+                       ("local1_vs_floor_1thread", "job local[1] / floor 1 thread (steady)")):
+        value, target = r["ratios"][key], TARGETS.get(key)
+        verdict = "" if target is None or value is None else ("  met" if value >= target else "  NOT met")
+        shown = "n/a" if value is None else f"{value:.2f}x"
+        print(f"  {label:<44}{shown:>11}{'' if target is None else f'{target:.1f}x':>9}{verdict}")
+
+    fixed = r["fixed_cost_s"]
+    print(f"\nfixed cost (wall of a {tiny['local1'].manifest['accounting']['lines']:,}-record run): "
+          f"local[1] {fixed['local1']:.1f}s, local[2] {fixed['local2']:.1f}s")
+    if max(fixed.values()) > 0.5 * min(run.wall for run in big.values()):
+        print("  note: fixed cost is over half of a big run; steady-state rates are noisy at this N")
+    if None in (r["job_local1_rps"], r["job_local2_rps"]):
+        print("  note: a big run was no slower than its tiny run, so its steady rate is n/a (raise --records)")
+
+    runs = {"l1 tiny": tiny["local1"], "l1 big": big["local1"], "l2 tiny": tiny["local2"], "l2 big": big["local2"]}
+    stages = list(dict.fromkeys(s for run in runs.values() for s in run.manifest["stage_seconds"]))
+    print(f"\n{'stage seconds':<30}" + "".join(f"{name:>9}" for name in runs))
+    for stage in stages:
+        print(f"  {stage:<28}" + "".join(f"{fmt(run.manifest['stage_seconds'].get(stage), '.2f'):>9}"
+                                          for run in runs.values()))
+    print(f"  {'outside stages (start/stop)':<28}"
+          + "".join(f"{run.wall - sum(run.manifest['stage_seconds'].values()):>9.2f}" for run in runs.values()))
+    print(f"  {'wall':<28}" + "".join(f"{run.wall:>9.2f}" for run in runs.values()))
+
+    print(f"\n{'peak RSS MB (big runs)':<30}{'local[1]':>10}{'local[2]':>10}")
+    for key in r["peak_rss_mb"]["local1"]:
+        print(f"  {key:<28}" + "".join(f"{fmt(r['peak_rss_mb'][name][key], ',.0f'):>10}" for name in MASTERS))
+    builds = r["tokenizer_builds"]
+    print(f"  {'tokenizer worker builds':<28}{builds['local1']:>10}{builds['local2']:>10}")
+
+
+# ---------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=400_000,
+                        help="input records, spread evenly over the 34 categories (default: %(default)s)")
+    parser.add_argument("--baseline-records", type=int,
+                        help="records for the slow per-record baseline (default: min(N, 60000))")
+    parser.add_argument("--json", action="store_true", help="also print the results as one JSON line, last")
+    parser.add_argument("--workdir", type=Path, help="where inputs and outputs go (kept; inputs reused)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary workdir")
+    args = parser.parse_args(argv)
+    if args.records < 34:
+        parser.error("--records must be at least 34 (one per category)")
+    return args
+
+
+def say(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def bench(args: argparse.Namespace, workdir: Path) -> dict:
+    from pricecurate.categories import CATEGORIES
+    from pricecurate.tokenizer import load_spec
+
+    machine = machine_info()
+    say("generating input (reused when already there)")
+    records = ensure_sample(workdir / "input", math.ceil(args.records / len(CATEGORIES)))
+    ensure_sample(workdir / "tiny", TINY_PER_CATEGORY)
+    baseline_records = min(args.baseline_records or 60_000, records)
+    spec = load_spec()  # on the driver too; this fills its cache so no job pays for building it
+
+    big: dict[str, JobRun] = {}
+    tiny: dict[str, JobRun] = {}
+    inputs = {"tiny": workdir / "tiny", "big": workdir / "input"}
+    for name, master in MASTERS.items():
+        # Tiny first: it measures the fixed cost (JVM start, session, imports) the big run also pays.
+        for size, runs in (("tiny", tiny), ("big", big)):
+            say(f"job {master} on the {size} input")
+            runs[name] = run_job(master, inputs[size], workdir / "out" / f"{name}-{size}", workdir / "logs")
+            say(f"  {runs[name].wall:.1f}s")
+        if big[name].manifest["accounting"]["lines"] != records:
+            say(f"warning: the {master} job read {big[name].manifest['accounting']['lines']:,} lines, not {records:,}")
+
+    say(f"baseline: per-record loop over {baseline_records:,} records")
+    subset = read_even_subset(workdir / "input", baseline_records)
+    baseline = timed(per_record_loop, subset, hf_tokenizer(spec.json))
+    batch = timed(kept_by_build_items, subset, job_codec(spec.json))
+    if baseline.value != batch.value:
+        say(f"warning: baseline kept {baseline.value:,} items, build_items keeps {batch.value:,} on the same lines")
+    del subset
+
+    say("floor: preparing every record, then one batch encode")
+    from tokenizers import Tokenizer
+
+    texts = candidate_texts(workdir / "input")
+    tokenizer = Tokenizer.from_str(spec.json)
+    floor = timed(encode_all, tokenizer, texts)
+    floor_1 = floor_single_thread(tokenizer, texts)
+
+    def steady(name: str) -> float | None:
+        return rate(records, big[name].wall - tiny[name].wall)
+
+    result = {
+        "records": records,
+        "baseline_records": baseline_records,
+        "baseline_kept": baseline.value,
+        "build_items_kept": batch.value,
+        "floor_texts": len(texts),
+        "baseline_rps": rate(baseline_records, baseline.seconds),
+        "build_items_rps": rate(baseline_records, batch.seconds),
+        "job_local1_rps": steady("local1"),
+        "job_local2_rps": steady("local2"),
+        "job_local1_raw_rps": rate(records, big["local1"].wall),
+        "job_local2_raw_rps": rate(records, big["local2"].wall),
+        "floor_rps": rate(records, floor.seconds),
+        "floor_1thread_rps": rate(records, floor_1.seconds),
+        "fixed_cost_s": {name: round(run.wall, 2) for name, run in tiny.items()},
+        "wall_s": {name: round(run.wall, 2) for name, run in big.items()},
+        "stage_seconds": {name: run.manifest["stage_seconds"] for name, run in big.items()},
+        "stage_seconds_tiny": {name: run.manifest["stage_seconds"] for name, run in tiny.items()},
+        "peak_rss_mb": {name: run.peaks_mb for name, run in big.items()},
+        "tokenizer_builds": {name: run.manifest["tokenizer"]["worker_builds"] for name, run in big.items()},
+        "kept": {name: run.manifest["accounting"]["kept"] for name, run in big.items()},
+        "machine": {**machine, "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
+    }
+    result["ratios"] = {
+        "local1_vs_baseline": ratio(result["job_local1_rps"], result["baseline_rps"]),
+        "local2_vs_local1": ratio(result["job_local2_rps"], result["job_local1_rps"]),
+        "local1_vs_floor": ratio(result["job_local1_rps"], result["floor_rps"]),
+        "local2_vs_floor": ratio(result["job_local2_rps"], result["floor_rps"]),
+        "local1_vs_floor_1thread": ratio(result["job_local1_rps"], result["floor_1thread_rps"]),
+    }
+    result["_rows"] = [
+        ("baseline: per-record loop, 1 process", result["baseline_rps"], baseline.seconds, baseline.cpu_seconds),
+        ("build_items in this process (no Spark)", result["build_items_rps"], batch.seconds, batch.cpu_seconds),
+        ("job local[1] raw (N / wall)", result["job_local1_raw_rps"], big["local1"].wall, big["local1"].cpu_seconds),
+        ("job local[1] steady (N / (wall - tiny))", result["job_local1_rps"], None, None),
+        ("job local[2] raw (N / wall)", result["job_local2_raw_rps"], big["local2"].wall, big["local2"].cpu_seconds),
+        ("job local[2] steady (N / (wall - tiny))", result["job_local2_rps"], None, None),
+        ("floor: encode_batch_fast, thread pool", result["floor_rps"], floor.seconds, floor.cpu_seconds),
+        ("floor: encode_batch_fast, 1 thread", result["floor_1thread_rps"], floor_1.seconds, floor_1.cpu_seconds),
+    ]
+    print_report(result, big, tiny)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    started = time.perf_counter()
+    args = parse_args(argv)
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="pricecurate-bench-"))
+    remove = args.workdir is None and not args.keep
+    try:
+        require_project()
+        workdir.mkdir(parents=True, exist_ok=True)
+        result = bench(args, workdir)
+    except BenchError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if remove:
+            shutil.rmtree(workdir, ignore_errors=True)
+        elif workdir.exists():
+            say(f"workdir kept: {workdir}")
+    result["bench_seconds"] = round(time.perf_counter() - started, 1)
+    print(f"\nbench total: {result['bench_seconds']:.1f}s")
+    if args.json:
+        print(json.dumps({k: v for k, v in result.items() if not k.startswith("_")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
