@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import orjson
+
 from pricecurate import recipe
 
 KEPT = "kept"
@@ -24,6 +26,7 @@ NOT_AN_OBJECT = "not_an_object"
 TOO_LARGE = "too_large"
 
 RAW_SNIPPET_CHARS = 4096
+_ABSENT = object()
 DEFAULT_MAX_RECORD_BYTES = 4 * 1024 * 1024
 
 
@@ -45,58 +48,79 @@ def quarantine(reason: str, line: str) -> Outcome:
 
 
 def _is_string_list(value) -> bool:
-    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+    return type(value) is list and all(type(item) is str for item in value)
 
 
 def schema_problem(record: dict) -> str | None:
     """Why a decoded record cannot go through the recipe, or None when it can."""
     for field in ("title", "parent_asin"):
-        if field not in record:
+        value = record.get(field, _ABSENT)
+        if value is _ABSENT:
             return f"missing_field:{field}"
-        if not isinstance(record[field], str):
+        if type(value) is not str:
             return f"bad_type:{field}"
     for field in ("description", "features"):
-        if field in record and record[field] is not None and not _is_string_list(record[field]):
+        value = record.get(field)
+        if value is not None and not _is_string_list(value):
             return f"bad_type:{field}"
-    if "details" in record and not isinstance(record["details"], dict) and record["details"] is not None:
+    details = record.get("details")
+    if details is not None and type(details) is not dict:
         return "bad_type:details"
-    if isinstance(record.get("price"), (dict, list)):
+    if type(record.get("price")) in (dict, list):
         return "bad_type:price"
     return None
 
 
-def decode_line(raw: bytes | str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> dict | Outcome:
-    """Parse one raw line (bytes as read, or text) into a record, or say why it is quarantined."""
-    if isinstance(raw, bytes):
-        if len(raw) > max_record_bytes:
-            # Checked before decoding, so a huge line costs no more than its bytes.
-            return quarantine(TOO_LARGE, raw[:RAW_SNIPPET_CHARS].decode("utf-8", "replace"))
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return quarantine(INVALID_UTF8, raw.decode("utf-8", "replace"))
-    else:
-        line = raw
-        if len(line) > max_record_bytes or len(line.encode("utf-8", "surrogatepass")) > max_record_bytes:
-            return quarantine(TOO_LARGE, line)
+def _parse_bytes(raw: bytes, max_record_bytes: int) -> object:
+    """The JSON value of a raw line, or the Outcome that quarantines it."""
+    if len(raw) > max_record_bytes:
+        # Checked before decoding, so a huge line costs no more than its bytes.
+        return quarantine(TOO_LARGE, raw[:RAW_SNIPPET_CHARS].decode("utf-8", "replace"))
+    try:
+        # orjson reads the bytes directly and checks UTF-8 on the way; whatever
+        # it refuses (bad bytes, NaN, huge numbers, lone surrogates...) takes the
+        # standard library's path below, which decides like the reference did.
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return quarantine(INVALID_UTF8, raw.decode("utf-8", "replace"))
+    return _parse_text(line, max_record_bytes)
+
+
+def _parse_text(line: str, max_record_bytes: int) -> object:
+    if len(line) > max_record_bytes or len(line.encode("utf-8", "surrogatepass")) > max_record_bytes:
+        return quarantine(TOO_LARGE, line)
     if not line.strip():
         return quarantine(EMPTY_LINE, line)
     try:
-        record = json.loads(line)
+        return json.loads(line)
     except ValueError:
         return quarantine(INVALID_JSON, line)
-    if not isinstance(record, dict):
-        return quarantine(NOT_AN_OBJECT, line)
-    problem = schema_problem(record)
-    if problem:
-        return quarantine(problem, line)
-    if ("\\ud" in line or "\\uD" in line) and not _encodable(record):
-        return quarantine(INVALID_UNICODE, line)
+
+
+def decode_line(raw: bytes | str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> dict | Outcome:
+    """Parse one raw line (bytes as read, or text) into a record, or say why it is quarantined."""
+    record = _parse_bytes(raw, max_record_bytes) if isinstance(raw, bytes) else _parse_text(raw, max_record_bytes)
+    if isinstance(record, Outcome):
+        return record
+    reason = NOT_AN_OBJECT if not isinstance(record, dict) else schema_problem(record)
+    if reason is None and not _encodable(record):
+        reason = INVALID_UNICODE
+    if reason:
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        return quarantine(reason, text)
     return record
 
 
 def _encodable(record: dict) -> bool:
     """True unless a text the recipe tokenizes holds a lone surrogate (only JSON escapes make one)."""
+    if record["title"].isascii():  # the common case, decided without encoding anything
+        texts = [*(record.get("description") or []), *(record.get("features") or [])]
+        if all(text.isascii() for text in texts):
+            return True
     try:
         for text in [record["title"], *(record.get("description") or []), *(record.get("features") or [])]:
             text.encode("utf-8")

@@ -72,7 +72,7 @@ def run_job(
     # Shuffles after the recipe carry only kept items: as many partitions as the read is plenty.
     spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
     corrupt: dict[str, str] = {}
-    curated = None
+    curated = balanced = None
     try:
         with progress.stage("items"):
             curated, accounting = _curate(spark, config, plan, partitions, spec_broadcast, spec.sha256, builds, corrupt, progress)
@@ -118,10 +118,9 @@ def run_job(
         output.abandon()
         raise
     finally:
-        if curated is not None:
-            curated.unpersist()
-        if "balanced" in locals():
-            balanced.unpersist()
+        for cached in (curated, balanced):
+            if cached is not None:
+                cached.unpersist()
         spec_broadcast.unpersist()
     progress.say(f"dataset written to {redact(output.uri)}")
     return RunResult(output.uri, manifest)

@@ -57,6 +57,7 @@ DECODE_CLEANUPS = (
 )
 
 _JUNK_RUN = re.compile(r'[:\[\]"{}【】\s]+')
+_ASCII_DIGIT = re.compile("[0-9]").search
 
 # Drop reasons, in the order the rules apply.
 NO_PRICE = "no_price"
@@ -133,11 +134,14 @@ def scrub(text: str) -> str:
     text = _JUNK_RUN.sub(" ", text).strip()
     text = text.replace(" ,", ",").replace(",,,", ",").replace(",,", ",")
     words = text.split(" ")
-    # isalpha() first: most long words are plain letters, which are never digits.
+    # Cheap tests first: most long words are plain letters, and in ASCII the
+    # only characters isdigit() accepts are 0-9, which a C-level regex finds.
     kept = [
         word
         for word in words
-        if len(word) < 7 or word.isalpha() or not any(char.isdigit() for char in word)
+        if len(word) < 7
+        or word.isalpha()
+        or (not _ASCII_DIGIT(word) if word.isascii() else not any(char.isdigit() for char in word))
     ]
     return " ".join(kept)
 
