@@ -9,7 +9,7 @@ import tempfile
 import traceback
 
 from pricecurate.config import ConfigError, load_config
-from pricecurate.fs import redact
+from pricecurate.fs import redact, redact_text
 from pricecurate.read import InputError
 from pricecurate.write import OutputError
 
@@ -239,6 +239,14 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"pricecurate: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, not a wall of JVM frames
+        if getattr(args, "verbose", False):
+            traceback.print_exc()
+        first_line = (str(exc).strip().splitlines() or [""])[0][:500]
+        print(f"pricecurate: error: {type(exc).__name__}: {redact_text(first_line)}"
+              + ("" if getattr(args, "verbose", False) else " (rerun with --verbose for the traceback)"),
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

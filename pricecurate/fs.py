@@ -6,6 +6,7 @@ calls; the driver's JVM does the work.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
@@ -19,6 +20,14 @@ def redact(uri: str) -> str:
             host = f"{host}:{parts.port}"
         return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
     return str(uri)
+
+
+_URI_CREDENTIALS = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
+
+
+def redact_text(text: str) -> str:
+    """Any free text with the credentials of URIs in it masked."""
+    return _URI_CREDENTIALS.sub(r"\1***@", text)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pricecurate.accounting import build_accounting
 from pricecurate.balance import balance_items
 from pricecurate.config import Config
 from pricecurate.dedup import mark_duplicates
-from pricecurate.fs import HadoopFS, redact
+from pricecurate.fs import HadoopFS, redact, redact_text
 from pricecurate.items import KEPT, QUARANTINED
 from pricecurate.progress import Progress
 from pricecurate.read import auto_partitions, discover, failed_file, read_lines
@@ -175,7 +175,7 @@ def _manifest(config, plan, spec, partitions, accounting, balanced, split_plan, 
             "missing_categories": plan.missing,
             "ignored_files": plan.ignored,
             "damaged_files": [
-                {"file": name, "lines_read": accounting["files"][name]["lines"], "error": redact(error)}
+                {"file": name, "lines_read": accounting["files"][name]["lines"], "error": redact_text(error)}
                 for name, error in sorted(corrupt.items())
             ],
         },

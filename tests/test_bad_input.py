@@ -28,7 +28,7 @@ BAD_LINES = {
     json.dumps({**json.loads(GOOD[1]), "details": ["a", "b"]}).encode(): "bad_type:details",
     json.dumps({**json.loads(GOOD[1]), "price": {"amount": 3}}).encode(): "bad_type:price",
     json.dumps({k: v for k, v in json.loads(GOOD[1]).items() if k != "parent_asin"}).encode(): "missing_field:parent_asin",
-    json.dumps({**json.loads(GOOD[1]), "title": "x" * 300_000}).encode(): "too_large",
+    json.dumps({**json.loads(GOOD[1]), "title": "x" * 20_000_000}).encode(): "too_large",  # 20 MB title
 }
 
 
@@ -46,7 +46,7 @@ def corrupted_run(spark, tmp_path_factory):
     (source / "meta_Toys_and_Games.jsonl").write_bytes(b"")
 
     output = root / "out"
-    config = load_config("conf/course.yaml", ["categories=all", "max_record_bytes=100000"])
+    config = load_config("conf/course.yaml", ["categories=all"])  # default max_record_bytes: 4 MiB
     run_job(spark, config, str(source), str(output))
     return output, manifest(str(output))
 

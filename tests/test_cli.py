@@ -62,6 +62,19 @@ def test_output_inside_input_is_refused(spark, tmp_path, small_input):
     assert not (small_input / "out").exists()
 
 
+def test_unexpected_metadata_file_names_are_refused(spark, tmp_path, small_input):
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    (mixed / "meta_Automotive.jsonl").write_bytes((small_input / "meta_Automotive.jsonl").read_bytes())
+    (mixed / "meta_Cars.jsonl").write_text("{}\n")
+    (mixed / "notes.txt").write_text("not data: ignored and named in the manifest")
+    assert main(["run", "--input", str(mixed), "--output", str(tmp_path / "out"), "--categories", "all"]) == 2
+    assert not (tmp_path / "out").exists()
+    (mixed / "meta_Cars.jsonl").unlink()
+    (mixed / "meta_Automotive.jsonl.gz").write_bytes(b"")
+    assert main(["run", "--input", str(mixed), "--output", str(tmp_path / "out"), "--categories", "all"]) == 2
+
+
 def test_refuses_to_replace_a_folder_that_is_not_a_dataset(spark, tmp_path, small_input):
     precious = tmp_path / "precious"
     precious.mkdir()
