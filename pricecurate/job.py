@@ -18,7 +18,7 @@ from pricecurate.dedup import mark_duplicates
 from pricecurate.fs import HadoopFS, redact, redact_text
 from pricecurate.items import KEPT, QUARANTINED
 from pricecurate.progress import Progress
-from pricecurate.read import auto_partitions, discover, failed_file, read_lines
+from pricecurate.read import discover, failed_file, plan_layout, read_lines
 from pricecurate.recipe import RECIPE_NAME
 from pricecurate.split import SPLIT_ORDER, assign_splits, plan_split
 from pricecurate.stages import apply_recipe
@@ -68,16 +68,16 @@ def run_job(
         builds = sc.accumulator(0)
         progress.say(f"tokenizer {spec.name} sha256 {spec.sha256[:16]}")
 
-    partitions = config.partitions or auto_partitions(plan.files, sc.defaultParallelism)
+    layout = plan_layout(plan.files, sc.defaultParallelism, config.partitions)
     # Shuffles after the recipe carry only kept items: as many partitions as the read is plenty.
-    spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
+    spark.conf.set("spark.sql.shuffle.partitions", str(max(2 * sc.defaultParallelism, layout.spread_partitions)))
     corrupt: dict[str, str] = {}
     curated = balanced = None
     try:
         with progress.stage("items"):
-            curated, accounting = _curate(spark, config, plan, partitions, spec_broadcast, spec.sha256, builds, corrupt, progress)
+            curated, accounting = _curate(spark, config, plan, layout, spec_broadcast, spec.sha256, builds, corrupt, progress)
             progress.say(
-                f"{accounting['lines']:,} records read over {partitions} partitions, {accounting['kept']:,} kept, "
+                f"{accounting['lines']:,} records read in {layout.tasks} tasks, {accounting['kept']:,} kept, "
                 f"{sum(accounting['dropped'].values()):,} dropped, {sum(accounting['quarantined'].values()):,} quarantined"
             )
 
@@ -107,7 +107,7 @@ def run_job(
                     split_by_category[name] = _count_by_category(splits[name])
 
         manifest = _manifest(
-            config, plan, spec, partitions, accounting, balanced_by_category, split_plan, split_by_category,
+            config, plan, spec, layout, accounting, balanced_by_category, split_plan, split_by_category,
             spark, started, progress, builds.value, corrupt,
         )
         output.write_json(MANIFEST, manifest)
@@ -126,7 +126,7 @@ def run_job(
     return RunResult(output.uri, manifest)
 
 
-def _curate(spark, config, plan, partitions, spec_broadcast, sha256, builds, corrupt, progress):
+def _curate(spark, config, plan, layout, spec_broadcast, sha256, builds, corrupt, progress):
     """Lines → outcomes → duplicates marked, cached, and counted per file.
 
     A file Spark cannot decode to the end (a truncated or damaged .gz) fails
@@ -134,7 +134,7 @@ def _curate(spark, config, plan, partitions, spec_broadcast, sha256, builds, cor
     the file named in the manifest. Files without damage pay nothing for this.
     """
     while True:
-        lines = read_lines(spark, plan, partitions, frozenset(corrupt))
+        lines = read_lines(spark, plan, layout, frozenset(corrupt))
         outcomes = apply_recipe(lines, spec_broadcast, sha256, config.max_record_bytes, builds, config.tokenizer_engine)
         curated = mark_duplicates(outcomes, config.dedup, config.seed).persist(StorageLevel.MEMORY_AND_DISK)
         try:
@@ -154,7 +154,7 @@ def _curate(spark, config, plan, partitions, spec_broadcast, sha256, builds, cor
         return curated, accounting
 
 
-def _manifest(config, plan, spec, partitions, accounting, balanced, split_plan, split_by_category,
+def _manifest(config, plan, spec, layout, accounting, balanced, split_plan, split_by_category,
               spark, started, progress, tokenizer_builds, corrupt) -> dict:
     categories = {}
     for category in plan.categories:
@@ -191,7 +191,9 @@ def _manifest(config, plan, spec, partitions, accounting, balanced, split_plan, 
         "spark": {
             "version": pyspark.__version__,
             "master": spark.sparkContext.master,
-            "partitions": partitions,
+            "python_tasks": layout.tasks,
+            "spread_files": sorted(layout.spread_files),
+            "spread_partitions": layout.spread_partitions,
         },
         "stage_seconds": {k: round(v, 2) for k, v in progress.stage_seconds.items()},
     }

@@ -91,9 +91,37 @@ def discover(fs: HadoopFS, input_uri: str, categories: list[str] | str) -> Input
     return InputPlan(files, missing, ignored)
 
 
-def auto_partitions(files: list[InputFile], parallelism: int) -> int:
-    estimate = sum(f.size * (_GZIP_RATIO if f.name.endswith(".gz") else 1) for f in files)
-    return max(2 * parallelism, math.ceil(estimate / _BYTES_PER_PARTITION))
+def _estimated_bytes(file: InputFile) -> int:
+    return file.size * (_GZIP_RATIO if file.name.endswith(".gz") else 1)
+
+
+@dataclass(frozen=True)
+class ReadLayout:
+    """How lines reach the Python stage: big files hash-spread, small ones read whole.
+
+    A file read whole is one task; a big file alone in one task would hold up
+    every other core, so its lines are hash-partitioned over ``spread_partitions``
+    partitions together with the other big files. Small files skip that shuffle.
+    """
+
+    spread_files: frozenset[str]
+    spread_partitions: int
+    whole_files: int
+
+    @property
+    def tasks(self) -> int:
+        return self.spread_partitions + self.whole_files
+
+
+def plan_layout(files: list[InputFile], parallelism: int, partitions: int = 0) -> ReadLayout:
+    """``partitions`` > 0 spreads every file over exactly that many partitions."""
+    if partitions:
+        return ReadLayout(frozenset(f.name for f in files), partitions, 0)
+    total = sum(_estimated_bytes(f) for f in files)
+    target = max(1, min(_BYTES_PER_PARTITION, total // (2 * max(parallelism, 1))))
+    big = [f for f in files if _estimated_bytes(f) > target]
+    spread = sum(math.ceil(_estimated_bytes(f) / target) for f in big)
+    return ReadLayout(frozenset(f.name for f in big), spread, len(files) - len(big))
 
 
 def _scan(spark: SparkSession, files: list[InputFile], tolerate_corruption: bool) -> DataFrame:
@@ -110,8 +138,8 @@ def _scan(spark: SparkSession, files: list[InputFile], tolerate_corruption: bool
     )
 
 
-def read_lines(spark: SparkSession, plan: InputPlan, partitions: int, corrupt: frozenset[str] = frozenset()) -> DataFrame:
-    """Columns ``category, file, line, value``, hash-spread over ``partitions`` partitions.
+def read_lines(spark: SparkSession, plan: InputPlan, layout: ReadLayout, corrupt: frozenset[str] = frozenset()) -> DataFrame:
+    """Columns ``category, file, line, value``, laid out over partitions as ``layout`` says.
 
     ``value`` is the line's bytes: Spark does not check UTF-8, so the Python
     side decodes and quarantines what is not valid. Files named in ``corrupt``
@@ -119,11 +147,20 @@ def read_lines(spark: SparkSession, plan: InputPlan, partitions: int, corrupt: f
     """
     for key, value in ONE_FILE_PER_PARTITION.items():
         spark.conf.set(key, value)
-    sound = [f for f in plan.files if f.name not in corrupt]
-    damaged = [f for f in plan.files if f.name in corrupt]
-    scans = ([_scan(spark, sound, False)] if sound else []) + ([_scan(spark, damaged, True)] if damaged else [])
-    lines = scans[0] if len(scans) == 1 else scans[0].unionByName(scans[1])
-    return lines.repartition(partitions, "file", "line")
+
+    def scans(files: list[InputFile]) -> DataFrame | None:
+        sound = [f for f in files if f.name not in corrupt]
+        damaged = [f for f in files if f.name in corrupt]
+        parts = ([_scan(spark, sound, False)] if sound else []) + ([_scan(spark, damaged, True)] if damaged else [])
+        return parts[0].unionByName(parts[1]) if len(parts) == 2 else (parts[0] if parts else None)
+
+    whole = scans([f for f in plan.files if f.name not in layout.spread_files])
+    spread = scans([f for f in plan.files if f.name in layout.spread_files])
+    if spread is not None:
+        spread = spread.repartition(layout.spread_partitions, "file", "line")
+    if whole is None:
+        return spread
+    return whole if spread is None else whole.unionByName(spread)
 
 
 _READ_FAILURE = re.compile(r"Encountered error while reading file (\S+?)\.?(?:\s|$)")

@@ -12,17 +12,18 @@ from helpers import manifest, split_rows
 from pricecurate import accounting
 from pricecurate.config import load_config
 from pricecurate.job import run_job
-from pricecurate.read import discover, read_lines
+from pricecurate.read import discover, plan_layout, read_lines
 from pricecurate.fs import HadoopFS
 from pricecurate.stages import apply_recipe
 
 
 @needs_shared
+@pytest.mark.parametrize("partitions", [0, 3], ids=["auto-layout", "3-partitions"])
 @pytest.mark.parametrize("name", SHARED_SETS)
-def test_spark_outcomes_match_golden_line_by_line(spark, tokenizer_spec, name):
+def test_spark_outcomes_match_golden_line_by_line(spark, tokenizer_spec, name, partitions):
     """read + mapInArrow reproduce the reference for every (file, line), whatever the partitioning."""
     plan = discover(HadoopFS(spark), str(SHARED / "data" / name), "all")
-    lines = read_lines(spark, plan, partitions=3)
+    lines = read_lines(spark, plan, plan_layout(plan.files, 2, partitions))
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "500")  # many batches per task
     builds = spark.sparkContext.accumulator(0)
     spec = spark.sparkContext.broadcast(tokenizer_spec.json)
@@ -119,3 +120,15 @@ def test_data_card_names_the_splits(real_run):
     card = open(f"{output}/README.md", encoding="utf-8").read()
     assert card.startswith("---\nconfigs:")
     assert 'path: "train/*/*.parquet"' in card and 'path: "test/*/*.parquet"' in card
+
+
+def test_output_folder_loads_as_a_hub_dataset_through_its_card(real_run):
+    """The data card's YAML tells `datasets` where the splits are: the folder loads as it is."""
+    datasets = pytest.importorskip("datasets")
+    output, _ = real_run
+    loaded = datasets.load_dataset(output)
+    info = manifest(output)
+    assert set(loaded) == {name for name, size in info["splits"]["sizes"].items() if size}
+    for name, split in loaded.items():
+        assert split.num_rows == info["splits"]["sizes"][name]
+        assert split.features["token_count"].dtype == "int32" and split.features["price"].dtype == "float64"
