@@ -7,13 +7,14 @@ from pyspark.sql import functions as F
 
 from pricecurate.items import DROPPED, KEPT
 from pricecurate.keys import item_hash
+from pricecurate.stages import cut_test_prompt
 
-# dedup field -> (column compared, drop reason)
+# dedup field -> (what is compared, drop reason)
 DUPLICATE_OF = {
-    "title": ("title", "duplicate_title"),
+    "title": (lambda: F.col("title"), "duplicate_title"),
     # The text without the price: two items with the same text must not both
     # appear, whatever their prices, or one could land in train and one in test.
-    "text": ("test_prompt", "duplicate_text"),
+    "text": (cut_test_prompt, "duplicate_text"),
 }
 
 
@@ -28,8 +29,8 @@ def mark_duplicates(outcomes: DataFrame, fields: list[str], seed: int) -> DataFr
     kept = outcomes.filter(F.col("status") == KEPT)
     others = outcomes.filter(F.col("status") != KEPT)
     for field in fields:
-        column, reason = DUPLICATE_OF[field]
-        group = Window.partitionBy(column).orderBy(item_hash(seed, "dedup"), "file", "line")
+        compared, reason = DUPLICATE_OF[field]
+        group = Window.partitionBy(compared()).orderBy(item_hash(seed, "dedup"), "file", "line")
         ranked = kept.withColumn("_rank", F.row_number().over(group))
         duplicates = (
             ranked.filter(F.col("_rank") > 1)

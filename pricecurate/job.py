@@ -21,7 +21,7 @@ from pricecurate.progress import Progress
 from pricecurate.read import discover, failed_file, plan_layout, read_lines
 from pricecurate.recipe import RECIPE_NAME
 from pricecurate.split import SPLIT_ORDER, assign_splits, plan_split
-from pricecurate.stages import apply_recipe
+from pricecurate.stages import apply_recipe, cut_test_prompt
 from pricecurate.tokenizer import load_spec
 from pricecurate.write import MANIFEST, Output
 
@@ -81,7 +81,7 @@ def run_job(
                 f"{sum(accounting['dropped'].values()):,} dropped, {sum(accounting['quarantined'].values()):,} quarantined"
             )
 
-        items = curated.filter(F.col("status") == KEPT)
+        items = curated.filter(F.col("status") == KEPT).withColumn("test_prompt", cut_test_prompt())
         with progress.stage("write items"):
             output.write_split(items, "items", "prompt")
             if sum(accounting["quarantined"].values()):

@@ -35,6 +35,9 @@ def build_session(master: str | None, extra: dict[str, str] | None = None, app_n
     settings = {
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.ui.showConsoleProgress": "false",
+        # The recipe's outcomes are cached once and read a few times; compressing
+        # the cache cost the JVM about a third of its CPU in the recipe stage.
+        "spark.sql.inMemoryColumnarStorage.compressed": "false",
         # No _SUCCESS markers among the Parquet files users glob.
         "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
         **ONE_FILE_PER_PARTITION,

@@ -5,30 +5,14 @@ from __future__ import annotations
 from typing import Iterator
 
 import pyarrow as pa
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from pyspark.sql.pandas.types import from_arrow_schema
 
 from pricecurate import items as item_rules
 from pricecurate import tokenizer as tok
-from pricecurate.recipe import price_slot
-
-OUTCOME_SCHEMA = T.StructType(
-    [
-        T.StructField("category", T.StringType(), False),
-        T.StructField("file", T.StringType(), False),
-        T.StructField("line", T.LongType(), False),
-        T.StructField("status", T.StringType(), False),
-        T.StructField("reason", T.StringType(), True),
-        T.StructField("parent_asin", T.StringType(), True),
-        T.StructField("title", T.StringType(), True),
-        T.StructField("price", T.DoubleType(), True),
-        T.StructField("price_slot", T.IntegerType(), True),
-        T.StructField("prompt", T.StringType(), True),
-        T.StructField("test_prompt", T.StringType(), True),
-        T.StructField("token_count", T.IntegerType(), True),
-        T.StructField("raw", T.StringType(), True),
-    ]
-)
+from pricecurate.recipe import PRICE_PREFIX, price_slot
 
 _ARROW_SCHEMA = pa.schema(
     [
@@ -42,11 +26,24 @@ _ARROW_SCHEMA = pa.schema(
         pa.field("price", pa.float64()),
         pa.field("price_slot", pa.int32()),
         pa.field("prompt", pa.string()),
-        pa.field("test_prompt", pa.string()),
         pa.field("token_count", pa.int32()),
         pa.field("raw", pa.string()),
     ]
 )
+
+
+def outcome_schema() -> T.StructType:
+    """The Spark side of the same schema (needs a running session to convert).
+
+    The test prompt is not shipped back from Python: it is a prefix of the
+    prompt, cut in the JVM where needed (``cut_test_prompt()``).
+    """
+    return from_arrow_schema(_ARROW_SCHEMA)
+
+
+def cut_test_prompt() -> Column:
+    """``recipe.make_test_prompt`` as a column: the prompt up to its first price prefix, inclusive."""
+    return F.concat(F.substring_index("prompt", PRICE_PREFIX, 1), F.lit(PRICE_PREFIX))
 
 
 def outcomes_to_arrow(batch: pa.RecordBatch, outcomes: list[item_rules.Outcome]) -> pa.RecordBatch:
@@ -64,7 +61,6 @@ def outcomes_to_arrow(batch: pa.RecordBatch, outcomes: list[item_rules.Outcome])
         "price": pa.array([o.price for o in outcomes], pa.float64()),
         "price_slot": pa.array([price_slot(o.price) if k else None for o, k in zip(outcomes, kept)], pa.int32()),
         "prompt": pa.array([o.prompt for o in outcomes], pa.string()),
-        "test_prompt": pa.array([o.test_prompt for o in outcomes], pa.string()),
         "token_count": pa.array([o.token_count for o in outcomes], pa.int32()),
         "raw": pa.array([o.raw for o in outcomes], pa.string()),
     }
@@ -85,4 +81,4 @@ def apply_recipe(
             outcomes = item_rules.build_items(raw_lines, codec, max_record_bytes)
             yield outcomes_to_arrow(batch, outcomes)
 
-    return lines.mapInArrow(run, OUTCOME_SCHEMA)
+    return lines.mapInArrow(run, outcome_schema())

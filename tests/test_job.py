@@ -14,7 +14,7 @@ from pricecurate.config import load_config
 from pricecurate.job import run_job
 from pricecurate.read import discover, plan_layout, read_lines
 from pricecurate.fs import HadoopFS
-from pricecurate.stages import apply_recipe
+from pricecurate.stages import apply_recipe, cut_test_prompt
 
 
 @needs_shared
@@ -29,7 +29,8 @@ def test_spark_outcomes_match_golden_line_by_line(spark, tokenizer_spec, name, p
     spec = spark.sparkContext.broadcast(tokenizer_spec.json)
     outcomes = apply_recipe(lines, spec, tokenizer_spec.sha256, 4 * 1024 * 1024, builds)
     try:
-        rows = outcomes.select("file", "line", "status", "reason", "price", "prompt", "test_prompt", "token_count", "category").collect()
+        rows = outcomes.withColumn("test_prompt", F.when(F.col("status") == "kept", cut_test_prompt())).select(
+            "file", "line", "status", "reason", "price", "prompt", "test_prompt", "token_count", "category").collect()
     finally:
         spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
     got = {
