@@ -23,6 +23,13 @@ if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ] 2>/dev/null; 
   fi
 fi
 
+# Headless Chromium renders the HTML report in a test; optional (that test skips without it).
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "setup: installing chromium (Debian package) for the report rendering test"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+    || echo "setup: could not install chromium; the report rendering test will be skipped"
+fi
+
 "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "setup: error: Python 3.10+ is needed, found " + sys.version.split()[0])'
 
 if [ ! -x "$VENV/bin/python" ]; then
