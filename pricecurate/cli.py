@@ -13,14 +13,27 @@ from pricecurate.fs import redact, redact_text
 from pricecurate.read import InputError
 from pricecurate.write import OutputError
 
-RUN_EXAMPLES = """examples:
-  pricecurate run --output out/sample --overwrite          # the bundled sample, course recipe
-  pricecurate run --config conf/course.yaml --input raw/meta_categories --output out/course
-  pricecurate run --config conf/default.yaml --input s3a://bucket/meta --output s3a://bucket/curated \\
-      --categories all --master spark://host:7077 --set seed=7 --set split.test=5000
-"""
+RUN_EXAMPLES = [
+    "pricecurate run --output out/sample --overwrite          # the bundled sample, course recipe",
+    "pricecurate run --config conf/course.yaml --input raw/meta_categories --output out/course",
+    "pricecurate run --config conf/default.yaml --input s3a://bucket/meta --output s3a://bucket/curated \\",
+    "    --categories all --master spark://host:7077 --set seed=7 --set split.test=5000",
+]
 
 SAMPLE_RECORDS_PER_CATEGORY = 150
+
+
+def _command(commands, name: str, summary: str, description: str, examples: list[str]) -> argparse.ArgumentParser:
+    """A sub-command with its examples shown by --help and a --verbose switch."""
+    command = commands.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog="examples:\n" + "\n".join(f"  {example}" for example in examples),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    command.add_argument("--verbose", action="store_true", help="show tracebacks on errors")
+    return command
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,12 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser(
-        "run",
-        help="run the curation job",
-        description="Read meta_<Category>.jsonl[.gz] files, apply the recipe, balance, split and write Parquet.",
-        epilog=RUN_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    run = _command(
+        commands, "run", "run the curation job",
+        "Read meta_<Category>.jsonl[.gz] files, apply the recipe, balance, split and write Parquet.",
+        RUN_EXAMPLES,
     )
     run.add_argument("--config", default="conf/course.yaml", help="YAML config (default: %(default)s)")
     run.add_argument(
@@ -49,58 +60,50 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override a config key, e.g. seed=7, dedup=title,text, balance.slot_cap=600, "
-        "balance.weights.Automotive=1, split.test=5000, tokenizer=meta-llama/Llama-3.1-8B (repeatable)",
+        "balance.weights.Automotive=1, split.test=5000, tokenizer=meta-llama/Llama-3.1-8B, "
+        "spark.executor.memory=4g (repeatable)",
     )
     run.add_argument("--overwrite", action="store_true", help="replace an existing output dataset")
     run.add_argument("--no-report", action="store_true", help="skip the plots and HTML report at the end")
     run.add_argument("--log", help="also append progress lines to this file")
-    run.add_argument("--verbose", action="store_true", help="show tracebacks on errors")
 
-    sample = commands.add_parser(
-        "sample",
-        help="write the bundled synthetic sample input",
-        description="Write a deterministic synthetic sample: one meta_<Category>.jsonl per category.",
+    sample = _command(
+        commands, "sample", "write the bundled synthetic sample input",
+        "Write a deterministic synthetic sample: one meta_<Category>.jsonl per category.",
+        ["pricecurate sample data/sample", "pricecurate sample data/big --records 10000 --seed 3"],
     )
     sample.add_argument("dest", help="directory to write")
     sample.add_argument("--records", type=int, default=SAMPLE_RECORDS_PER_CATEGORY, help="records per category")
-    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--seed", type=int, default=0, help="generator seed (default: %(default)s)")
 
-    report = commands.add_parser(
-        "report",
-        help="write plots and an HTML report for an output dataset",
-        description="Write OUTPUT_DIR/report/: PNG plots, report.json and one self-contained report.html. "
+    report = _command(
+        commands, "report", "write plots and an HTML report for an output dataset",
+        "Write OUTPUT_DIR/report/: PNG plots, report.json and one self-contained report.html. "
         "`run` does this by itself at the end.",
-        epilog="example:\n  pricecurate report out/course && xdg-open out/course/report/report.html",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        ["pricecurate report out/course && xdg-open out/course/report/report.html"],
     )
     report.add_argument("output_dir", help="a pricecurate output folder (local path)")
-    report.add_argument("--verbose", action="store_true", help="show tracebacks on errors")
 
-    download = commands.add_parser(
-        "download",
-        help="fetch raw meta_<Category>.jsonl files, resuming partial downloads",
-        description="Download the dataset's raw metadata files into DEST. Interrupted transfers resume on rerun.",
-        epilog="examples:\n  pricecurate download --categories Automotive,Electronics raw/\n"
-        "  pricecurate download --categories all --base-url https://mirror.example/meta raw/",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    download = _command(
+        commands, "download", "fetch raw meta_<Category>.jsonl files, resuming partial downloads",
+        "Download the dataset's raw metadata files into DEST. Interrupted transfers resume on rerun. "
+        "HF_TOKEN, when set, is sent as a bearer token.",
+        ["pricecurate download --categories Automotive,Electronics raw/",
+         "pricecurate download --categories all --base-url https://mirror.example/meta raw/"],
     )
     download.add_argument("dest", help="directory to write into (created if missing)")
     download.add_argument("--categories", required=True, help="comma-separated category names, or 'all'")
     download.add_argument("--base-url", help="where meta_<Category>.jsonl files live (default: the dataset's Hub repository)")
-    download.add_argument("--verbose", action="store_true", help="show tracebacks on errors")
 
-    push = commands.add_parser(
-        "push",
-        help="upload an output dataset to the Hugging Face Hub",
-        description="Upload OUTPUT_DIR (data, manifest, data card) as a dataset repository. "
+    push = _command(
+        commands, "push", "upload an output dataset to the Hugging Face Hub",
+        "Upload OUTPUT_DIR (data, manifest, data card) as a dataset repository. "
         "The token comes from HF_TOKEN or `huggingface-cli login`.",
-        epilog="example:\n  HF_TOKEN=hf_... pricecurate push out/course me/amazon-prices",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        ["HF_TOKEN=hf_... pricecurate push out/course me/amazon-prices"],
     )
     push.add_argument("output_dir", help="a pricecurate output folder")
     push.add_argument("repo_id", help="dataset repository, e.g. user/amazon-prices")
     push.add_argument("--private", action="store_true", help="create the repository as private")
-    push.add_argument("--verbose", action="store_true", help="show tracebacks on errors")
     return parser
 
 

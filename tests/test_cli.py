@@ -98,3 +98,12 @@ def test_download_and_push_fail_clearly_offline(tmp_path, capsys, monkeypatch):
     assert "meta_Automotive.jsonl" in err and "Cars" in err and "manifest.json" in err
     assert "hf_SECRET_TOKEN_123" not in err
     assert all(line.startswith("pricecurate: error: ") for line in err.strip().splitlines())
+
+
+@pytest.mark.parametrize("command", ["run", "sample", "report", "download", "push"])
+def test_every_command_has_help_with_examples(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert "examples:" in text and f"pricecurate {command}" in text.replace("HF_TOKEN=hf_... ", "")
