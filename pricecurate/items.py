@@ -38,9 +38,13 @@ class Outcome:
     title: str | None = None
     price: float | None = None
     prompt: str | None = None
-    test_prompt: str | None = None
     token_count: int | None = None
     raw: str | None = None  # the line, cut short, for quarantined lines only
+
+    @property
+    def test_prompt(self) -> str | None:
+        # Derived on demand: the Spark job cuts it in the JVM and never asks here.
+        return recipe.make_test_prompt(self.prompt) if self.prompt is not None else None
 
 
 def quarantine(reason: str, line: str) -> Outcome:
@@ -172,7 +176,6 @@ def build_items(
             record["title"],
             candidate.price,
             prompt,
-            recipe.make_test_prompt(prompt),
             len(ids),
         )
     return outcomes  # type: ignore[return-value]

@@ -7,7 +7,6 @@ import sys
 
 from pyspark.sql import SparkSession
 
-from pricecurate.read import ONE_FILE_PER_PARTITION
 
 DEFAULT_MASTER = "local[*]"
 
@@ -40,7 +39,6 @@ def build_session(master: str | None, extra: dict[str, str] | None = None, app_n
         "spark.sql.inMemoryColumnarStorage.compressed": "false",
         # No _SUCCESS markers among the Parquet files users glob.
         "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
-        **ONE_FILE_PER_PARTITION,
     }
     if _on_this_machine(master):
         # Workers on this machine run the interpreter that has pricecurate
