@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 
 from pricecurate import datacard
 from pricecurate.accounting import build_accounting
-from pricecurate.balance import balance_items
+from pricecurate.balance import apply_balance, plan_balance
 from pricecurate.config import Config
 from pricecurate.dedup import mark_duplicates
 from pricecurate.fs import HadoopFS, redact, redact_text
@@ -25,17 +25,17 @@ from pricecurate.stages import apply_recipe, cut_test_prompt
 from pricecurate.tokenizer import load_spec
 from pricecurate.write import MANIFEST, Output
 
-TEXT_COLUMN = {"train": "prompt", "validation": "prompt", "test": "test_prompt"}
+
+
+def _dataset_text():
+    """The prompt with its price, except in test, whose text stops where the price would start."""
+    return F.when(F.col("dataset") == "test", cut_test_prompt()).otherwise(F.col("prompt"))
 
 
 @dataclass
 class RunResult:
     output: str
     manifest: dict
-
-
-def _count_by_category(frame) -> dict[str, int]:
-    return {row["category"]: row["count"] for row in frame.groupBy("category").count().collect()}
 
 
 def run_job(
@@ -72,7 +72,7 @@ def run_job(
     # Shuffles after the recipe carry only kept items: as many partitions as the read is plenty.
     spark.conf.set("spark.sql.shuffle.partitions", str(max(2 * sc.defaultParallelism, layout.spread_partitions)))
     corrupt: dict[str, str] = {}
-    curated = balanced = None
+    curated = None
     try:
         with progress.stage("items"):
             curated, accounting = _curate(spark, config, plan, layout, spec_broadcast, spec.sha256, builds, corrupt, progress)
@@ -81,30 +81,29 @@ def run_job(
                 f"{sum(accounting['dropped'].values()):,} dropped, {sum(accounting['quarantined'].values()):,} quarantined"
             )
 
-        items = curated.filter(F.col("status") == KEPT).withColumn("test_prompt", cut_test_prompt())
-        with progress.stage("write items"):
-            output.write_split(items, "items", "prompt")
-            if sum(accounting["quarantined"].values()):
+        items = curated.filter(F.col("status") == KEPT)
+        if sum(accounting["quarantined"].values()):
+            with progress.stage("write quarantine"):
                 output.write_quarantine(curated.filter(F.col("status") == QUARANTINED))
 
         with progress.stage("balance"):
-            balanced = balance_items(items, config.balance, config.seed).persist(StorageLevel.MEMORY_AND_DISK)
-            balanced_by_category = _count_by_category(balanced)
-            available = sum(balanced_by_category.values())
-            progress.say(f"{available:,} items after balancing")
+            balance_plan = plan_balance(items, config.balance, config.seed)
+            balanced = apply_balance(items, balance_plan, config.balance, config.seed)
+            progress.say(f"{balance_plan.available:,} items after balancing")
 
         with progress.stage("split"):
-            split_plan = plan_split(available, config.split)
-            splits = assign_splits(balanced, split_plan, config.seed)
+            split_plan = plan_split(balance_plan.available, config.split)
+            assigned = assign_splits(balanced, split_plan, config.seed)
+            balanced_by_category, split_by_category = _count_assigned(assigned, balance_plan.available)
             if split_plan.scaled:
-                progress.say(f"only {available:,} balanced items: splits scaled down to {split_plan.sizes}")
+                progress.say(f"only {balance_plan.available:,} balanced items: splits scaled down to {split_plan.sizes}")
 
-        split_by_category: dict[str, dict[str, int]] = {}
-        with progress.stage("write splits"):
-            for name in SPLIT_ORDER:
-                if name in splits:
-                    output.write_split(splits[name], name, TEXT_COLUMN[name])
-                    split_by_category[name] = _count_by_category(splits[name])
+        with progress.stage("write"):
+            datasets = items.withColumn("dataset", F.lit("items")).unionByName(
+                assigned.filter(F.col("split").isNotNull()).withColumnRenamed("split", "dataset")
+            )
+            names = ["items", *(name for name in SPLIT_ORDER if split_plan.sizes[name])]
+            output.write_datasets(datasets.withColumn("text", _dataset_text()), names, tasks=4 * sc.defaultParallelism)
 
         manifest = _manifest(
             config, plan, spec, layout, accounting, balanced_by_category, split_plan, split_by_category,
@@ -118,12 +117,25 @@ def run_job(
         output.abandon()
         raise
     finally:
-        for cached in (curated, balanced):
-            if cached is not None:
-                cached.unpersist()
+        if curated is not None:
+            curated.unpersist()
         spec_broadcast.unpersist()
     progress.say(f"dataset written to {redact(output.uri)}")
     return RunResult(output.uri, manifest)
+
+
+def _count_assigned(assigned, available: int) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """Balanced items per category, and split members per split and category, in one pass."""
+    balanced: dict[str, int] = {}
+    by_split: dict[str, dict[str, int]] = {}
+    for row in assigned.groupBy("split", "category").count().collect():
+        category, count = row["category"], row["count"]
+        balanced[category] = balanced.get(category, 0) + count
+        if row["split"] is not None:
+            by_split.setdefault(row["split"], {})[category] = count
+    if sum(balanced.values()) != available:  # the plan and the filter disagree: a bug, never a result
+        raise RuntimeError(f"balancing planned {available:,} items but kept {sum(balanced.values()):,}")
+    return balanced, by_split
 
 
 def _curate(spark, config, plan, layout, spec_broadcast, sha256, builds, corrupt, progress):
@@ -138,7 +150,9 @@ def _curate(spark, config, plan, layout, spec_broadcast, sha256, builds, corrupt
         outcomes = apply_recipe(lines, spec_broadcast, sha256, config.max_record_bytes, builds, config.tokenizer_engine)
         curated = mark_duplicates(outcomes, config.dedup, config.seed).persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            grouped = curated.groupBy("file", "category", "status", "reason").count().collect()
+            grouped = (
+                curated.groupBy("file", "category", "status", "reason").agg(F.sum("lines").alias("count")).collect()
+            )
         except Exception as error:  # noqa: BLE001 - Spark wraps read failures in several types
             curated.unpersist()
             damaged = failed_file(error, plan)

@@ -49,29 +49,36 @@ def _position_literal(row) -> "F.Column":
     return F.struct(*[F.lit(value).alias(name) for name, value in zip(names, row)])
 
 
-def assign_splits(items: DataFrame, plan: SplitPlan, seed: int) -> dict[str, DataFrame]:
-    """Items ordered by a seeded hash; test takes the first keys, then validation, then train.
+def assign_splits(items: DataFrame, plan: SplitPlan, seed: int) -> DataFrame:
+    """``items`` with a ``split`` column: test takes the first seeded-hash keys, then validation, then train.
 
-    The cut points are found with a top-k on the key columns only, so no split
-    is ever gathered into one partition.
+    Items past the requested sizes get a null split. Each cut point is found
+    with a top-k on the key columns only, so no split is ever gathered into one
+    partition; a split that takes all remaining items needs no cut at all.
     """
     keyed = items.withColumn("_split_key", item_hash(seed, "split"))
     position = F.struct(*_order_columns())
-    splits: dict[str, DataFrame] = {}
+    label = None
     lower = None
+    remaining = plan.available
     for name in SPLIT_ORDER:
         size = plan.sizes[name]
         if size == 0:
             continue
-        remaining = keyed if lower is None else keyed.filter(position > _position_literal(lower))
-        upper = (
-            remaining.select(*_order_columns())
-            .orderBy(*_order_columns())
-            .limit(size)
-            .agg(F.max(F.struct(*_order_columns())).alias("upper"))
-            .first()["upper"]
-        )
-        chosen = remaining.filter(position <= _position_literal(upper)) if upper is not None else remaining.limit(0)
-        splits[name] = chosen
-        lower = upper
-    return splits
+        if size >= remaining:
+            upper_bound = F.lit(True)  # the rest, whatever its keys
+        else:
+            after_lower = keyed if lower is None else keyed.filter(position > _position_literal(lower))
+            lower = (
+                after_lower.select(*_order_columns())
+                .orderBy(*_order_columns())
+                .limit(size)
+                .agg(F.max(F.struct(*_order_columns())).alias("upper"))
+                .first()["upper"]
+            )
+            upper_bound = position <= _position_literal(lower)
+        label = F.when(upper_bound, F.lit(name)) if label is None else label.when(upper_bound, F.lit(name))
+        remaining -= size
+        if remaining <= 0:
+            break
+    return keyed.withColumn("split", label if label is not None else F.lit(None).cast("string")).drop("_split_key")

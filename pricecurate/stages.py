@@ -18,9 +18,10 @@ _ARROW_SCHEMA = pa.schema(
     [
         pa.field("category", pa.string(), False),
         pa.field("file", pa.string(), False),
-        pa.field("line", pa.int64(), False),
+        pa.field("line", pa.int64()),  # null on a tally of dropped lines
         pa.field("status", pa.string(), False),
         pa.field("reason", pa.string()),
+        pa.field("lines", pa.int64(), False),  # input lines the row stands for
         pa.field("parent_asin", pa.string()),
         pa.field("title", pa.string()),
         pa.field("price", pa.float64()),
@@ -47,24 +48,61 @@ def cut_test_prompt() -> Column:
 
 
 def outcomes_to_arrow(batch: pa.RecordBatch, outcomes: list[item_rules.Outcome]) -> pa.RecordBatch:
-    kept = [o.status == item_rules.KEPT for o in outcomes]
+    """Kept and quarantined lines one row each; dropped lines one counted row per (file, reason).
+
+    Dropped lines matter downstream only as counts, so tallying them here
+    spares the JVM most rows of the conversion back from Arrow and of the cache.
+    """
+    itemized = [i for i, o in enumerate(outcomes) if o.status != item_rules.DROPPED]
+    items = [outcomes[i] for i in itemized]
+    kept = [o.status == item_rules.KEPT for o in items]
+    rows = batch.take(pa.array(itemized, pa.int64()))
     columns = {
-        "category": batch.column("category"),
-        "file": batch.column("file"),
-        "line": batch.column("line"),
-        "status": pa.array([o.status for o in outcomes], pa.string()),
-        "reason": pa.array([o.reason for o in outcomes], pa.string()),
-        "parent_asin": pa.array([o.parent_asin for o in outcomes], pa.string()),
-        # Titles of dropped records are not needed downstream; leaving them out
-        # keeps the cached outcomes small.
-        "title": pa.array([o.title if k else None for o, k in zip(outcomes, kept)], pa.string()),
-        "price": pa.array([o.price for o in outcomes], pa.float64()),
-        "price_slot": pa.array([price_slot(o.price) if k else None for o, k in zip(outcomes, kept)], pa.int32()),
-        "prompt": pa.array([o.prompt for o in outcomes], pa.string()),
-        "token_count": pa.array([o.token_count for o in outcomes], pa.int32()),
-        "raw": pa.array([o.raw for o in outcomes], pa.string()),
+        "category": rows.column("category"),
+        "file": rows.column("file"),
+        "line": rows.column("line"),
+        "status": pa.array([o.status for o in items], pa.string()),
+        "reason": pa.array([o.reason for o in items], pa.string()),
+        "lines": pa.array([1] * len(items), pa.int64()),
+        "parent_asin": pa.array([o.parent_asin for o in items], pa.string()),
+        "title": pa.array([o.title for o in items], pa.string()),
+        "price": pa.array([o.price for o in items], pa.float64()),
+        "price_slot": pa.array([price_slot(o.price) if k else None for o, k in zip(items, kept)], pa.int32()),
+        "prompt": pa.array([o.prompt for o in items], pa.string()),
+        "token_count": pa.array([o.token_count for o in items], pa.int32()),
+        "raw": pa.array([o.raw for o in items], pa.string()),
     }
-    return pa.RecordBatch.from_arrays(list(columns.values()), schema=_ARROW_SCHEMA)
+    itemized_batch = pa.RecordBatch.from_arrays(list(columns.values()), schema=_ARROW_SCHEMA)
+    return pa.concat_batches([itemized_batch, _tally_dropped(batch, outcomes)]) if len(items) < len(outcomes) else itemized_batch
+
+
+def _tally_dropped(batch: pa.RecordBatch, outcomes: list[item_rules.Outcome]) -> pa.RecordBatch:
+    dropped = [o.status == item_rules.DROPPED for o in outcomes]
+    reasons = pa.array([o.reason for o in outcomes], pa.string())
+    counted = (
+        pa.table({"category": batch.column("category"), "file": batch.column("file"), "reason": reasons})
+        .filter(pa.array(dropped))
+        .group_by(["category", "file", "reason"])
+        .aggregate([([], "count_all")])
+    )
+    n = counted.num_rows
+    columns = {
+        "category": counted.column("category"),
+        "file": counted.column("file"),
+        "line": pa.nulls(n, pa.int64()),
+        "status": pa.array([item_rules.DROPPED] * n, pa.string()),
+        "reason": counted.column("reason"),
+        "lines": counted.column("count_all"),
+        **{field.name: pa.nulls(n, field.type) for field in _ARROW_SCHEMA if field.name not in _TALLY_COLUMNS},
+    }
+    return pa.RecordBatch.from_arrays(
+        [columns[field.name].combine_chunks() if isinstance(columns[field.name], pa.ChunkedArray) else columns[field.name]
+         for field in _ARROW_SCHEMA],
+        schema=_ARROW_SCHEMA,
+    )
+
+
+_TALLY_COLUMNS = ("category", "file", "line", "status", "reason", "lines")
 
 
 def apply_recipe(

@@ -20,6 +20,8 @@ SPLIT_COLUMNS = ("text", "price", "category", "parent_asin", "title", "token_cou
 QUARANTINE_COLUMNS = ("file", "line", "category", "reason", "raw")
 MANIFEST = "manifest.json"
 _PARTITION_DIR = "_category_dir"
+_DATASET_DIR = "_dataset_dir"
+_SCRATCH = "_spark_output"  # where Spark writes; files then move to <dataset>/category=<name>
 _LEFTOVER_MARK = ".pricecurate-"
 
 
@@ -80,23 +82,42 @@ class Output:
     def path(self, *parts: str) -> str:
         return "/".join([self.staging, *parts])
 
-    def write_split(self, frame: DataFrame, name: str, text_column: str) -> None:
-        """Parquet partitioned by category, with ``category`` also inside the files."""
-        columns = [F.col(text_column).alias("text")] + [F.col(c) for c in SPLIT_COLUMNS[1:]]
+    def write_datasets(self, frame: DataFrame, names: list[str], tasks: int) -> None:
+        """Every dataset in one pass: ``frame`` has the split columns plus ``dataset`` (its folder),
+        ``file`` and ``line``. Parquet is partitioned by category, with ``category`` also inside the files;
+        each category of each dataset is one file, its rows in input order.
+
+        ``tasks`` is fixed rather than left to adaptive coalescing, which would
+        merge the (dataset, category) groups into as few tasks as there are
+        cores and leave one core idle while the other finishes a bigger share.
+        """
+        scratch = self.path(_SCRATCH)
+        columns = [F.col(c) for c in SPLIT_COLUMNS]
         (
-            frame.select(*columns, "file", "line", F.col("category").alias(_PARTITION_DIR))
-            .repartition(_PARTITION_DIR)
-            .sortWithinPartitions(_PARTITION_DIR, "file", "line")
+            frame.select(*columns, "file", "line", F.col("dataset").alias(_DATASET_DIR),
+                         F.col("category").alias(_PARTITION_DIR))
+            .repartition(tasks, _DATASET_DIR, _PARTITION_DIR)
+            .sortWithinPartitions(_DATASET_DIR, _PARTITION_DIR, "file", "line")
             .drop("file", "line")
-            .write.partitionBy(_PARTITION_DIR)
-            .parquet(self.path(name))
+            .write.partitionBy(_DATASET_DIR, _PARTITION_DIR)
+            # Prompts and titles are nearly all distinct: a dictionary for them is built only to be thrown away.
+            .option("parquet.enable.dictionary#text", "false")
+            .option("parquet.enable.dictionary#title", "false")
+            .parquet(scratch)
         )
-        # Spark drops partition columns from the files; the folders are renamed
-        # to the Hive spelling, and the column itself stays in the data.
-        for entry in self.fs.list(self.path(name)):
-            if entry.is_dir and entry.name.startswith(_PARTITION_DIR + "="):
-                category = entry.name.split("=", 1)[1]
-                self.fs.rename(entry.uri, self.path(name, f"category={category}"))
+        # Spark drops partition columns from the files; the folders are moved to
+        # <dataset>/category=<name>, and the column itself stays in the data.
+        for name in names:
+            self.fs.mkdirs(self.path(name))
+        for dataset in self.fs.list(scratch):
+            if not (dataset.is_dir and dataset.name.startswith(_DATASET_DIR + "=")):
+                continue
+            name = dataset.name.split("=", 1)[1]
+            for entry in self.fs.list(dataset.uri):
+                if entry.is_dir and entry.name.startswith(_PARTITION_DIR + "="):
+                    category = entry.name.split("=", 1)[1]
+                    self.fs.rename(entry.uri, self.path(name, f"category={category}"))
+        self.fs.delete(scratch)
 
     def write_quarantine(self, frame: DataFrame) -> None:
         frame.select(*QUARANTINE_COLUMNS).coalesce(1).sortWithinPartitions("file", "line").write.json(

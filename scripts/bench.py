@@ -4,7 +4,8 @@
 
 Measures, on synthetic input spread evenly over all 34 categories:
   (a) baseline: json.loads + recipe + transformers encode/decode, one record at a time, in this process;
-  (b) the `pricecurate run` CLI at local[1] and local[2], on the big input and on a tiny one (fixed cost);
+  (b) the `pricecurate run` CLI at local[1] held to one CPU, at local[1] unpinned and at local[2], each on the
+      big input and on a tiny one (fixed cost); the baseline is held to the same one CPU;
   (c) the floor: one encode_batch_fast call over every text the recipe sends to the tokenizer.
 The Spark jobs run first, before this process loads any tokenizer, so nothing here competes with them
 for the two cores and no process is forked after the tokenizers thread pool has started.
@@ -29,7 +30,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CLI = ROOT / ".venv" / "bin" / "pricecurate"
 CONFIG = ROOT / "conf" / "course.yaml"
-MASTERS = {"local1": "local[1]", "local2": "local[2]"}
+
+
+@dataclass(frozen=True)
+class JobSetup:
+    master: str
+    one_core: bool  # pinned to one CPU with its JVM and Python workers, so local[1] is really one core
+    label: str
+
+
+# local[1] is one task thread, but its JVM (reader, Arrow, GC, JIT threads) is free to use the
+# other core; the per-core targets are judged on the pinned run, the unpinned one is shown beside it.
+JOBS = {
+    "local1": JobSetup("local[1]", True, "job local[1], one core"),
+    "local1_unpinned": JobSetup("local[1]", False, "job local[1], unpinned"),
+    "local2": JobSetup("local[2]", False, "job local[2]"),
+}
 TINY_PER_CATEGORY = 20
 POLL_SECONDS = 0.5
 STDERR_TAIL_LINES = 40
@@ -170,6 +186,24 @@ def encode_all(tokenizer, texts: list[str]) -> int:
     return len(encode(texts, add_special_tokens=False))
 
 
+def _baseline_on_one_cpu(folder: str, count: int, spec_json: str) -> Timed:
+    os.sched_setaffinity(0, one_cpu())
+    return timed(per_record_loop, read_even_subset(Path(folder), count), hf_tokenizer(spec_json))
+
+
+def baseline_on_one_cpu(folder: Path, count: int, spec_json: str) -> Timed:
+    """The baseline in a fresh interpreter held to one CPU, like the pinned job.
+
+    A fresh process, because the tokenizers thread pool keeps the CPU set of
+    the moment it starts: started here under the pin, it would hobble the floor.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(_baseline_on_one_cpu, str(folder), count, spec_json).result()
+
+
 def floor_single_thread(tokenizer, texts: list[str]) -> Timed:
     """The same call with the tokenizers thread pool switched off, for a per-core comparison."""
     previous = os.environ.get("TOKENIZERS_PARALLELISM")
@@ -255,15 +289,22 @@ class JobRun:
     peaks_mb: dict
 
 
-def run_job(master: str, input_dir: Path, output_dir: Path, log_dir: Path) -> JobRun:
+def one_cpu() -> set[int]:
+    return {min(os.sched_getaffinity(0))}
+
+
+def run_job(setup: JobSetup, input_dir: Path, output_dir: Path, log_dir: Path) -> JobRun:
     """One `pricecurate run` subprocess, timed from spawn to exit and sampled while it runs."""
     command = [str(CLI), "run", "--config", str(CONFIG), "--input", str(input_dir), "--output", str(output_dir),
-               "--categories", "all", "--master", master, "--overwrite", "--no-report"]
+               "--categories", "all", "--master", setup.master, "--overwrite", "--no-report"]
+    cpus = one_cpu() if setup.one_core else None
+    pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None  # inherited by the JVM and its workers
     log_dir.mkdir(parents=True, exist_ok=True)
     stderr_path = log_dir / f"{output_dir.name}.stderr"
     with open(log_dir / f"{output_dir.name}.stdout", "wb") as out, open(stderr_path, "wb") as err:
         started = time.perf_counter()
-        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                   preexec_fn=pin)
         sampler = TreeSampler(process.pid)
         sampler.start()
         code = process.wait()
@@ -337,14 +378,16 @@ def print_report(r: dict, big: dict[str, JobRun], tiny: dict[str, JobRun]) -> No
     print(f"         Python {m['python']}, pyspark {m['pyspark']}, tokenizers {m['tokenizers']}, "
           f"transformers {m['transformers']}, {m['java']}")
 
-    print(f"\n{'throughput':<46}{'records/s':>11}{'wall s':>9}{'cpu s':>8}{'cores':>7}")
+    print(f"\n{'throughput':<52}{'records/s':>11}{'wall s':>9}{'cpu s':>8}{'cores':>7}")
     for label, rps, wall, cpu in r["_rows"]:
         cores = fmt(cpu / wall if cpu and wall else None, ".2f", "")
-        print(f"  {label:<44}{fmt(rps):>11}{fmt(wall, '.2f', ''):>9}{fmt(cpu, '.1f', ''):>8}{cores:>7}")
+        print(f"  {label:<50}{fmt(rps):>11}{fmt(wall, '.2f', ''):>9}{fmt(cpu, '.1f', ''):>8}{cores:>7}")
 
-    print(f"\n{'ratios':<46}{'value':>11}{'target':>9}")
-    for key, label in (("local1_vs_baseline", "job local[1] / baseline (steady, per core)"),
-                       ("local2_vs_local1", "job local[2] / job local[1] (steady)"),
+    print(f"\n{'ratios':<52}{'value':>11}{'target':>9}")
+    for key, label in (("local1_vs_baseline", "job local[1] one core / baseline (steady)"),
+                       ("local2_vs_local1", "job local[2] / job local[1] one core (steady)"),
+                       ("local1_unpinned_vs_baseline", "job local[1] unpinned / baseline (steady)"),
+                       ("local2_vs_local1_unpinned", "job local[2] / job local[1] unpinned (steady)"),
                        ("local1_vs_floor", "job local[1] / floor (steady)"),
                        ("local2_vs_floor", "job local[2] / floor (steady)"),
                        ("local1_vs_floor_1thread", "job local[1] / floor 1 thread (steady)"),
@@ -352,17 +395,18 @@ def print_report(r: dict, big: dict[str, JobRun], tiny: dict[str, JobRun]) -> No
         value, target = r["ratios"][key], TARGETS.get(key)
         verdict = "" if target is None or value is None else ("  met" if value >= target else "  NOT met")
         shown = "n/a" if value is None else f"{value:.2f}x"
-        print(f"  {label:<44}{shown:>11}{'' if target is None else f'{target:.1f}x':>9}{verdict}")
+        print(f"  {label:<50}{shown:>11}{'' if target is None else f'{target:.1f}x':>9}{verdict}")
 
     fixed = r["fixed_cost_s"]
     print(f"\nfixed cost (wall of a {tiny['local1'].manifest['accounting']['lines']:,}-record run): "
-          f"local[1] {fixed['local1']:.1f}s, local[2] {fixed['local2']:.1f}s")
+          + ", ".join(f"{JOBS[name].label.removeprefix('job ')} {seconds:.1f}s" for name, seconds in fixed.items()))
     if max(fixed.values()) > 0.5 * min(run.wall for run in big.values()):
         print("  note: fixed cost is over half of a big run; steady-state rates are noisy at this N")
-    if None in (r["job_local1_rps"], r["job_local2_rps"]):
+    if None in (r[f"job_{name}_rps"] for name in JOBS):
         print("  note: a big run was no slower than its tiny run, so its steady rate is n/a (raise --records)")
 
-    runs = {"l1 tiny": tiny["local1"], "l1 big": big["local1"], "l2 tiny": tiny["local2"], "l2 big": big["local2"]}
+    short = {"local1": "l1", "local1_unpinned": "l1u", "local2": "l2"}
+    runs = {f"{short[name]} {size}": group[name] for name in JOBS for size, group in (("tiny", tiny), ("big", big))}
     stages = list(dict.fromkeys(s for run in runs.values() for s in run.manifest["stage_seconds"]))
     print(f"\n{'stage seconds':<30}" + "".join(f"{name:>9}" for name in runs))
     for stage in stages:
@@ -372,11 +416,11 @@ def print_report(r: dict, big: dict[str, JobRun], tiny: dict[str, JobRun]) -> No
           + "".join(f"{run.wall - sum(run.manifest['stage_seconds'].values()):>9.2f}" for run in runs.values()))
     print(f"  {'wall':<28}" + "".join(f"{run.wall:>9.2f}" for run in runs.values()))
 
-    print(f"\n{'peak RSS MB (big runs)':<30}{'local[1]':>10}{'local[2]':>10}")
+    print(f"\n{'peak RSS MB (big runs)':<30}" + "".join(f"{short[name]:>10}" for name in JOBS))
     for key in r["peak_rss_mb"]["local1"]:
-        print(f"  {key:<28}" + "".join(f"{fmt(r['peak_rss_mb'][name][key], ',.0f'):>10}" for name in MASTERS))
+        print(f"  {key:<28}" + "".join(f"{fmt(r['peak_rss_mb'][name][key], ',.0f'):>10}" for name in JOBS))
     builds = r["tokenizer_builds"]
-    print(f"  {'tokenizer worker builds':<28}{builds['local1']:>10}{builds['local2']:>10}")
+    print(f"  {'tokenizer worker builds':<28}" + "".join(f"{builds[name]:>10}" for name in JOBS))
 
 
 # ---------------------------------------------------------------- main
@@ -415,18 +459,18 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
     big: dict[str, JobRun] = {}
     tiny: dict[str, JobRun] = {}
     inputs = {"tiny": workdir / "tiny", "big": workdir / "input"}
-    for name, master in MASTERS.items():
+    for name, setup in JOBS.items():
         # Tiny first: it measures the fixed cost (JVM start, session, imports) the big run also pays.
         for size, runs in (("tiny", tiny), ("big", big)):
-            say(f"job {master} on the {size} input")
-            runs[name] = run_job(master, inputs[size], workdir / "out" / f"{name}-{size}", workdir / "logs")
+            say(f"{setup.label} on the {size} input")
+            runs[name] = run_job(setup, inputs[size], workdir / "out" / f"{name}-{size}", workdir / "logs")
             say(f"  {runs[name].wall:.1f}s")
         if big[name].manifest["accounting"]["lines"] != records:
-            say(f"warning: the {master} job read {big[name].manifest['accounting']['lines']:,} lines, not {records:,}")
+            say(f"warning: {setup.label} read {big[name].manifest['accounting']['lines']:,} lines, not {records:,}")
 
     say(f"baseline: per-record loop over {baseline_records:,} records")
+    baseline = baseline_on_one_cpu(workdir / "input", baseline_records, spec.json)
     subset = read_even_subset(workdir / "input", baseline_records)
-    baseline = timed(per_record_loop, subset, hf_tokenizer(spec.json))
     batch = timed(kept_by_build_items, subset, job_codec(spec.json))
     if baseline.value != batch.value:
         say(f"warning: baseline kept {baseline.value:,} items, build_items keeps {batch.value:,} on the same lines")
@@ -454,10 +498,8 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
         "floor_texts": len(texts),
         "baseline_rps": rate(baseline_records, baseline.seconds),
         "build_items_rps": rate(baseline_records, batch.seconds),
-        "job_local1_rps": steady("local1"),
-        "job_local2_rps": steady("local2"),
-        "job_local1_raw_rps": rate(records, big["local1"].wall),
-        "job_local2_raw_rps": rate(records, big["local2"].wall),
+        **{f"job_{name}_rps": steady(name) for name in JOBS},
+        **{f"job_{name}_raw_rps": rate(records, big[name].wall) for name in JOBS},
         "floor_rps": rate(records, floor.seconds),
         "floor_1thread_rps": rate(records, floor_1.seconds),
         "floor_job_engine_rps": rate(records, floor_engine.seconds),
@@ -474,6 +516,8 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
     result["ratios"] = {
         "local1_vs_baseline": ratio(result["job_local1_rps"], result["baseline_rps"]),
         "local2_vs_local1": ratio(result["job_local2_rps"], result["job_local1_rps"]),
+        "local1_unpinned_vs_baseline": ratio(result["job_local1_unpinned_rps"], result["baseline_rps"]),
+        "local2_vs_local1_unpinned": ratio(result["job_local2_rps"], result["job_local1_unpinned_rps"]),
         "local1_vs_floor": ratio(result["job_local1_rps"], result["floor_rps"]),
         "local2_vs_floor": ratio(result["job_local2_rps"], result["floor_rps"]),
         "local1_vs_floor_1thread": ratio(result["job_local1_rps"], result["floor_1thread_rps"]),
@@ -482,10 +526,9 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
     result["_rows"] = [
         ("baseline: per-record loop, 1 process", result["baseline_rps"], baseline.seconds, baseline.cpu_seconds),
         ("build_items in this process (no Spark)", result["build_items_rps"], batch.seconds, batch.cpu_seconds),
-        ("job local[1] raw (N / wall)", result["job_local1_raw_rps"], big["local1"].wall, big["local1"].cpu_seconds),
-        ("job local[1] steady (N / (wall - tiny))", result["job_local1_rps"], None, None),
-        ("job local[2] raw (N / wall)", result["job_local2_raw_rps"], big["local2"].wall, big["local2"].cpu_seconds),
-        ("job local[2] steady (N / (wall - tiny))", result["job_local2_rps"], None, None),
+        *[row for name, setup in JOBS.items() for row in (
+            (f"{setup.label}, raw (N / wall)", result[f"job_{name}_raw_rps"], big[name].wall, big[name].cpu_seconds),
+            (f"{setup.label}, steady (N / (wall - tiny))", result[f"job_{name}_rps"], None, None))],
         ("floor: encode_batch_fast, thread pool", result["floor_rps"], floor.seconds, floor.cpu_seconds),
         ("floor: encode_batch_fast, 1 thread", result["floor_1thread_rps"], floor_1.seconds, floor_1.cpu_seconds),
         (f"floor: job engine ({result['job_engine']}), 1 call", result["floor_job_engine_rps"],

@@ -9,7 +9,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from helpers import manifest, split_rows
-from pricecurate.balance import balance_items
+from pricecurate.balance import apply_balance, balance_items, plan_balance
 from pricecurate.config import Balance, load_config
 from pricecurate.job import run_job
 from pricecurate.sample import write_sample
@@ -37,6 +37,14 @@ def test_caps_full_slots_and_keeps_the_rest(course_balanced):
     assert course_balanced[(300, "Electronics")] == 1400  # at or above keep_all_from: everything
     assert course_balanced[(20, "Toys_and_Games")] == 90  # not over-full: everything
     assert course_balanced[(0, "Electronics")] == 0  # slots start at $1
+
+
+def test_plan_counts_exactly_what_the_filter_keeps(spark):
+    items = synthetic_items(spark, 3)
+    balance = Balance(weights={"Automotive": 1.0})
+    plan = plan_balance(items, balance, seed=42)
+    assert [slot for slot, *_ in plan.cuts] == [10]  # the only over-full slot below keep_all_from
+    assert plan.available == CAP + 1400 + 90 == apply_balance(items, plan, balance, seed=42).count()
 
 
 def test_weights_match_the_course_draw_in_distribution(course_balanced):

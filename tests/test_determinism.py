@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from helpers import manifest, split_rows
+from helpers import manifest, split_files, split_rows
 from pricecurate.config import load_config
 from pricecurate.job import run_job
 from pricecurate.sample import write_sample
@@ -31,6 +33,9 @@ def test_same_rows_for_one_and_four_partitions(spark, sample_input, tmp_path):
     assert one == four
     assert len(one["train"]) == 200 and len(one["test"]) == 30 and len(one["validation"]) == 10
     assert manifest(str(tmp_path / "p1"))["accounting"] == manifest(str(tmp_path / "p4"))["accounting"]
+    for split in ("items", "train", "test", "validation"):  # one file per category, whatever the partitioning
+        folders = [os.path.dirname(path) for path in split_files(str(tmp_path / "p4"), split)]
+        assert folders and len(folders) == len(set(folders)), split
 
     reseeded = run(spark, sample_input, tmp_path / "seed7", "partitions=4", "seed=7")
     assert reseeded["items"] == one["items"]  # the recipe has no randomness

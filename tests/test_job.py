@@ -21,7 +21,8 @@ from pricecurate.stages import apply_recipe, cut_test_prompt
 @pytest.mark.parametrize("partitions", [0, 3], ids=["auto-layout", "3-partitions"])
 @pytest.mark.parametrize("name", SHARED_SETS)
 def test_spark_outcomes_match_golden_line_by_line(spark, tokenizer_spec, name, partitions):
-    """read + mapInArrow reproduce the reference for every (file, line), whatever the partitioning."""
+    """read + mapInArrow reproduce the reference for every kept (file, line) and every drop count,
+    whatever the partitioning; dropped lines come back tallied per file and reason."""
     plan = discover(HadoopFS(spark), str(SHARED / "data" / name), "all")
     lines = read_lines(spark, plan, plan_layout(plan.files, 2, partitions))
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "500")  # many batches per task
@@ -30,21 +31,34 @@ def test_spark_outcomes_match_golden_line_by_line(spark, tokenizer_spec, name, p
     outcomes = apply_recipe(lines, spec, tokenizer_spec.sha256, 4 * 1024 * 1024, builds)
     try:
         rows = outcomes.withColumn("test_prompt", F.when(F.col("status") == "kept", cut_test_prompt())).select(
-            "file", "line", "status", "reason", "price", "prompt", "test_prompt", "token_count", "category").collect()
+            "file", "line", "status", "reason", "lines", "price", "prompt", "test_prompt", "token_count", "category"
+        ).collect()
     finally:
         spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
-    got = {
-        (r["file"], r["line"]): (r["status"] == "kept", r["reason"], r["price"], r["prompt"], r["test_prompt"], r["token_count"] or 0, r["category"])
-        for r in rows
-    }
     golden = load_golden(name)
-    expected = {
-        (g["file"].split("/")[-1], g["line"]): (g["include"], g["reason"], g["price"], g["prompt"], g["test_prompt"], g["token_count"], g["category"])
-        for g in golden
+    itemized = [r for r in rows if r["status"] != "dropped"]
+    got_items = {
+        (r["file"], r["line"]): (r["reason"], r["price"], r["prompt"], r["test_prompt"], r["token_count"], r["category"])
+        for r in itemized
     }
-    assert len(got) == len(golden)
-    wrong = [key for key in expected if got.get(key) != expected[key]]
-    assert not wrong, f"{len(wrong)} lines differ, e.g. {wrong[:3]}"
+    expected_items = {
+        (g["file"].split("/")[-1], g["line"]): (None, g["price"], g["prompt"], g["test_prompt"], g["token_count"], g["category"])
+        for g in golden if g["include"]
+    }
+    assert len(got_items) == len(itemized) and all(r["lines"] == 1 for r in itemized)
+    wrong = [key for key in expected_items.keys() | got_items.keys() if got_items.get(key) != expected_items.get(key)]
+    assert not wrong, f"{len(wrong)} kept lines differ, e.g. {wrong[:3]}"
+
+    got_drops, expected_drops = Counter(), Counter()
+    for r in rows:
+        if r["status"] == "dropped":
+            assert r["line"] is None and r["prompt"] is None
+            got_drops[(r["file"], r["category"], r["reason"])] += r["lines"]
+    for g in golden:
+        if not g["include"]:
+            expected_drops[(g["file"].split("/")[-1], g["category"], g["reason"])] += 1
+    assert got_drops == expected_drops
+    assert sum(r["lines"] for r in rows) == len(golden)
     # Built once per Python worker, not per batch or task: never more builds than
     # local[2] has workers (zero when the workers kept it from an earlier job).
     assert builds.value <= 2
