@@ -47,16 +47,21 @@ def cut_test_prompt() -> Column:
     return F.concat(F.substring_index("prompt", PRICE_PREFIX, 1), F.lit(PRICE_PREFIX))
 
 
-def outcomes_to_arrow(batch: pa.RecordBatch, outcomes: list[item_rules.Outcome]) -> pa.RecordBatch:
+def outcome_batches(batch: pa.RecordBatch, outcomes: list[item_rules.Outcome]) -> Iterator[pa.RecordBatch]:
     """Kept and quarantined lines one row each; dropped lines one counted row per (file, reason).
 
     Dropped lines matter downstream only as counts, so tallying them here
     spares the JVM most rows of the conversion back from Arrow and of the cache.
     """
-    itemized = [i for i, o in enumerate(outcomes) if o.status != item_rules.DROPPED]
-    items = [outcomes[i] for i in itemized]
-    kept = [o.status == item_rules.KEPT for o in items]
-    rows = batch.take(pa.array(itemized, pa.int64()))
+    yield _itemized(batch, outcomes)
+    if any(o.status == item_rules.DROPPED for o in outcomes):
+        yield from _dropped_tally(batch, outcomes).to_batches()
+
+
+def _itemized(batch: pa.RecordBatch, outcomes: list[item_rules.Outcome]) -> pa.RecordBatch:
+    positions = [i for i, o in enumerate(outcomes) if o.status != item_rules.DROPPED]
+    items = [outcomes[i] for i in positions]
+    rows = batch.take(pa.array(positions, pa.int64()))
     columns = {
         "category": rows.column("category"),
         "file": rows.column("file"),
@@ -67,42 +72,34 @@ def outcomes_to_arrow(batch: pa.RecordBatch, outcomes: list[item_rules.Outcome])
         "parent_asin": pa.array([o.parent_asin for o in items], pa.string()),
         "title": pa.array([o.title for o in items], pa.string()),
         "price": pa.array([o.price for o in items], pa.float64()),
-        "price_slot": pa.array([price_slot(o.price) if k else None for o, k in zip(items, kept)], pa.int32()),
+        "price_slot": pa.array([price_slot(o.price) if o.status == item_rules.KEPT else None for o in items], pa.int32()),
         "prompt": pa.array([o.prompt for o in items], pa.string()),
         "token_count": pa.array([o.token_count for o in items], pa.int32()),
         "raw": pa.array([o.raw for o in items], pa.string()),
     }
-    itemized_batch = pa.RecordBatch.from_arrays(list(columns.values()), schema=_ARROW_SCHEMA)
-    return pa.concat_batches([itemized_batch, _tally_dropped(batch, outcomes)]) if len(items) < len(outcomes) else itemized_batch
+    return pa.RecordBatch.from_arrays(list(columns.values()), schema=_ARROW_SCHEMA)
 
 
-def _tally_dropped(batch: pa.RecordBatch, outcomes: list[item_rules.Outcome]) -> pa.RecordBatch:
-    dropped = [o.status == item_rules.DROPPED for o in outcomes]
+def _dropped_tally(batch: pa.RecordBatch, outcomes: list[item_rules.Outcome]) -> pa.Table:
+    dropped = pa.array([o.status == item_rules.DROPPED for o in outcomes])
     reasons = pa.array([o.reason for o in outcomes], pa.string())
     counted = (
         pa.table({"category": batch.column("category"), "file": batch.column("file"), "reason": reasons})
-        .filter(pa.array(dropped))
+        .filter(dropped)
         .group_by(["category", "file", "reason"])
         .aggregate([([], "count_all")])
     )
     n = counted.num_rows
-    columns = {
+    given = {
         "category": counted.column("category"),
         "file": counted.column("file"),
-        "line": pa.nulls(n, pa.int64()),
         "status": pa.array([item_rules.DROPPED] * n, pa.string()),
         "reason": counted.column("reason"),
         "lines": counted.column("count_all"),
-        **{field.name: pa.nulls(n, field.type) for field in _ARROW_SCHEMA if field.name not in _TALLY_COLUMNS},
     }
-    return pa.RecordBatch.from_arrays(
-        [columns[field.name].combine_chunks() if isinstance(columns[field.name], pa.ChunkedArray) else columns[field.name]
-         for field in _ARROW_SCHEMA],
-        schema=_ARROW_SCHEMA,
+    return pa.table(
+        {field.name: given.get(field.name, pa.nulls(n, field.type)) for field in _ARROW_SCHEMA}, schema=_ARROW_SCHEMA
     )
-
-
-_TALLY_COLUMNS = ("category", "file", "line", "status", "reason", "lines")
 
 
 def apply_recipe(
@@ -117,6 +114,6 @@ def apply_recipe(
         for batch in batches:
             raw_lines = batch.column("value").to_pylist()
             outcomes = item_rules.build_items(raw_lines, codec, max_record_bytes)
-            yield outcomes_to_arrow(batch, outcomes)
+            yield from outcome_batches(batch, outcomes)
 
     return lines.mapInArrow(run, outcome_schema())
