@@ -59,25 +59,25 @@ def assign_splits(items: DataFrame, plan: SplitPlan, seed: int) -> DataFrame:
     keyed = items.withColumn("_split_key", item_hash(seed, "split"))
     position = F.struct(*_order_columns())
     label = None
-    lower = None
+    previous_cut = None  # position of the last item of the split before
     remaining = plan.available
     for name in SPLIT_ORDER:
         size = plan.sizes[name]
         if size == 0:
             continue
         if size >= remaining:
-            upper_bound = F.lit(True)  # the rest, whatever its keys
+            member = F.lit(True)  # the rest, whatever its keys
         else:
-            after_lower = keyed if lower is None else keyed.filter(position > _position_literal(lower))
-            lower = (
-                after_lower.select(*_order_columns())
+            after = keyed if previous_cut is None else keyed.filter(position > _position_literal(previous_cut))
+            previous_cut = (
+                after.select(*_order_columns())
                 .orderBy(*_order_columns())
                 .limit(size)
-                .agg(F.max(F.struct(*_order_columns())).alias("upper"))
-                .first()["upper"]
+                .agg(F.max(F.struct(*_order_columns())).alias("cut"))
+                .first()["cut"]
             )
-            upper_bound = position <= _position_literal(lower)
-        label = F.when(upper_bound, F.lit(name)) if label is None else label.when(upper_bound, F.lit(name))
+            member = position <= _position_literal(previous_cut)  # earlier splits' items are labelled first
+        label = F.when(member, F.lit(name)) if label is None else label.when(member, F.lit(name))
         remaining -= size
         if remaining <= 0:
             break

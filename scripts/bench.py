@@ -357,6 +357,11 @@ def machine_info() -> dict:
     }
 
 
+def outside_stages(run: JobRun) -> float:
+    """Wall time the job spent outside its stages: JVM launch, session, imports, stop."""
+    return run.wall - sum(run.manifest["stage_seconds"].values())
+
+
 def rate(records: int, seconds: float | None) -> float | None:
     return round(records / seconds, 1) if seconds and seconds > 0 else None
 
@@ -402,6 +407,9 @@ def print_report(r: dict, big: dict[str, JobRun], tiny: dict[str, JobRun]) -> No
           + ", ".join(f"{JOBS[name].label.removeprefix('job ')} {seconds:.1f}s" for name, seconds in fixed.items()))
     if max(fixed.values()) > 0.5 * min(run.wall for run in big.values()):
         print("  note: fixed cost is over half of a big run; steady-state rates are noisy at this N")
+    shares = ", ".join(f"{JOBS[name].label.removeprefix('job ')} {seconds:.1f}s ({100 * r['startup_share'][name]:.0f}%)"
+                       for name, seconds in r["startup_s"].items())
+    print(f"Spark start-up and stop (wall outside the stages) in the big runs: {shares}")
     if None in (r[f"job_{name}_rps"] for name in JOBS):
         print("  note: a big run was no slower than its tiny run, so its steady rate is n/a (raise --records)")
 
@@ -412,8 +420,7 @@ def print_report(r: dict, big: dict[str, JobRun], tiny: dict[str, JobRun]) -> No
     for stage in stages:
         print(f"  {stage:<28}" + "".join(f"{fmt(run.manifest['stage_seconds'].get(stage), '.2f'):>9}"
                                           for run in runs.values()))
-    print(f"  {'outside stages (start/stop)':<28}"
-          + "".join(f"{run.wall - sum(run.manifest['stage_seconds'].values()):>9.2f}" for run in runs.values()))
+    print(f"  {'outside stages (start/stop)':<28}" + "".join(f"{outside_stages(run):>9.2f}" for run in runs.values()))
     print(f"  {'wall':<28}" + "".join(f"{run.wall:>9.2f}" for run in runs.values()))
 
     print(f"\n{'peak RSS MB (big runs)':<30}" + "".join(f"{short[name]:>10}" for name in JOBS))
@@ -428,7 +435,8 @@ def print_report(r: dict, big: dict[str, JobRun], tiny: dict[str, JobRun]) -> No
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--records", type=int, default=400_000,
+    # A million records keep Spark's start-up and stop under a tenth of even the fastest big run.
+    parser.add_argument("--records", type=int, default=1_000_000,
                         help="input records, spread evenly over the 34 categories (default: %(default)s)")
     parser.add_argument("--baseline-records", type=int,
                         help="records for the slow per-record baseline (default: min(N, 60000))")
@@ -506,6 +514,8 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
         "job_engine": type(engine).__name__,
         "fixed_cost_s": {name: round(run.wall, 2) for name, run in tiny.items()},
         "wall_s": {name: round(run.wall, 2) for name, run in big.items()},
+        "startup_s": {name: round(outside_stages(run), 2) for name, run in big.items()},
+        "startup_share": {name: round(outside_stages(run) / run.wall, 3) for name, run in big.items()},
         "stage_seconds": {name: run.manifest["stage_seconds"] for name, run in big.items()},
         "stage_seconds_tiny": {name: run.manifest["stage_seconds"] for name, run in tiny.items()},
         "peak_rss_mb": {name: run.peaks_mb for name, run in big.items()},
