@@ -5,7 +5,10 @@ from __future__ import annotations
 import glob
 import json
 import os
+import secrets
 import shutil
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -183,3 +186,80 @@ def test_losing_a_worker_mid_run_changes_nothing(tmp_path, spark):
     assert _manifest(out_cluster)["accounting"] == _manifest(reference)["accounting"]
     for split in ("items", "train", "test"):
         assert _rows(out_cluster, split) == _rows(reference, split), split
+
+
+def _free_ports(count: int) -> list[int]:
+    """Ports nothing listens on; all held open while picking, so the kernel hands out distinct ones."""
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def _unauthenticated_rpc(port: int) -> str:
+    """Send the master one bare RPC request, no auth handshake first; return the failure it answers with."""
+    # Spark's transport frame: frame length (counting itself), type 3 = RpcRequest, request id, body size, body.
+    # The body is a RequestMessage that says "no sender address": the RPC dispatcher reads that far.
+    body = b"\x00"
+    frame = struct.pack(">qbqi", 8 + 1 + 8 + 4 + len(body), 3, 1, len(body)) + body
+    reply = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(frame)
+        while len(reply) < 8 or len(reply) < struct.unpack(">q", reply[:8])[0]:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    assert reply[8:9] == b"\x05", f"expected an RpcFailure (type 5) from the master, got {reply[:200]!r}"
+    (size,) = struct.unpack(">i", reply[17:21])
+    return reply[21:21 + size].decode(errors="replace")
+
+
+@pytest.mark.cluster
+def test_authenticated_cluster_refuses_strangers_and_runs_with_the_secret(tmp_path):
+    """SPARK_AUTH_SECRET: the master turns away a client without it; pricecurate with it runs, secret masked."""
+    if shutil.which("java") is None:
+        pytest.skip("java is not on PATH; a Spark standalone cluster needs a JVM")
+    from pricecurate import accounting
+    from pricecurate.sample import write_sample
+
+    token = "pc" + secrets.token_hex(16)  # the prefix keeps --set's YAML reading it as a string
+    # Ports of its own, so a cluster another test left behind cannot answer in its place.
+    master_port, master_ui, worker_ui = _free_ports(3)
+    env = {**_env(tmp_path), "SPARK_AUTH_SECRET": token, "MASTER_PORT": str(master_port),
+           "MASTER_WEBUI_PORT": str(master_ui), "WORKER_WEBUI_PORT": str(worker_ui)}
+    master = f"spark://127.0.0.1:{master_port}"
+    data = tmp_path / "input"
+    write_sample(data, records_per_category=150, categories=CATEGORIES[:2])
+    output = str(tmp_path / "out")
+    try:
+        _run([SCRIPT, "start"], env, "standalone.sh start (authenticated)", timeout=120)
+        assert os.stat(os.path.join(env["STANDALONE_DIR"], "auth.properties")).st_mode & 0o777 == 0o600
+        # Without auth the same request reaches the RPC dispatcher and fails there (RequestMessage,
+        # EOFException); with auth the SASL gate answers first. Milliseconds, where a real client
+        # without the secret would retry registration for a minute.
+        error = _unauthenticated_rpc(master_port)
+        assert "SASL" in error and "RequestMessage" not in error, error[:2000]
+        run = _run(
+            [os.path.join(os.path.dirname(sys.executable), "pricecurate"), "run", "--config", "conf/course.yaml",
+             "--input", str(data), "--categories", "all", "--output", output, "--master", master, "--no-report",
+             "--set", "split.train=60", "--set", "split.test=20",
+             "--set", "spark.authenticate=true", "--set", f"spark.authenticate.secret={token}"],
+            env,
+            "pricecurate run on the authenticated cluster",
+        )
+    finally:
+        subprocess.run([SCRIPT, "stop"], cwd=ROOT, env=env, timeout=120)
+
+    manifest = _manifest(output)
+    assert manifest["spark"]["master"] == master
+    assert manifest["accounting"]["lines"] == 150 * 2 and manifest["accounting"]["kept"] > 0
+    assert accounting.balances(manifest["accounting"])
+    assert manifest["config"]["spark"]["spark.authenticate.secret"] == "***"
+    with open(os.path.join(output, "manifest.json"), encoding="utf-8") as handle:
+        assert token not in handle.read()
+    assert token not in run.stdout and token not in run.stderr
