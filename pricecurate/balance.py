@@ -73,15 +73,16 @@ def plan_balance(items: DataFrame, balance: Balance, seed: int) -> BalancePlan:
     return BalancePlan(sorted(cuts), available)
 
 
+def _rank_position(key: str, file: str, line: str) -> Column:
+    """The ranking order (key descending, then file and line) as one ascending struct."""
+    return F.struct((-F.col(key)).alias("k"), F.col(file).alias("f"), F.col(line).alias("l"))
+
+
 def _within_cut() -> Column:
     """True for an item ranked at or before its slot's cut (or in a slot without one)."""
-    key, file, line = F.col(_KEY), F.col("file"), F.col("line")
-    cut_key, cut_file, cut_line = (F.col(name) for name in _CUT.values())
-    return (
-        cut_key.isNull()
-        | (key > cut_key)
-        | ((key == cut_key) & ((file < cut_file) | ((file == cut_file) & (line <= cut_line))))
-    )
+    item = _rank_position(_KEY, "file", "line")
+    cut = _rank_position(_CUT["key"], _CUT["file"], _CUT["line"])
+    return F.col(_CUT["key"]).isNull() | (item <= cut)
 
 
 def apply_balance(items: DataFrame, plan: BalancePlan, balance: Balance, seed: int) -> DataFrame:
