@@ -5,9 +5,11 @@ its category weight w; keeping the ``slot_cap`` largest keys of a slot is a
 weighted draw without replacement, like the course's ``numpy.random.choice``
 with ``p=weights``, but computed per item with no collect of items.
 
-Only the ranking touches a shuffle, and it moves the key columns alone: it
-finds each over-full slot's cut (its ``slot_cap``-th item), at most one row per
-slot. The items themselves are then filtered against those cuts where they lie.
+Finding each over-full slot's cut (its ``slot_cap``-th item) never gathers a
+slot in one task, however many items it holds: a histogram of the keys per
+slot, on a log scale, says which narrow key range holds the cut, and only the
+few items in that range are ranked. At most one row per slot reaches the
+driver. The items themselves are then filtered against the cuts where they lie.
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from pricecurate.config import Balance
-from pricecurate.keys import item_uniform
+from pricecurate.keys import TIE_BREAK, item_uniform, tie_break
 
 MIN_SLOT = 1
 MAX_SLOT = 999
 _KEY = "_balance_key"
-_CUT = {"key": "_cut_key", "file": "_cut_file", "line": "_cut_line"}
+_ORDER = (_KEY, *TIE_BREAK)  # key descending, then the tie-break ascending
+_CUT = {name: f"_cut_{name}" for name in _ORDER}
+_BUCKET = "_key_bucket"
+BUCKETS_PER_OCTAVE = 16
 
 
 def category_weight(balance: Balance) -> Column:
@@ -39,7 +44,7 @@ def _sampling_key(balance: Balance, seed: int) -> Column:
 
 @dataclass(frozen=True)
 class BalancePlan:
-    cuts: list[tuple[int, float, str, int]]  # (slot, key, file, line) of the last item kept in an over-full slot
+    cuts: list[tuple]  # (slot, key, parent_asin, category, line) of the last item kept in an over-full slot
     available: int  # items left after balancing
 
 
@@ -48,41 +53,66 @@ def _keyed(items: DataFrame, balance: Balance, seed: int) -> DataFrame:
     return in_range.withColumn(_KEY, _sampling_key(balance, seed))
 
 
-def plan_balance(items: DataFrame, balance: Balance, seed: int) -> BalancePlan:
-    """One pass over the key columns: each slot's size, and the cut of each over-full slot.
+def _key_bucket() -> Column:
+    """A narrow range of keys (1/16 of an octave of -key): the largest keys fall in the lowest buckets.
 
-    Items rank by key, largest first, then by file and line, so ties cannot
-    make the choice depend on partitioning. Only one row per slot, its last
-    kept item, reaches the driver.
+    Whatever a slot's size, the bucket that holds its ``slot_cap``-th key holds
+    about 4% of ``slot_cap`` items, since the buckets are as wide, relatively,
+    as the keys are dense there.
     """
+    return F.floor(F.log2(-F.col(_KEY)) * BUCKETS_PER_OCTAVE).cast("int")
+
+
+def plan_balance(items: DataFrame, balance: Balance, seed: int) -> BalancePlan:
+    """Each slot's size and the cut of each over-full slot, in two passes over the key columns.
+
+    Items rank by key, largest first, then by the tie-break columns, so ties
+    cannot make the choice depend on partitioning.
+    """
+    keyed = _keyed(items, balance, seed).select("price_slot", *_ORDER, _key_bucket().alias(_BUCKET))
+    # Pass 1: per slot, the bucket that holds its last kept item (rank min(size, cap)).
     slot = Window.partitionBy("price_slot")
-    ranked = (
-        _keyed(items, balance, seed)
-        .select("price_slot", _KEY, "file", "line")
-        .withColumn("_size", F.count(F.lit(1)).over(slot))
-        .withColumn("_rank", F.row_number().over(slot.orderBy(F.col(_KEY).desc(), "file", "line")))
+    histogram = (
+        keyed.groupBy("price_slot", _BUCKET).count()
+        .withColumn("_through", F.sum("count").over(slot.orderBy(_BUCKET)))  # items up to this bucket
+        .withColumn("_size", F.sum("count").over(slot))
     )
-    last_kept = ranked.filter(F.col("_rank") == F.least(F.col("_size"), F.lit(balance.slot_cap)))
-    cuts, available = [], 0
-    for row in last_kept.collect():
+    last = F.least(F.col("_size"), F.lit(balance.slot_cap))
+    holding = histogram.filter((F.col("_through") >= last) & (F.col("_through") - F.col("count") < last))
+    cut_in_bucket, available = [], 0
+    for row in holding.collect():
         if row["price_slot"] >= balance.keep_all_from or row["_size"] <= balance.slot_cap:
             available += row["_size"]
         else:
             available += balance.slot_cap
-            cuts.append((row["price_slot"], row[_KEY], row["file"], row["line"]))
+            before = row["_through"] - row["count"]
+            cut_in_bucket.append((row["price_slot"], row[_BUCKET], balance.slot_cap - before))
+    if not cut_in_bucket:
+        return BalancePlan([], available)
+    # Pass 2: rank only the items of each cut's bucket.
+    wanted = items.sparkSession.createDataFrame(cut_in_bucket, f"price_slot int, {_BUCKET} int, _wanted long")
+    ranked = keyed.join(F.broadcast(wanted), ["price_slot", _BUCKET]).withColumn(
+        "_rank", F.row_number().over(slot.orderBy(F.col(_KEY).desc(), *tie_break()))
+    )
+    cuts = [
+        (row["price_slot"], *(row[name] for name in _ORDER))
+        for row in ranked.filter(F.col("_rank") == F.col("_wanted")).collect()
+    ]
+    if len(cuts) != len(cut_in_bucket):  # the histogram and the ranking disagree: a bug, never a result
+        raise RuntimeError(f"balancing found {len(cuts)} cuts for {len(cut_in_bucket)} over-full slots")
     return BalancePlan(sorted(cuts), available)
 
 
-def _rank_position(key: str, file: str, line: str) -> Column:
-    """The ranking order (key descending, then file and line) as one ascending struct."""
-    return F.struct((-F.col(key)).alias("k"), F.col(file).alias("f"), F.col(line).alias("l"))
+def _rank_position(names: dict[str, str]) -> Column:
+    """The ranking order (key descending, then the tie-break) as one ascending struct."""
+    key, *rest = _ORDER
+    return F.struct((-F.col(names[key])).alias("k"), *(F.col(names[n]).alias(n) for n in rest))
 
 
 def _within_cut() -> Column:
     """True for an item ranked at or before its slot's cut (or in a slot without one)."""
-    item = _rank_position(_KEY, "file", "line")
-    cut = _rank_position(_CUT["key"], _CUT["file"], _CUT["line"])
-    return F.col(_CUT["key"]).isNull() | (item <= cut)
+    item = _rank_position({name: name for name in _ORDER})
+    return F.col(_CUT[_KEY]).isNull() | (item <= _rank_position(_CUT))
 
 
 def apply_balance(items: DataFrame, plan: BalancePlan, balance: Balance, seed: int) -> DataFrame:
@@ -91,7 +121,9 @@ def apply_balance(items: DataFrame, plan: BalancePlan, balance: Balance, seed: i
     if not plan.cuts:
         return keyed.select(*items.columns)
     cut_frame = items.sparkSession.createDataFrame(
-        plan.cuts, f"price_slot int, {_CUT['key']} double, {_CUT['file']} string, {_CUT['line']} long"
+        plan.cuts,
+        f"price_slot int, {_CUT[_KEY]} double, {_CUT['parent_asin']} string, {_CUT['category']} string, "
+        f"{_CUT['line']} long",
     )
     return keyed.join(F.broadcast(cut_frame), "price_slot", "left").filter(_within_cut()).select(*items.columns)
 

@@ -40,6 +40,12 @@ class Split:
 
 
 @dataclass
+class Write:
+    # About 250 MB of Parquet per file for the items (a row is ~500 bytes compressed).
+    rows_per_file: int = 500_000
+
+
+@dataclass
 class Config:
     recipe: str = RECIPE_NAME
     categories: list[str] | str = "all"
@@ -49,6 +55,7 @@ class Config:
     dedup: list[str] = field(default_factory=list)
     balance: Balance = field(default_factory=Balance)
     split: Split = field(default_factory=Split)
+    write: Write = field(default_factory=Write)
     max_record_bytes: int = 4 * 1024 * 1024
     partitions: int = 0  # 0: derived from the input size and the cores
     spark: dict[str, str] = field(default_factory=dict)  # extra Spark settings
@@ -144,6 +151,7 @@ def build_config(tree: dict) -> Config:
     tree = dict(_typed(Config, tree or {}, "config"))
     balance_tree = dict(_typed(Balance, tree.pop("balance", None) or {}, "balance"))
     split_tree = dict(_typed(Split, tree.pop("split", None) or {}, "split"))
+    write_tree = dict(_typed(Write, tree.pop("write", None) or {}, "write"))
 
     config = Config()
     if "recipe" in tree and tree["recipe"] != RECIPE_NAME:
@@ -180,6 +188,7 @@ def build_config(tree: dict) -> Config:
     split.validation = _int(split_tree.get("validation", split.validation), "split.validation")
     if split.train + split.test + split.validation == 0:
         raise ConfigError("split: train, test and validation are all 0; ask for at least one item")
+    config.write.rows_per_file = _int(write_tree.get("rows_per_file", config.write.rows_per_file), "write.rows_per_file", 1)
     return config
 
 

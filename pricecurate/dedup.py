@@ -6,7 +6,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from pricecurate.items import DROPPED, KEPT
-from pricecurate.keys import item_hash
+from pricecurate.keys import item_hash, tie_break
 from pricecurate.stages import cut_test_prompt
 
 # dedup field -> (what is compared, drop reason)
@@ -16,6 +16,7 @@ DUPLICATE_OF = {
     # appear, whatever their prices, or one could land in train and one in test.
     "text": (cut_test_prompt, "duplicate_text"),
 }
+DUPLICATE_REASONS = tuple(reason for _, reason in DUPLICATE_OF.values())
 
 
 def mark_duplicates(outcomes: DataFrame, fields: list[str], seed: int) -> DataFrame:
@@ -30,7 +31,7 @@ def mark_duplicates(outcomes: DataFrame, fields: list[str], seed: int) -> DataFr
     others = outcomes.filter(F.col("status") != KEPT)
     for field in fields:
         compared, reason = DUPLICATE_OF[field]
-        group = Window.partitionBy(compared()).orderBy(item_hash(seed, "dedup"), "file", "line")
+        group = Window.partitionBy(compared()).orderBy(item_hash(seed, "dedup"), *tie_break())
         ranked = kept.withColumn("_rank", F.row_number().over(group))
         duplicates = (
             ranked.filter(F.col("_rank") > 1)

@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from dataclasses import dataclass
 
 import pyspark
 from pyspark import StorageLevel
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pricecurate import datacard
 from pricecurate.accounting import build_accounting
 from pricecurate.balance import apply_balance, plan_balance
 from pricecurate.config import Config
-from pricecurate.dedup import mark_duplicates
+from pricecurate.dedup import DUPLICATE_REASONS, mark_duplicates
 from pricecurate.fs import HadoopFS, redact, redact_text
-from pricecurate.items import KEPT, QUARANTINED
+from pricecurate.items import DROPPED, KEPT, QUARANTINED
 from pricecurate.progress import Progress
 from pricecurate.read import discover, failed_file, plan_layout, read_lines
 from pricecurate.recipe import RECIPE_NAME
 from pricecurate.split import SPLIT_ORDER, assign_splits, plan_split
-from pricecurate.stages import apply_recipe, cut_test_prompt
+from pricecurate.stages import apply_recipe, cut_test_prompt, number_outcomes, tally_outcomes
 from pricecurate.tokenizer import load_spec
 from pricecurate.write import MANIFEST, Output
 
@@ -69,22 +70,35 @@ def run_job(
         progress.say(f"tokenizer {spec.name} sha256 {spec.sha256[:16]}")
 
     layout = plan_layout(plan.files, sc.defaultParallelism, config.partitions)
-    # Shuffles after the recipe carry only kept items: as many partitions as the read is plenty.
-    spark.conf.set("spark.sql.shuffle.partitions", str(max(2 * sc.defaultParallelism, layout.spread_partitions)))
+    for name, share in layout.dominant_compressed:
+        progress.say(
+            f"{name} is compressed, so one task reads it whole ({share:.0%} of the input); "
+            "decompress it to let many tasks read it"
+        )
+    if "spark.sql.shuffle.partitions" not in config.spark:
+        # Shuffles after the recipe carry only kept items: twice the cores is plenty.
+        spark.conf.set("spark.sql.shuffle.partitions", str(max(2 * sc.defaultParallelism, layout.spread_partitions)))
     corrupt: dict[str, str] = {}
+    records = sc.accumulator(0)
     curated = None
     try:
         with progress.stage("items"):
-            curated, accounting = _curate(spark, config, plan, layout, spec_broadcast, spec.sha256, builds, corrupt, progress)
+            curated = _curate(
+                spark, config, plan, layout, spec_broadcast, spec.sha256, builds, records, corrupt, progress
+            )
+            accounting = curated.accounting
             progress.say(
-                f"{accounting['lines']:,} records read in {layout.tasks} tasks, {accounting['kept']:,} kept, "
+                f"{accounting['lines']:,} records read in {curated.read_tasks} tasks, {accounting['kept']:,} kept, "
                 f"{sum(accounting['dropped'].values()):,} dropped, {sum(accounting['quarantined'].values()):,} quarantined"
             )
 
-        items = curated.filter(F.col("status") == KEPT)
+        items = curated.outcomes.filter(F.col("status") == KEPT)
         if sum(accounting["quarantined"].values()):
             with progress.stage("write quarantine"):
-                output.write_quarantine(curated.filter(F.col("status") == QUARANTINED))
+                output.write_quarantine(
+                    curated.outcomes.filter(F.col("status") == QUARANTINED), sum(accounting["quarantined"].values()),
+                    config.write.rows_per_file, sc.defaultParallelism,
+                )
 
         with progress.stage("balance"):
             balance_plan = plan_balance(items, config.balance, config.seed)
@@ -103,11 +117,15 @@ def run_job(
                 assigned.filter(F.col("split").isNotNull()).withColumnRenamed("split", "dataset")
             )
             names = ["items", *(name for name in SPLIT_ORDER if split_plan.sizes[name])]
-            output.write_datasets(datasets.withColumn("text", _dataset_text()), names, tasks=4 * sc.defaultParallelism)
+            rows = accounting["kept"] + sum(split_plan.sizes.values())
+            output.write_datasets(
+                datasets.withColumn("text", _dataset_text()), names, rows, config.write.rows_per_file,
+                cores=sc.defaultParallelism,
+            )
 
         manifest = _manifest(
-            config, plan, spec, layout, accounting, balanced_by_category, split_plan, split_by_category,
-            spark, started, progress, builds.value, corrupt,
+            config, plan, spec, layout, curated, balanced_by_category, split_plan, split_by_category,
+            spark, started, progress, builds.value, records.value, corrupt,
         )
         output.write_json(MANIFEST, manifest)
         output.write_text("README.md", datacard.render(manifest))
@@ -118,7 +136,7 @@ def run_job(
         raise
     finally:
         if curated is not None:
-            curated.unpersist()
+            curated.cached.unpersist()
         spec_broadcast.unpersist()
     progress.say(f"dataset written to {redact(output.uri)}")
     return RunResult(output.uri, manifest)
@@ -138,8 +156,18 @@ def _count_assigned(assigned, available: int) -> tuple[dict[str, int], dict[str,
     return balanced, by_split
 
 
-def _curate(spark, config, plan, layout, spec_broadcast, sha256, builds, corrupt, progress):
-    """Lines → outcomes → duplicates marked, cached, and counted per file.
+@dataclass
+class Curated:
+    """The outcomes of every line, numbered and deduplicated, and where every line went."""
+
+    outcomes: DataFrame  # one row per kept or quarantined line, one per tally of dropped lines
+    accounting: dict
+    read_tasks: int
+    cached: DataFrame  # what to unpersist at the end
+
+
+def _curate(spark, config, plan, layout, spec_broadcast, sha256, builds, records, corrupt, progress) -> Curated:
+    """Lines → outcomes (the rules run once per line, cached) → lines numbered → duplicates marked.
 
     A file Spark cannot decode to the end (a truncated or damaged .gz) fails
     the job; it is then read again up to the damage, and the run goes on with
@@ -147,29 +175,47 @@ def _curate(spark, config, plan, layout, spec_broadcast, sha256, builds, corrupt
     """
     while True:
         lines = read_lines(spark, plan, layout, frozenset(corrupt))
-        outcomes = apply_recipe(lines, spec_broadcast, sha256, config.max_record_bytes, builds, config.tokenizer_engine)
-        curated = mark_duplicates(outcomes, config.dedup, config.seed).persist(StorageLevel.MEMORY_AND_DISK)
+        outcomes = apply_recipe(
+            lines, spec_broadcast, sha256, config.max_record_bytes, builds, config.tokenizer_engine, records
+        ).persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            grouped = (
-                curated.groupBy("file", "category", "status", "reason").agg(F.sum("lines").alias("count")).collect()
-            )
+            tallies = tally_outcomes(outcomes)
         except Exception as error:  # noqa: BLE001 - Spark wraps read failures in several types
-            curated.unpersist()
+            outcomes.unpersist()
             damaged = failed_file(error, plan)
             if damaged is None or damaged.name in corrupt:
                 raise
             corrupt[damaged.name] = str(error).strip().splitlines()[0][:300]
             progress.say(f"{damaged.name} cannot be read to the end; reading it up to the damage")
             continue
-        accounting = build_accounting(
-            ((r["file"], r["category"], r["status"], r["reason"], r["count"]) for r in grouped),
-            files={f.name: f.category for f in plan.files},
-        )
-        return curated, accounting
+        break
+    tally: Counter = Counter()
+    for t in tallies:
+        tally[(t.file, t.category, t.status, t.reason)] += t.lines
+    numbered = number_outcomes(outcomes, tallies)
+    curated = Curated(numbered, {}, lines.rdd.getNumPartitions(), outcomes)
+    if config.dedup:
+        # Marked on the cached outcomes and cached in turn: neither the rules nor
+        # the dedup windows run again for each later use of the items.
+        curated.outcomes = mark_duplicates(numbered, config.dedup, config.seed).persist(StorageLevel.MEMORY_AND_DISK)
+        for r in (
+            curated.outcomes.filter(F.col("reason").isin(*DUPLICATE_REASONS))
+            .groupBy("file", "category", "reason").count().collect()
+        ):
+            tally[(r["file"], r["category"], KEPT, None)] -= r["count"]
+            tally[(r["file"], r["category"], DROPPED, r["reason"])] += r["count"]
+        outcomes.unpersist()  # the deduplicated cache is complete and no longer reads it
+        curated.cached = curated.outcomes
+    curated.accounting = build_accounting(
+        ((*key, count) for key, count in tally.items() if count),
+        files={f.name: f.category for f in plan.files},
+    )
+    return curated
 
 
-def _manifest(config, plan, spec, layout, accounting, balanced, split_plan, split_by_category,
-              spark, started, progress, tokenizer_builds, corrupt) -> dict:
+def _manifest(config, plan, spec, layout, curated, balanced, split_plan, split_by_category,
+              spark, started, progress, tokenizer_builds, rule_records, corrupt) -> dict:
+    accounting = curated.accounting
     categories = {}
     for category in plan.categories:
         counts = accounting["categories"].get(category, {"lines": 0, "kept": 0})
@@ -205,9 +251,14 @@ def _manifest(config, plan, spec, layout, accounting, balanced, split_plan, spli
         "spark": {
             "version": pyspark.__version__,
             "master": spark.sparkContext.master,
-            "python_tasks": layout.tasks,
+            "read_tasks": curated.read_tasks,
+            # Spark splits below this size when the input is small for the cores.
+            "max_split_size": spark.conf.get("spark.sql.files.maxPartitionBytes"),
             "spread_files": sorted(layout.spread_files),
             "spread_partitions": layout.spread_partitions,
+            # Lines through the item rules: equals accounting.lines when each ran once
+            # (task retries after a lost executor add to it).
+            "rule_records": rule_records,
         },
         "stage_seconds": {k: round(v, 2) for k, v in progress.stage_seconds.items()},
     }

@@ -1,4 +1,8 @@
-"""Find the ``meta_<Category>.jsonl[.gz]`` files and read their lines with file/line provenance."""
+"""Find the ``meta_<Category>.jsonl[.gz]`` files and read their lines with file/line provenance.
+
+Lines are read where they lie, many splits per file; each line's number is
+filled in afterwards from a small table of per-split line counts.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +10,22 @@ import math
 import re
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pricecurate.categories import CATEGORIES, FILE_NAME, category_of
 from pricecurate.fs import HadoopFS, redact
 
-# Each file is read whole by one task so that a row's position in its
-# partition is its line number; the lines are then spread over all cores.
-ONE_FILE_PER_PARTITION = {
-    "spark.sql.files.maxPartitionBytes": str(1 << 50),
-    "spark.sql.files.openCostInBytes": str(1 << 50),
-}
-_ROW_IN_PARTITION = (1 << 33) - 1  # low bits of monotonically_increasing_id
+# A .gz file cannot be split: one task reads it whole, and the big ones then
+# have their lines spread over partitions of about this many (expanded) bytes.
 _BYTES_PER_PARTITION = 48 * 1024 * 1024
 _GZIP_RATIO = 6  # rough expansion of the metadata JSON under gzip
+
+# Columns that locate a line before its number is known: the byte offset of the
+# Spark split it was read in, and its position in the task that read it (rows of
+# one split are consecutive there, in file order).
+SPLIT_START = "split_start"
+POSITION = "position"
 
 
 class InputError(ValueError):
@@ -95,33 +100,38 @@ def _estimated_bytes(file: InputFile) -> int:
     return file.size * (_GZIP_RATIO if file.name.endswith(".gz") else 1)
 
 
+def is_compressed(file: InputFile) -> bool:
+    return file.name.endswith(".gz")
+
+
 @dataclass(frozen=True)
 class ReadLayout:
-    """How lines reach the Python stage: big files hash-spread, small ones read whole.
+    """How lines reach the Python stage.
 
-    A file read whole is one task; a big file alone in one task would hold up
-    every other core, so its lines are hash-partitioned over ``spread_partitions``
-    partitions together with the other big files. Small files skip that shuffle.
+    Uncompressed files are split by Spark (``spark.sql.files.maxPartitionBytes``)
+    and their splits read in parallel, with no shuffle. A ``.gz`` file is read
+    whole by one task; a big one would hold up every other core through the
+    item rules, so its lines are hash-spread over ``spread_partitions``.
+    ``partitions`` > 0 in the config spreads every line over exactly that many.
     """
 
     spread_files: frozenset[str]
     spread_partitions: int
-    whole_files: int
-
-    @property
-    def tasks(self) -> int:
-        return self.spread_partitions + self.whole_files
+    dominant_compressed: tuple[tuple[str, float], ...] = ()  # (file, share of the input) read by one task
 
 
 def plan_layout(files: list[InputFile], parallelism: int, partitions: int = 0) -> ReadLayout:
-    """``partitions`` > 0 spreads every file over exactly that many partitions."""
     if partitions:
-        return ReadLayout(frozenset(f.name for f in files), partitions, 0)
+        return ReadLayout(frozenset(f.name for f in files), partitions)
     total = sum(_estimated_bytes(f) for f in files)
     target = max(1, min(_BYTES_PER_PARTITION, total // (2 * max(parallelism, 1))))
-    big = [f for f in files if _estimated_bytes(f) > target]
+    big = [f for f in files if is_compressed(f) and _estimated_bytes(f) > target]
     spread = sum(math.ceil(_estimated_bytes(f) / target) for f in big)
-    return ReadLayout(frozenset(f.name for f in big), spread, len(files) - len(big))
+    # One task reading more than a core's share of the input sets the read's pace.
+    dominant = tuple(
+        (f.name, _estimated_bytes(f) / total) for f in big if _estimated_bytes(f) * max(parallelism, 1) > total
+    )
+    return ReadLayout(frozenset(f.name for f in big), spread, dominant)
 
 
 def _scan(spark: SparkSession, files: list[InputFile], tolerate_corruption: bool) -> DataFrame:
@@ -133,20 +143,19 @@ def _scan(spark: SparkSession, files: list[InputFile], tolerate_corruption: bool
     return reader.text([f.uri for f in files]).select(
         category_by_name[F.col("_metadata.file_name")].alias("category"),
         F.col("_metadata.file_name").alias("file"),
-        ((F.monotonically_increasing_id().bitwiseAND(F.lit(_ROW_IN_PARTITION))) + 1).alias("line"),
+        F.col("_metadata.file_block_start").alias(SPLIT_START),
+        F.monotonically_increasing_id().alias(POSITION),
         F.col("value").cast("binary").alias("value"),
     )
 
 
 def read_lines(spark: SparkSession, plan: InputPlan, layout: ReadLayout, corrupt: frozenset[str] = frozenset()) -> DataFrame:
-    """Columns ``category, file, line, value``, laid out over partitions as ``layout`` says.
+    """Columns ``category, file, split_start, position, value``; ``line_offsets`` turns the middle two into line numbers.
 
     ``value`` is the line's bytes: Spark does not check UTF-8, so the Python
     side decodes and quarantines what is not valid. Files named in ``corrupt``
     are read up to the point where they cannot be decoded any more.
     """
-    for key, value in ONE_FILE_PER_PARTITION.items():
-        spark.conf.set(key, value)
 
     def scans(files: list[InputFile]) -> DataFrame | None:
         sound = [f for f in files if f.name not in corrupt]
@@ -154,13 +163,44 @@ def read_lines(spark: SparkSession, plan: InputPlan, layout: ReadLayout, corrupt
         parts = ([_scan(spark, sound, False)] if sound else []) + ([_scan(spark, damaged, True)] if damaged else [])
         return parts[0].unionByName(parts[1]) if len(parts) == 2 else (parts[0] if parts else None)
 
-    whole = scans([f for f in plan.files if f.name not in layout.spread_files])
+    direct = scans([f for f in plan.files if f.name not in layout.spread_files])
     spread = scans([f for f in plan.files if f.name in layout.spread_files])
     if spread is not None:
-        spread = spread.repartition(layout.spread_partitions, "file", "line")
-    if whole is None:
+        spread = spread.repartition(layout.spread_partitions, "file", POSITION)
+    if direct is None:
         return spread
-    return whole if spread is None else whole.unionByName(spread)
+    return direct if spread is None else direct.unionByName(spread)
+
+
+def line_offsets(splits) -> dict[tuple[str, int], int]:
+    """What to add to a line's position to get its 1-based line number, per (file, split_start).
+
+    ``splits`` holds (file, split_start, lines, first_position) for every split
+    that yielded a line. A split's first line follows all lines of the splits
+    that start before it in the same file; its lines have consecutive positions.
+    """
+    offsets, next_line = {}, {}
+    for file, start, lines, first_position in sorted(splits):
+        first_line = next_line.get(file, 1)
+        offsets[(file, start)] = first_line - first_position
+        next_line[file] = first_line + lines
+    return offsets
+
+
+def number_lines(frame: DataFrame, offsets: dict[tuple[str, int], int], where: Column | None = None) -> DataFrame:
+    """``frame`` with ``split_start, position`` replaced by ``line``, null on rows not ``where``."""
+    spark = frame.sparkSession
+    table = spark.createDataFrame(
+        [(file, start, offset) for (file, start), offset in offsets.items()],
+        f"file string, {SPLIT_START} long, _offset long",
+    )
+    columns = [c for c in frame.columns if c not in (SPLIT_START, POSITION)]
+    line = F.col(POSITION) + F.col("_offset")
+    line = (line if where is None else F.when(where, line)).alias("line")
+    at = columns.index("file") + 1  # keep line right after file
+    return frame.join(F.broadcast(table), ["file", SPLIT_START], "left").select(
+        *columns[:at], line, *columns[at:]
+    )
 
 
 _READ_FAILURE = re.compile(r"Encountered error while reading file (\S+?)\.?(?:\s|$)")

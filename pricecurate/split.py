@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from pricecurate.config import Split
-from pricecurate.keys import item_hash
+from pricecurate.keys import TIE_BREAK, item_hash
+from pricecurate.order_stats import rows_at_ranks
 
 SPLIT_ORDER = ("test", "validation", "train")  # the small splits take the first keys
 
@@ -40,45 +42,39 @@ def plan_split(available: int, split: Split) -> SplitPlan:
     return SplitPlan(sizes, requested, available)
 
 
-def _order_columns():
-    return [F.col("_split_key"), F.col("file"), F.col("line")]
+_KEY = "_split_key"
+_ORDER = (_KEY, *TIE_BREAK)
 
 
-def _position_literal(row) -> "F.Column":
-    names = ("_split_key", "file", "line")
-    return F.struct(*[F.lit(value).alias(name) for name, value in zip(names, row)])
+def _position(values: Sequence | None = None) -> Column:
+    """An item's place in split order as one struct; with ``values``, that place as a literal."""
+    if values is None:
+        return F.struct(*[F.col(name) for name in _ORDER])
+    return F.struct(*[F.lit(value).alias(name) for name, value in zip(_ORDER, values)])
 
 
 def assign_splits(items: DataFrame, plan: SplitPlan, seed: int) -> DataFrame:
     """``items`` with a ``split`` column: test takes the first seeded-hash keys, then validation, then train.
 
-    Items past the requested sizes get a null split. Each cut point is found
-    with a top-k on the key columns only, so no split is ever gathered into one
-    partition; a split that takes all remaining items needs no cut at all.
+    Items past the requested sizes get a null split. The last item of each
+    split is found by its rank (``order_stats``), so no split is ever gathered
+    into one task; a split that takes all remaining items needs no cut at all.
     """
-    keyed = items.withColumn("_split_key", item_hash(seed, "split"))
-    position = F.struct(*_order_columns())
-    label = None
-    previous_cut = None  # position of the last item of the split before
-    remaining = plan.available
+    keyed = items.withColumn(_KEY, item_hash(seed, "split"))
+    bounds: list[tuple[str, int | None]] = []  # (split, rank of its last item; None: all the rest)
+    taken = 0
     for name in SPLIT_ORDER:
         size = plan.sizes[name]
         if size == 0:
             continue
-        if size >= remaining:
-            member = F.lit(True)  # the rest, whatever its keys
-        else:
-            after = keyed if previous_cut is None else keyed.filter(position > _position_literal(previous_cut))
-            previous_cut = (
-                after.select(*_order_columns())
-                .orderBy(*_order_columns())
-                .limit(size)
-                .agg(F.max(F.struct(*_order_columns())).alias("cut"))
-                .first()["cut"]
-            )
-            member = position <= _position_literal(previous_cut)  # earlier splits' items are labelled first
-        label = F.when(member, F.lit(name)) if label is None else label.when(member, F.lit(name))
-        remaining -= size
-        if remaining <= 0:
+        if taken + size >= plan.available:
+            bounds.append((name, None))
             break
-    return keyed.withColumn("split", label if label is not None else F.lit(None).cast("string")).drop("_split_key")
+        taken += size
+        bounds.append((name, taken))
+    cuts = rows_at_ranks(keyed, _KEY, TIE_BREAK, [rank for _, rank in bounds if rank is not None], plan.available)
+    label = None
+    for name, rank in bounds:
+        member = F.lit(True) if rank is None else _position() <= _position(cuts[rank])
+        label = F.when(member, F.lit(name)) if label is None else label.when(member, F.lit(name))
+    return keyed.withColumn("split", label if label is not None else F.lit(None).cast("string")).drop(_KEY)

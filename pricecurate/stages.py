@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterator
 
 import pyarrow as pa
@@ -12,13 +13,15 @@ from pyspark.sql.pandas.types import from_arrow_schema
 
 from pricecurate import items as item_rules
 from pricecurate import tokenizer as tok
+from pricecurate.read import POSITION, SPLIT_START, line_offsets, number_lines
 from pricecurate.recipe import PRICE_PREFIX, price_slot
 
 _ARROW_SCHEMA = pa.schema(
     [
         pa.field("category", pa.string(), False),
         pa.field("file", pa.string(), False),
-        pa.field("line", pa.int64()),  # null on a tally of dropped lines
+        pa.field("split_start", pa.int64(), False),  # the read split, and the position in it:
+        pa.field("position", pa.int64(), False),  # numbered into ``line`` after the pass (on a tally: its first)
         pa.field("status", pa.string(), False),
         pa.field("reason", pa.string()),
         pa.field("lines", pa.int64(), False),  # input lines the row stands for
@@ -48,10 +51,12 @@ def cut_test_prompt() -> Column:
 
 
 def outcome_batches(batch: pa.RecordBatch, outcomes: list[item_rules.Outcome]) -> Iterator[pa.RecordBatch]:
-    """Kept and quarantined lines one row each; dropped lines one counted row per (file, reason).
+    """Kept and quarantined lines one row each; dropped lines one counted row per (file, split, reason).
 
     Dropped lines matter downstream only as counts, so tallying them here
     spares the JVM most rows of the conversion back from Arrow and of the cache.
+    A tally keeps its split and first position, so every split's line count and
+    first position can still be summed from the rows.
     """
     yield _itemized(batch, outcomes)
     if any(o.status == item_rules.DROPPED for o in outcomes):
@@ -65,7 +70,8 @@ def _itemized(batch: pa.RecordBatch, outcomes: list[item_rules.Outcome]) -> pa.R
     columns = {
         "category": rows.column("category"),
         "file": rows.column("file"),
-        "line": rows.column("line"),
+        "split_start": rows.column("split_start"),
+        "position": rows.column("position"),
         "status": pa.array([o.status for o in items], pa.string()),
         "reason": pa.array([o.reason for o in items], pa.string()),
         "lines": pa.array([1] * len(items), pa.int64()),
@@ -84,15 +90,25 @@ def _dropped_tally(batch: pa.RecordBatch, outcomes: list[item_rules.Outcome]) ->
     dropped = pa.array([o.status == item_rules.DROPPED for o in outcomes])
     reasons = pa.array([o.reason for o in outcomes], pa.string())
     counted = (
-        pa.table({"category": batch.column("category"), "file": batch.column("file"), "reason": reasons})
+        pa.table(
+            {
+                "category": batch.column("category"),
+                "file": batch.column("file"),
+                "split_start": batch.column("split_start"),
+                "position": batch.column("position"),
+                "reason": reasons,
+            }
+        )
         .filter(dropped)
-        .group_by(["category", "file", "reason"])
-        .aggregate([([], "count_all")])
+        .group_by(["category", "file", "split_start", "reason"])
+        .aggregate([([], "count_all"), ("position", "min")])
     )
     n = counted.num_rows
     given = {
         "category": counted.column("category"),
         "file": counted.column("file"),
+        "split_start": counted.column("split_start"),
+        "position": counted.column("position_min"),
         "status": pa.array([item_rules.DROPPED] * n, pa.string()),
         "reason": counted.column("reason"),
         "lines": counted.column("count_all"),
@@ -103,9 +119,15 @@ def _dropped_tally(batch: pa.RecordBatch, outcomes: list[item_rules.Outcome]) ->
 
 
 def apply_recipe(
-    lines: DataFrame, spec_broadcast, sha256: str, max_record_bytes: int, builds, engine: str = "auto"
+    lines: DataFrame, spec_broadcast, sha256: str, max_record_bytes: int, builds, engine: str = "auto",
+    records=None,
 ) -> DataFrame:
-    """One outcome row per input line. ``builds`` is an accumulator counting tokenizer builds."""
+    """One outcome row per input line (dropped lines tallied).
+
+    ``builds`` is an accumulator counting tokenizer builds; ``records``, if
+    given, one counting the lines that went through the rules, so a run can
+    prove it applied them once per line.
+    """
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         before = tok.BUILD_COUNT
@@ -113,7 +135,40 @@ def apply_recipe(
         builds.add(tok.BUILD_COUNT - before)
         for batch in batches:
             raw_lines = batch.column("value").to_pylist()
+            if records is not None:
+                records.add(len(raw_lines))
             outcomes = item_rules.build_items(raw_lines, codec, max_record_bytes)
             yield from outcome_batches(batch, outcomes)
 
     return lines.mapInArrow(run, outcome_schema())
+
+
+@dataclass(frozen=True)
+class Tally:
+    """One row of the pass over the outcomes: lines per (file, category, status, reason, split)."""
+
+    file: str
+    category: str
+    status: str
+    reason: str | None
+    split_start: int
+    lines: int
+    first_position: int
+
+
+def tally_outcomes(outcomes: DataFrame) -> list[Tally]:
+    """Where every line went, per read split: the one action over the recipe's outcomes."""
+    grouped = outcomes.groupBy("file", "category", "status", "reason", SPLIT_START).agg(
+        F.sum("lines").alias("lines"), F.min(POSITION).alias("first_position")
+    )
+    return [Tally(**row.asDict()) for row in grouped.collect()]
+
+
+def number_outcomes(outcomes: DataFrame, tallies: list[Tally]) -> DataFrame:
+    """The outcomes with ``line`` (1-based, null on tallies of dropped lines) in place of split and position."""
+    splits: dict[tuple[str, int], tuple[int, int]] = {}
+    for t in tallies:
+        lines, first = splits.get((t.file, t.split_start), (0, t.first_position))
+        splits[(t.file, t.split_start)] = (lines + t.lines, min(first, t.first_position))
+    offsets = line_offsets((file, start, lines, first) for (file, start), (lines, first) in splits.items())
+    return number_lines(outcomes, offsets, where=F.col("status") != item_rules.DROPPED)

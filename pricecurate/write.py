@@ -25,6 +25,18 @@ _SCRATCH = "_spark_output"  # where Spark writes; files then move to <dataset>/c
 _LEFTOVER_MARK = ".pricecurate-"
 
 
+# A write task gets at least this share of a file's rows, so a small dataset is
+# not cut into many tiny files just because there are many cores.
+_MIN_TASK_SHARE = 50
+
+
+def write_tasks(rows: int, rows_per_file: int, cores: int) -> int:
+    """Enough tasks for files of at most ``rows_per_file`` rows, and for every core when rows allow."""
+    needed = -(-rows // rows_per_file)
+    for_cores = min(2 * cores, -(-rows * _MIN_TASK_SHARE // rows_per_file))
+    return max(1, needed, for_cores)
+
+
 class OutputError(ValueError):
     """A problem with the output location, phrased for the user."""
 
@@ -82,24 +94,26 @@ class Output:
     def path(self, *parts: str) -> str:
         return "/".join([self.staging, *parts])
 
-    def write_datasets(self, frame: DataFrame, names: list[str], tasks: int) -> None:
+    def write_datasets(self, frame: DataFrame, names: list[str], rows: int, rows_per_file: int, cores: int) -> None:
         """Every dataset in one pass: ``frame`` has the split columns plus ``dataset`` (its folder),
-        ``file`` and ``line``. Parquet is partitioned by category, with ``category`` also inside the files;
-        each category of each dataset is one file, its rows in input order.
+        ``file`` and ``line``. Parquet is partitioned by category, with ``category`` also inside the files.
 
-        ``tasks`` is fixed rather than left to adaptive coalescing, which would
-        merge the (dataset, category) groups into as few tasks as there are
-        cores and leave one core idle while the other finishes a bigger share.
+        ``rows`` (the frame's row count) and ``rows_per_file`` set the task
+        count: rows are range-partitioned in (dataset, category, file, line)
+        order, so a big category is written by many tasks and no file holds more
+        than ``rows_per_file`` rows, while a category folder's files, in name
+        order, still hold its rows in input order.
         """
         scratch = self.path(_SCRATCH)
-        columns = [F.col(c) for c in SPLIT_COLUMNS]
+        order = [_DATASET_DIR, _PARTITION_DIR, "file", "line"]
         (
-            frame.select(*columns, "file", "line", F.col("dataset").alias(_DATASET_DIR),
+            frame.select(*[F.col(c) for c in SPLIT_COLUMNS], "file", "line", F.col("dataset").alias(_DATASET_DIR),
                          F.col("category").alias(_PARTITION_DIR))
-            .repartition(tasks, _DATASET_DIR, _PARTITION_DIR)
-            .sortWithinPartitions(_DATASET_DIR, _PARTITION_DIR, "file", "line")
+            .repartitionByRange(write_tasks(rows, rows_per_file, cores), *order)
+            .sortWithinPartitions(*order)
             .drop("file", "line")
             .write.partitionBy(_DATASET_DIR, _PARTITION_DIR)
+            .option("maxRecordsPerFile", rows_per_file)
             # Prompts and titles are nearly all distinct: a dictionary for them is built only to be thrown away.
             .option("parquet.enable.dictionary#text", "false")
             .option("parquet.enable.dictionary#title", "false")
@@ -119,9 +133,14 @@ class Output:
                     self.fs.rename(entry.uri, self.path(name, f"category={category}"))
         self.fs.delete(scratch)
 
-    def write_quarantine(self, frame: DataFrame) -> None:
-        frame.select(*QUARANTINE_COLUMNS).coalesce(1).sortWithinPartitions("file", "line").write.json(
-            self.path("quarantine")
+    def write_quarantine(self, frame: DataFrame, rows: int, rows_per_file: int, cores: int) -> None:
+        """JSON lines in (file, line) order, in files of at most ``rows_per_file`` lines."""
+        (
+            frame.select(*QUARANTINE_COLUMNS)
+            .repartitionByRange(write_tasks(rows, rows_per_file, cores), "file", "line")
+            .sortWithinPartitions("file", "line")
+            .write.option("maxRecordsPerFile", rows_per_file)
+            .json(self.path("quarantine"))
         )
 
     def write_text(self, relative: str, text: str) -> None:

@@ -9,7 +9,8 @@ import pytest
 from pyspark.sql import functions as F
 
 from helpers import manifest, split_rows
-from pricecurate.balance import apply_balance, balance_items, plan_balance
+from pricecurate.balance import _KEY, _keyed, apply_balance, balance_items, plan_balance
+from pricecurate.keys import TIE_BREAK
 from pricecurate.config import Balance, load_config
 from pricecurate.job import run_job
 from pricecurate.sample import write_sample
@@ -22,8 +23,10 @@ def synthetic_items(spark, partitions: int):
     rows = []
     for slot, category, count in [(10, "Automotive", 1500), (10, "Toys_and_Games", 1500),
                                   (300, "Electronics", 1400), (20, "Toys_and_Games", 90), (0, "Electronics", 40)]:
-        rows += [(category, f"meta_{category}.jsonl", slot * 100_000 + line, slot) for line in range(count)]
-    return spark.createDataFrame(rows, "category string, file string, line long, price_slot int").repartition(partitions)
+        rows += [(category, f"meta_{category}.jsonl", slot * 100_000 + line, slot, f"B{slot:03d}{category[:4]}{line:05d}")
+                 for line in range(count)]
+    schema = "category string, file string, line long, price_slot int, parent_asin string"
+    return spark.createDataFrame(rows, schema).repartition(partitions)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +64,7 @@ def test_weights_match_the_course_draw_in_distribution(course_balanced):
 def test_balancing_ignores_partitioning_and_follows_the_seed(spark):
     def picked(partitions, seed):
         frame = balance_items(synthetic_items(spark, partitions), Balance(weights={"Automotive": 1.0}), seed)
-        return sorted(r["line"] for r in frame.filter(F.col("price_slot") == 10).select("line").collect())
+        return sorted(r["parent_asin"] for r in frame.filter(F.col("price_slot") == 10).collect())
 
     assert picked(1, 42) == picked(5, 42)
     assert picked(1, 42) != picked(1, 7)
@@ -84,3 +87,15 @@ def test_job_caps_slots_on_generated_input(spark, tmp_path):
     for slot, before in slots_before.items():
         expected = 0 if not 1 <= slot <= 999 else before if slot >= 240 or before <= cap else cap
         assert slots_after[slot] == expected, (slot, before, slots_after[slot])
+
+
+@pytest.mark.parametrize("cap", [1, 7, CAP, 2999])
+def test_the_cut_is_the_slot_cap_th_item_in_key_order(spark, cap):
+    """The histogram finds exactly the item a full sort of the slot would, for caps deep and shallow."""
+    items = synthetic_items(spark, 3)
+    balance = Balance(slot_cap=cap, weights={"Automotive": 1.0})
+    plan = plan_balance(items, balance, seed=42)
+    keyed = _keyed(items, balance, 42).filter(F.col("price_slot") == 10)
+    ranked = sorted(tuple(r) for r in keyed.select((-F.col(_KEY)).alias("k"), *TIE_BREAK).collect())
+    k, *tie = ranked[cap - 1]
+    assert plan.cuts[0] == (10, -k, *tie)

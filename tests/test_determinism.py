@@ -1,8 +1,12 @@
-"""Same input, config and seed give the same dataset, whatever the partitioning."""
+"""Same input, config and seed give the same dataset, whatever the partitioning, split size or file form."""
 
 from __future__ import annotations
 
+import gzip
 import os
+import random
+import shutil
+from contextlib import contextmanager
 
 import pytest
 
@@ -11,20 +15,36 @@ from pricecurate.config import load_config
 from pricecurate.job import run_job
 from pricecurate.sample import write_sample
 
+CATEGORIES = ["Automotive", "Electronics", "Toys_and_Games"]
+SPLITS = ("items", "train", "test", "validation")
+
 
 @pytest.fixture(scope="module")
 def sample_input(tmp_path_factory):
     source = tmp_path_factory.mktemp("determinism") / "in"
-    write_sample(source, records_per_category=400, categories=["Automotive", "Electronics", "Toys_and_Games"],
-                 gzip_categories=["Electronics"])
+    write_sample(source, records_per_category=400, categories=CATEGORIES, gzip_categories=["Electronics"])
     return source
 
 
-def run(spark, source, output, *overrides):
+@contextmanager
+def spark_settings(spark, settings: dict[str, str]):
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key in settings:
+            spark.conf.unset(key)
+
+
+def run(spark, source, output, *overrides, settings: dict[str, str] | None = None):
     config = load_config("conf/default.yaml", ["categories=all", "split.train=200", "split.test=30",
                                                 "split.validation=10", *overrides])
-    run_job(spark, config, str(source), str(output))
-    return {split: split_rows(str(output), split) for split in ("items", "train", "test", "validation")}
+    with spark_settings(spark, settings or {}):
+        result = run_job(spark, config, str(source), str(output))
+    info = result.manifest
+    assert info["spark"]["rule_records"] == info["accounting"]["lines"]  # dedup on: still once per line
+    return {split: split_rows(str(output), split) for split in SPLITS}
 
 
 def test_same_rows_for_one_and_four_partitions(spark, sample_input, tmp_path):
@@ -33,13 +53,20 @@ def test_same_rows_for_one_and_four_partitions(spark, sample_input, tmp_path):
     assert one == four
     assert len(one["train"]) == 200 and len(one["test"]) == 30 and len(one["validation"]) == 10
     assert manifest(str(tmp_path / "p1"))["accounting"] == manifest(str(tmp_path / "p4"))["accounting"]
-    for split in ("items", "train", "test", "validation"):  # one file per category, whatever the partitioning
+    for split in SPLITS:  # a small dataset: one file per category, whatever the partitioning
         folders = [os.path.dirname(path) for path in split_files(str(tmp_path / "p4"), split)]
         assert folders and len(folders) == len(set(folders)), split
 
     reseeded = run(spark, sample_input, tmp_path / "seed7", "partitions=4", "seed=7")
-    assert reseeded["items"] == one["items"]  # the recipe has no randomness
     assert reseeded["train"] != one["train"]
+
+
+def test_same_rows_for_one_and_many_read_splits(spark, sample_input, tmp_path):
+    whole = run(spark, sample_input, tmp_path / "whole")
+    split = run(spark, sample_input, tmp_path / "split",
+                settings={"spark.sql.files.maxPartitionBytes": "40000", "spark.sql.files.openCostInBytes": "1"})
+    assert manifest(str(tmp_path / "split"))["spark"]["read_tasks"] >= 10 > manifest(str(tmp_path / "whole"))["spark"]["read_tasks"]
+    assert split == whole
 
 
 def test_dedup_keeps_one_item_per_title_and_text(spark, sample_input, tmp_path):
@@ -51,3 +78,49 @@ def test_dedup_keeps_one_item_per_title_and_text(spark, sample_input, tmp_path):
     assert acc["dropped"].get("duplicate_title", 0) > 0  # the generator relists some titles
     train_bodies = {r[0].rsplit("Price is $", 1)[0] for r in rows["train"]}
     assert not train_bodies & {r[0][: -len("Price is $")] for r in rows["test"]}
+
+
+# Draws hash the product, not where its line sits: the same products get the same
+# draws and splits whether the input is compressed, renamed or re-ordered.
+
+
+@pytest.fixture(scope="module")
+def plain_input(tmp_path_factory):
+    source = tmp_path_factory.mktemp("plain") / "in"
+    write_sample(source, records_per_category=400, categories=CATEGORIES)
+    return source
+
+
+@pytest.fixture(scope="module")
+def plain_rows(spark, plain_input, tmp_path_factory):
+    return run(spark, plain_input, tmp_path_factory.mktemp("plain-out") / "out", "balance.slot_cap=3")
+
+
+def test_compressed_input_gives_the_same_splits(spark, plain_input, plain_rows, tmp_path):
+    source = tmp_path / "in"
+    source.mkdir()
+    for path in plain_input.iterdir():
+        with open(path, "rb") as raw, gzip.open(source / (path.name + ".gz"), "wb") as packed:
+            shutil.copyfileobj(raw, packed)
+    assert run(spark, source, tmp_path / "out", "balance.slot_cap=3") == plain_rows
+
+
+def test_reordered_input_gives_the_same_splits(spark, plain_input, plain_rows, tmp_path):
+    source = tmp_path / "in"
+    source.mkdir()
+    for index, path in enumerate(sorted(plain_input.iterdir())):
+        lines = path.read_bytes().splitlines(keepends=True)
+        random.Random(index).shuffle(lines)
+        (source / path.name).write_bytes(b"".join(lines))
+    assert run(spark, source, tmp_path / "out", "balance.slot_cap=3") == plain_rows
+
+
+def test_renamed_input_gives_the_same_products_in_each_split(spark, plain_input, plain_rows, tmp_path):
+    """Toys_and_Games' file renamed to another category of the same weight: same products, same splits."""
+    source = tmp_path / "in"
+    shutil.copytree(plain_input, source)
+    os.rename(source / "meta_Toys_and_Games.jsonl", source / "meta_Video_Games.jsonl")
+    renamed = run(spark, source, tmp_path / "out", "balance.slot_cap=3")
+    products = {split: sorted(r[3] for r in rows) for split, rows in renamed.items()}
+    assert products == {split: sorted(r[3] for r in rows) for split, rows in plain_rows.items()}
+    assert {r[2] for r in renamed["train"]} == {"Automotive", "Electronics", "Video_Games"}

@@ -14,28 +14,43 @@ from pricecurate.config import load_config
 from pricecurate.job import run_job
 from pricecurate.read import discover, plan_layout, read_lines
 from pricecurate.fs import HadoopFS
-from pricecurate.stages import apply_recipe, cut_test_prompt
+from pricecurate.stages import apply_recipe, cut_test_prompt, number_outcomes, tally_outcomes
 
 
 @needs_shared
-@pytest.mark.parametrize("partitions", [0, 3], ids=["auto-layout", "3-partitions"])
+@pytest.mark.parametrize(
+    "partitions, many_splits", [(0, False), (3, False), (0, True)], ids=["auto-layout", "3-partitions", "many-splits"]
+)
 @pytest.mark.parametrize("name", SHARED_SETS)
-def test_spark_outcomes_match_golden_line_by_line(spark, tokenizer_spec, name, partitions):
+def test_spark_outcomes_match_golden_line_by_line(spark, tokenizer_spec, name, partitions, many_splits):
     """read + mapInArrow reproduce the reference for every kept (file, line) and every drop count,
-    whatever the partitioning; dropped lines come back tallied per file and reason."""
+    whatever the partitioning or split size; dropped lines come back tallied per file and reason."""
     plan = discover(HadoopFS(spark), str(SHARED / "data" / name), "all")
+    settings = {"spark.sql.execution.arrow.maxRecordsPerBatch": "500"}  # many batches per task
+    if many_splits:  # about 40 splits in all, most files cut mid-line several times
+        split_bytes = max(512, sum(f.size for f in plan.files) // 40)
+        settings.update({"spark.sql.files.maxPartitionBytes": str(split_bytes), "spark.sql.files.openCostInBytes": "1"})
+    for key, value in settings.items():
+        spark.conf.set(key, value)
     lines = read_lines(spark, plan, plan_layout(plan.files, 2, partitions))
-    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "500")  # many batches per task
     builds = spark.sparkContext.accumulator(0)
+    records = spark.sparkContext.accumulator(0)
     spec = spark.sparkContext.broadcast(tokenizer_spec.json)
-    outcomes = apply_recipe(lines, spec, tokenizer_spec.sha256, 4 * 1024 * 1024, builds)
+    cached = apply_recipe(lines, spec, tokenizer_spec.sha256, 4 * 1024 * 1024, builds, records=records).cache()
     try:
+        read_tasks = lines.rdd.getNumPartitions()
+        outcomes = number_outcomes(cached, tally_outcomes(cached))
         rows = outcomes.withColumn("test_prompt", F.when(F.col("status") == "kept", cut_test_prompt())).select(
             "file", "line", "status", "reason", "lines", "price", "prompt", "test_prompt", "token_count", "category"
         ).collect()
     finally:
-        spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
+        cached.unpersist()
+        for key in settings:
+            spark.conf.unset(key)
     golden = load_golden(name)
+    assert records.value == len(golden)  # the rules ran once per line
+    if many_splits:
+        assert read_tasks > len(plan.files) + 10  # files really were split
     itemized = [r for r in rows if r["status"] != "dropped"]
     got_items = {
         (r["file"], r["line"]): (r["reason"], r["price"], r["prompt"], r["test_prompt"], r["token_count"], r["category"])
@@ -84,6 +99,7 @@ def test_manifest_accounts_for_every_line_as_golden_does(real_run):
     assert acc["kept"] == sum(g["include"] for g in golden)
     assert acc["dropped"] == dict(sorted(Counter(g["reason"] for g in golden if not g["include"]).items()))
     assert acc["quarantined"] == {}
+    assert info["spark"]["rule_records"] == acc["lines"]  # the course config ran the rules once per line
     assert accounting.balances(acc)
     for name, counts in acc["files"].items():
         assert accounting.balances(counts), name

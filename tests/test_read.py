@@ -1,8 +1,14 @@
-"""Input discovery rules and how lines are laid out over tasks."""
+"""Input layout, and exact line numbers however the files are split into tasks."""
 
 from __future__ import annotations
 
-from pricecurate.read import InputFile, plan_layout
+import gzip
+
+import pytest
+from pyspark.sql import functions as F
+
+from pricecurate.fs import HadoopFS
+from pricecurate.read import POSITION, SPLIT_START, InputFile, discover, line_offsets, number_lines, plan_layout, read_lines
 
 MB = 1024 * 1024
 
@@ -12,22 +18,104 @@ def files(*sizes_mb: float, gz: bool = False) -> list[InputFile]:
     return [InputFile(f"/in/meta_C{i}{suffix}", f"meta_C{i}{suffix}", f"C{i}", int(mb * MB)) for i, mb in enumerate(sizes_mb)]
 
 
-def test_many_similar_small_files_are_read_whole_without_a_shuffle():
-    layout = plan_layout(files(*[12] * 34), parallelism=2)
-    assert layout.spread_files == frozenset() and layout.tasks == 34
+def test_uncompressed_files_are_never_shuffled_however_big():
+    layout = plan_layout(files(2000, 1, 1), parallelism=8)
+    assert layout.spread_files == frozenset() and layout.dominant_compressed == ()
 
 
-def test_a_dominating_file_is_spread_over_the_cores():
-    layout = plan_layout(files(200, 1, 1), parallelism=8)
-    assert layout.spread_files == {"meta_C0.jsonl"}
-    assert layout.spread_partitions >= 8 and layout.whole_files == 2
-
-
-def test_big_compressed_files_are_judged_by_their_expanded_size():
+def test_big_compressed_files_are_spread_by_their_expanded_size():
     layout = plan_layout(files(100, 100, gz=True) + files(1), parallelism=2)
     assert len(layout.spread_files) == 2 and layout.spread_partitions >= 2 * 100 * 6 // 48
 
 
+def test_a_compressed_file_that_dominates_the_read_is_named():
+    layout = plan_layout(files(100, gz=True) + files(10, 10), parallelism=8)
+    assert [name for name, _ in layout.dominant_compressed] == ["meta_C0.jsonl.gz"]
+    assert layout.dominant_compressed[0][1] == pytest.approx(600 / 620)
+    assert plan_layout(files(1, gz=True) + files(500), parallelism=8).dominant_compressed == ()
+
+
 def test_explicit_partitions_spread_every_file():
     layout = plan_layout(files(1, 2, 3), parallelism=2, partitions=5)
-    assert layout.spread_partitions == 5 and layout.whole_files == 0 and len(layout.spread_files) == 3
+    assert layout.spread_partitions == 5 and len(layout.spread_files) == 3
+
+
+def test_line_offsets_follow_the_splits_of_each_file_in_byte_order():
+    # (file, split_start, lines, first position): positions restart in every task.
+    splits = [("b", 0, 4, 100), ("a", 50, 2, 7), ("a", 0, 3, 0), ("a", 90, 1, 8589934592)]
+    offsets = line_offsets(splits)
+    assert offsets == {("a", 0): 1, ("a", 50): 4 - 7, ("a", 90): 6 - 8589934592, ("b", 0): 1 - 100}
+
+
+# Lines chosen to sit on split boundaries at every small split size: empty lines
+# (also two in a row), a line far longer than a split, CRLF endings, multi-byte
+# characters, and a last line without a newline.
+CONTENT = {
+    "meta_Books.jsonl": b"alpha\n\n\nbravo-" + b"x" * 61 + b"\r\ncharlie\n\xc3\xa9t\xc3\xa9\n\nd\ne\r\nlast-no-newline",
+    "meta_Software.jsonl": b"\n" + b"".join(b"line %d\n" % i for i in range(40)),
+    "meta_Gift_Cards.jsonl": b"only\n",
+}
+
+
+def _expected(data: bytes) -> list[bytes]:
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    return [line[:-1] if line.endswith(b"\r") else line for line in lines]
+
+
+@pytest.fixture(scope="module")
+def boundary_input(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("boundaries")
+    for name, data in CONTENT.items():
+        (folder / name).write_bytes(data)
+    with gzip.open(folder / "meta_Video_Games.jsonl.gz", "wb") as handle:
+        handle.write(CONTENT["meta_Software.jsonl"])
+    return folder
+
+
+def numbered_lines(spark, folder, split_bytes: int | None, partitions: int = 0) -> dict[tuple[str, int], bytes]:
+    """(file, line) → bytes as the job numbers them, with Spark's split size set to ``split_bytes``."""
+    settings = {"spark.sql.files.maxPartitionBytes": str(split_bytes), "spark.sql.files.openCostInBytes": "1"}
+    try:
+        if split_bytes:
+            for key, value in settings.items():
+                spark.conf.set(key, value)
+        plan = discover(HadoopFS(spark), str(folder), "all")
+        lines = read_lines(spark, plan, plan_layout(plan.files, 2, partitions)).cache()
+        counts = lines.groupBy("file", SPLIT_START).agg(F.count(F.lit(1)), F.min(POSITION)).collect()
+        tasks = lines.rdd.getNumPartitions()
+        numbered = number_lines(lines, line_offsets(tuple(r) for r in counts)).collect()
+        lines.unpersist()
+    finally:
+        for key in settings:
+            spark.conf.unset(key)
+    got = {(r["file"], r["line"]): bytes(r["value"]) for r in numbered}
+    assert len(got) == len(numbered)
+    return got, tasks
+
+
+@pytest.fixture(scope="module")
+def whole(spark, boundary_input):
+    return numbered_lines(spark, boundary_input, None)[0]
+
+
+def test_whole_files_are_numbered_like_a_plain_read(whole):
+    expected = {
+        (name, number): line
+        for name, data in {**CONTENT, "meta_Video_Games.jsonl.gz": CONTENT["meta_Software.jsonl"]}.items()
+        for number, line in enumerate(_expected(data), start=1)
+    }
+    assert whole == expected
+
+
+@pytest.mark.parametrize("split_bytes", [1, 2, 3, 7, 13, 64])
+def test_tiny_splits_number_every_line_as_whole_file_reading_does(spark, boundary_input, whole, split_bytes):
+    split, tasks = numbered_lines(spark, boundary_input, split_bytes)
+    assert tasks > len(CONTENT) + 1  # really split: several tasks per file
+    assert split == whole
+
+
+def test_spreading_every_line_keeps_the_numbers(spark, boundary_input, whole):
+    spread, tasks = numbered_lines(spark, boundary_input, 5, partitions=3)
+    assert tasks == 3 and spread == whole

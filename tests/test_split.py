@@ -22,8 +22,9 @@ def test_plan_scales_every_split_down_in_proportion():
 
 
 def items(spark, partitions: int, count: int = 500):
-    rows = [("Toys_and_Games" if line % 3 else "Automotive", f"meta_{line % 2}.jsonl", line) for line in range(count)]
-    return spark.createDataFrame(rows, "category string, file string, line long").repartition(partitions)
+    rows = [("Toys_and_Games" if line % 3 else "Automotive", f"meta_{line % 2}.jsonl", line, f"B{line:09d}")
+            for line in range(count)]
+    return spark.createDataFrame(rows, "category string, file string, line long, parent_asin string").repartition(partitions)
 
 
 def labels(spark, partitions: int, split: Split, seed: int = 42, count: int = 500) -> dict[tuple, str | None]:
