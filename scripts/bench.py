@@ -4,8 +4,9 @@
 
 Measures, on synthetic input spread evenly over all 34 categories:
   (a) baseline: json.loads + recipe + transformers encode/decode, one record at a time, in this process;
-  (b) the `pricecurate run` CLI at local[1] held to one CPU, at local[1] unpinned and at local[2], each on the
-      big input and on a tiny one (fixed cost); the baseline is held to the same one CPU;
+  (b) the `pricecurate run` CLI at local[1] held to one CPU, at local[1] unpinned and at local[2] (conf/course.yaml),
+      and at local[2] with conf/default.yaml (all categories, dedup), each on the big input and on a tiny one
+      (fixed cost); the baseline is held to the same one CPU;
   (c) the floor: one encode_batch_fast call over every text the recipe sends to the tokenizer.
 The Spark jobs run first, before this process loads any tokenizer, so nothing here competes with them
 for the two cores and no process is forked after the tokenizers thread pool has started.
@@ -37,6 +38,7 @@ class JobSetup:
     master: str
     one_core: bool  # pinned to one CPU with its JVM and Python workers, so local[1] is really one core
     label: str
+    config: Path = CONFIG
 
 
 # local[1] is one task thread, but its JVM (reader, Arrow, GC, JIT threads) is free to use the
@@ -45,6 +47,8 @@ JOBS = {
     "local1": JobSetup("local[1]", True, "job local[1], one core"),
     "local1_unpinned": JobSetup("local[1]", False, "job local[1], unpinned"),
     "local2": JobSetup("local[2]", False, "job local[2]"),
+    # All categories with dedup: the rules must still run once per line (its rate should match the course's).
+    "local2_default": JobSetup("local[2]", False, "job local[2], conf/default.yaml", ROOT / "conf" / "default.yaml"),
 }
 TINY_PER_CATEGORY = 20
 POLL_SECONDS = 0.5
@@ -295,7 +299,7 @@ def one_cpu() -> set[int]:
 
 def run_job(setup: JobSetup, input_dir: Path, output_dir: Path, log_dir: Path) -> JobRun:
     """One `pricecurate run` subprocess, timed from spawn to exit and sampled while it runs."""
-    command = [str(CLI), "run", "--config", str(CONFIG), "--input", str(input_dir), "--output", str(output_dir),
+    command = [str(CLI), "run", "--config", str(setup.config), "--input", str(input_dir), "--output", str(output_dir),
                "--categories", "all", "--master", setup.master, "--overwrite", "--no-report"]
     cpus = one_cpu() if setup.one_core else None
     pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None  # inherited by the JVM and its workers
@@ -396,7 +400,8 @@ def print_report(r: dict, big: dict[str, JobRun], tiny: dict[str, JobRun]) -> No
                        ("local1_vs_floor", "job local[1] / floor (steady)"),
                        ("local2_vs_floor", "job local[2] / floor (steady)"),
                        ("local1_vs_floor_1thread", "job local[1] / floor 1 thread (steady)"),
-                       ("local1_vs_job_engine_floor", "job local[1] / job-engine floor (steady)")):
+                       ("local1_vs_job_engine_floor", "job local[1] / job-engine floor (steady)"),
+                       ("local2_default_vs_local2", "job local[2] default.yaml / course.yaml (steady)")):
         value, target = r["ratios"][key], TARGETS.get(key)
         verdict = "" if target is None or value is None else ("  met" if value >= target else "  NOT met")
         shown = "n/a" if value is None else f"{value:.2f}x"
@@ -413,7 +418,7 @@ def print_report(r: dict, big: dict[str, JobRun], tiny: dict[str, JobRun]) -> No
     if None in (r[f"job_{name}_rps"] for name in JOBS):
         print("  note: a big run was no slower than its tiny run, so its steady rate is n/a (raise --records)")
 
-    short = {"local1": "l1", "local1_unpinned": "l1u", "local2": "l2"}
+    short = {"local1": "l1", "local1_unpinned": "l1u", "local2": "l2", "local2_default": "l2d"}
     runs = {f"{short[name]} {size}": group[name] for name in JOBS for size, group in (("tiny", tiny), ("big", big))}
     stages = list(dict.fromkeys(s for run in runs.values() for s in run.manifest["stage_seconds"]))
     print(f"\n{'stage seconds':<30}" + "".join(f"{name:>9}" for name in runs))
@@ -428,6 +433,8 @@ def print_report(r: dict, big: dict[str, JobRun], tiny: dict[str, JobRun]) -> No
         print(f"  {key:<28}" + "".join(f"{fmt(r['peak_rss_mb'][name][key], ',.0f'):>10}" for name in JOBS))
     builds = r["tokenizer_builds"]
     print(f"  {'tokenizer worker builds':<28}" + "".join(f"{builds[name]:>10}" for name in JOBS))
+    once = {name: count == r["records"] for name, count in r["rule_records"].items()}
+    print(f"  {'rules ran once per line':<28}" + "".join(f"{'yes' if once[name] else 'NO':>10}" for name in JOBS))
 
 
 # ---------------------------------------------------------------- main
@@ -532,7 +539,9 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
         "local2_vs_floor": ratio(result["job_local2_rps"], result["floor_rps"]),
         "local1_vs_floor_1thread": ratio(result["job_local1_rps"], result["floor_1thread_rps"]),
         "local1_vs_job_engine_floor": ratio(result["job_local1_rps"], result["floor_job_engine_rps"]),
+        "local2_default_vs_local2": ratio(result["job_local2_default_rps"], result["job_local2_rps"]),
     }
+    result["rule_records"] = {name: run.manifest["spark"].get("rule_records") for name, run in big.items()}
     result["_rows"] = [
         ("baseline: per-record loop, 1 process", result["baseline_rps"], baseline.seconds, baseline.cpu_seconds),
         ("build_items in this process (no Spark)", result["build_items_rps"], batch.seconds, batch.cpu_seconds),
