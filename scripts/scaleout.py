@@ -330,7 +330,8 @@ def print_summary(report: dict, results: dict[int, dict]) -> None:
 def print_header(report: dict) -> None:
     print(f"\npricecurate scale-out projection: {report['records']:,} records as a model of "
           f"{report['full_records']:,} (R = {report['ratio']:.2f}); fixed per-task cost F = "
-          f"{report['fixed_task_seconds']} s; run at {MASTER}")
+          f"{report['fixed_task_seconds']} s; run at {MASTER}, 1-min load average "
+          f"{report['load_average_1min']['start']} at start, {report['load_average_1min']['end']} at end")
     print(f"input: {human_bytes(report['input_bytes'])} (x R = {human_bytes(report['input_bytes'] * report['ratio'])})")
     print("scaled settings: " + ", ".join(f"{key}={value}" for key, value in report["scaled_settings"].items()))
     for note in report["notes"]:
@@ -382,6 +383,7 @@ def scaleout(args: argparse.Namespace, workdir: Path) -> dict:
 
     notes: list[str] = []
     results: dict[int, dict] = {}
+    load_at_start = os.getloadavg()[0]  # other work on the machine stretches the measured task times
     for cores in args.cores:
         say(f"model run for {cores} cores at {MASTER} (job log: {workdir / 'logs' / f'model-{cores}.log'})")
         run_notes: list[str] = []
@@ -400,6 +402,7 @@ def scaleout(args: argparse.Namespace, workdir: Path) -> dict:
         "input_bytes": input_bytes(corpus),
         "scaled_settings": scaled_values(ratio),
         "notes": notes,
+        "load_average_1min": {"start": round(load_at_start, 2), "end": round(os.getloadavg()[0], 2)},
         "runs": results,
     }
     report["targets"] = targets(results)
