@@ -277,6 +277,28 @@ def generate_records(category: str, count: int, seed: int = 0) -> Iterator[dict]
         }
 
 
+def write_category_file(path: str | Path, category: str, count: int, seed: int = 0,
+                        compressed: bool = False) -> Path:
+    """Write ``count`` records of one category to ``path`` (gzip when ``compressed``); return the path."""
+    path = Path(path)
+    # Streamed in chunks of lines so a million-record benchmark file never sits in memory.
+    with open(path, "wb") as raw:
+        # mtime=0 and an empty header name keep the gzip bytes identical across runs.
+        out = raw
+        if compressed:
+            out = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0, filename="")
+        chunk = []
+        for record in generate_records(category, count, seed):
+            chunk.append(json.dumps(record, ensure_ascii=False) + "\n")
+            if len(chunk) == 2000:
+                out.write("".join(chunk).encode("utf-8"))
+                chunk.clear()
+        out.write("".join(chunk).encode("utf-8"))
+        if compressed:
+            out.close()
+    return path
+
+
 def write_sample(dest: str | Path, records_per_category: int = 40, seed: int = 0,
                  categories: Sequence[str] | None = None, gzip_categories: Sequence[str] = ()) -> list[Path]:
     """Write ``meta_<Category>.jsonl`` (or ``.jsonl.gz``) files into ``dest``; return their paths, sorted."""
@@ -286,20 +308,5 @@ def write_sample(dest: str | Path, records_per_category: int = 40, seed: int = 0
     for category in CATEGORIES if categories is None else categories:
         compressed = category in gzip_categories
         path = dest / f"meta_{category}.jsonl{'.gz' if compressed else ''}"
-        # Streamed in chunks of lines so a million-record benchmark file never sits in memory.
-        with open(path, "wb") as raw:
-            # mtime=0 and an empty header name keep the gzip bytes identical across runs.
-            out = raw
-            if compressed:
-                out = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0, filename="")
-            chunk = []
-            for record in generate_records(category, records_per_category, seed):
-                chunk.append(json.dumps(record, ensure_ascii=False) + "\n")
-                if len(chunk) == 2000:
-                    out.write("".join(chunk).encode("utf-8"))
-                    chunk.clear()
-            out.write("".join(chunk).encode("utf-8"))
-            if compressed:
-                out.close()
-        written.append(path)
+        written.append(write_category_file(path, category, records_per_category, seed, compressed))
     return sorted(written)

@@ -1,6 +1,7 @@
 """Throughput benchmark: the course's per-record loop vs. the Spark job vs. the tokenizer alone.
 
     .venv/bin/python scripts/bench.py [--records N] [--baseline-records M] [--json] [--workdir DIR] [--keep]
+    .venv/bin/python scripts/bench.py --scaleout [--records N] [...]   (runs scripts/scaleout.py instead)
 
 Measures, on synthetic input spread evenly over all 34 categories:
   (a) baseline: json.loads + recipe + transformers encode/decode, one record at a time, in this process;
@@ -450,6 +451,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="also print the results as one JSON line, last")
     parser.add_argument("--workdir", type=Path, help="where inputs and outputs go (kept; inputs reused)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary workdir")
+    parser.add_argument("--scaleout", action="store_true",
+                        help="run the scale-out projection instead (scripts/scaleout.py; its options follow)")
     args = parser.parse_args(argv)
     if args.records < 34:
         parser.error("--records must be at least 34 (one per category)")
@@ -557,7 +560,21 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
     return result
 
 
+def run_scaleout(argv: list[str]) -> int:
+    """scripts/scaleout.py with the remaining options (its own defaults: 400,000 records)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("scaleout", Path(__file__).with_name("scaleout.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["scaleout"] = module  # its dataclasses look their module up while it loads
+    spec.loader.exec_module(module)
+    return module.main(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--scaleout" in argv:
+        return run_scaleout([arg for arg in argv if arg != "--scaleout"])
     started = time.perf_counter()
     args = parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="pricecurate-bench-"))
