@@ -19,7 +19,7 @@ from pricecurate.dedup import DUPLICATE_REASONS, mark_duplicates
 from pricecurate.fs import HadoopFS, redact, redact_text
 from pricecurate.items import DROPPED, KEPT, QUARANTINED
 from pricecurate.progress import Progress
-from pricecurate.read import discover, failed_file, plan_layout, read_lines
+from pricecurate.read import discover, failed_file, parse_bytes, plan_layout, read_lines, split_size
 from pricecurate.recipe import RECIPE_NAME
 from pricecurate.split import SPLIT_ORDER, assign_splits, plan_split
 from pricecurate.stages import apply_recipe, cut_test_prompt, number_outcomes, tally_outcomes
@@ -75,9 +75,7 @@ def run_job(
             f"{name} is compressed, so one task reads it whole ({share:.0%} of the input); "
             "decompress it to let many tasks read it"
         )
-    if "spark.sql.shuffle.partitions" not in config.spark:
-        # Shuffles after the recipe carry only kept items: twice the cores is plenty.
-        spark.conf.set("spark.sql.shuffle.partitions", str(max(2 * sc.defaultParallelism, layout.spread_partitions)))
+    previous = _set_session(spark, _job_settings(spark, config, plan, layout))
     corrupt: dict[str, str] = {}
     records = sc.accumulator(0)
     curated = None
@@ -138,8 +136,31 @@ def run_job(
         if curated is not None:
             curated.cached.unpersist()
         spec_broadcast.unpersist()
+        _set_session(spark, previous)
     progress.say(f"dataset written to {redact(output.uri)}")
     return RunResult(output.uri, manifest)
+
+
+def _job_settings(spark, config: Config, plan, layout) -> dict[str, str]:
+    """Session settings this run picks for itself; a setting the user gave in the config is left alone."""
+    conf, cores = spark.conf, spark.sparkContext.defaultParallelism
+    chosen = {
+        "spark.sql.files.maxPartitionBytes": str(split_size(
+            plan.files, cores, parse_bytes(conf.get("spark.sql.files.maxPartitionBytes")),
+            parse_bytes(conf.get("spark.sql.files.openCostInBytes")),
+        )),
+        # Shuffles after the recipe carry only kept items: twice the cores is plenty.
+        "spark.sql.shuffle.partitions": str(max(2 * cores, layout.spread_partitions)),
+    }
+    return {key: value for key, value in chosen.items() if key not in config.spark}
+
+
+def _set_session(spark, settings: dict[str, str]) -> dict[str, str]:
+    """Apply ``settings``; return what they replaced, to put back when the run ends."""
+    previous = {key: spark.conf.get(key) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    return previous
 
 
 def _count_assigned(assigned, available: int) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
@@ -252,8 +273,7 @@ def _manifest(config, plan, spec, layout, curated, balanced, split_plan, split_b
             "version": pyspark.__version__,
             "master": spark.sparkContext.master,
             "read_tasks": curated.read_tasks,
-            # Spark splits below this size when the input is small for the cores.
-            "max_split_size": spark.conf.get("spark.sql.files.maxPartitionBytes"),
+            "split_bytes": parse_bytes(spark.conf.get("spark.sql.files.maxPartitionBytes")),
             "spread_files": sorted(layout.spread_files),
             "spread_partitions": layout.spread_partitions,
             # Lines through the item rules: equals accounting.lines when each ran once

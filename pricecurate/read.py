@@ -104,6 +104,29 @@ def is_compressed(file: InputFile) -> bool:
     return file.name.endswith(".gz")
 
 
+# Reading tasks per core: with a few waves of them, the last wave's idle cores
+# cost little. Each task runs the item rules, so it is seconds of work even small.
+SPLITS_PER_CORE = 4
+_BYTE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20,
+               "g": 1 << 30, "gb": 1 << 30, "t": 1 << 40, "tb": 1 << 40}
+
+
+def parse_bytes(text: str) -> int:
+    """A Spark size setting ("128MB", "134217728b", "4m", "1048576") in bytes."""
+    match = re.fullmatch(r"\s*(\d+)\s*([a-zA-Z]*)\s*", str(text))
+    if not match or match.group(2).lower() not in _BYTE_UNITS:
+        raise ValueError(f"not a size: {text!r}")
+    return int(match.group(1)) * _BYTE_UNITS[match.group(2).lower()]
+
+
+def split_size(files: list[InputFile], parallelism: int, max_split: int, open_cost: int) -> int:
+    """The read split size: Spark's cap (``maxPartitionBytes``, 128 MB by default) on big inputs, smaller
+    when that would give the cores fewer than ``SPLITS_PER_CORE`` splits each, but never below Spark's
+    per-file open cost (below it, splits cost more to open than to read)."""
+    splittable = sum(f.size for f in files if not is_compressed(f))
+    return max(open_cost, min(max_split, splittable // (SPLITS_PER_CORE * max(parallelism, 1))))
+
+
 @dataclass(frozen=True)
 class ReadLayout:
     """How lines reach the Python stage.

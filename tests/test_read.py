@@ -8,7 +8,9 @@ import pytest
 from pyspark.sql import functions as F
 
 from pricecurate.fs import HadoopFS
-from pricecurate.read import POSITION, SPLIT_START, InputFile, discover, line_offsets, number_lines, plan_layout, read_lines
+from pricecurate.read import (
+    POSITION, SPLIT_START, InputFile, discover, line_offsets, number_lines, parse_bytes, plan_layout, read_lines, split_size,
+)
 
 MB = 1024 * 1024
 
@@ -119,3 +121,17 @@ def test_tiny_splits_number_every_line_as_whole_file_reading_does(spark, boundar
 def test_spreading_every_line_keeps_the_numbers(spark, boundary_input, whole):
     spread, tasks = numbered_lines(spark, boundary_input, 5, partitions=3)
     assert tasks == 3 and spread == whole
+
+
+def test_split_size_is_sparks_cap_on_big_inputs_and_smaller_for_many_cores():
+    big = files(*[2000] * 20)  # 40 GB
+    assert split_size(big, 64, 128 * MB, 4 * MB) == 128 * MB
+    assert split_size(big, 256, 128 * MB, 4 * MB) == 40_000 * MB // 1024  # four splits per core
+    assert split_size(files(5), 2, 128 * MB, 4 * MB) == 4 * MB  # never below the open cost
+    assert split_size(files(100, gz=True) + files(8), 2, 128 * MB, 0) == 1 * MB  # .gz files are not split
+
+
+def test_sizes_read_like_spark():
+    assert [parse_bytes(t) for t in ("128MB", "134217728b", "4m", "1048576", "2g")] == [128 * MB, 128 * MB, 4 * MB, MB, 2048 * MB]
+    with pytest.raises(ValueError):
+        parse_bytes("12 parsecs")
