@@ -42,6 +42,7 @@ class Stage:
     shuffle_write_bytes: int
     shuffle_read_bytes: int
     reads_files: bool  # computes a file scan, rather than reading it from a cache
+    task_bytes: tuple[int, ...] = ()  # each task's input and shuffle-read bytes, as task_seconds is ordered
 
 
 @dataclass
@@ -51,7 +52,7 @@ class _StageBuilder:
     tasks: int = 0
     submitted_ms: int = 0
     rdds: dict[int, dict] = field(default_factory=dict)
-    durations: list[tuple[int, int, float]] = field(default_factory=list)  # (attempt, index, seconds)
+    durations: list[tuple[int, int, float, int]] = field(default_factory=list)  # (attempt, index, seconds, bytes)
     input_bytes: int = 0
     shuffle_write_bytes: int = 0
     shuffle_read_bytes: int = 0
@@ -137,8 +138,8 @@ def _add_task(builder: _StageBuilder, event: dict) -> None:
         return
     info = event["Task Info"]
     seconds = (info["Finish Time"] - info["Launch Time"]) / 1000
-    builder.durations.append((event.get("Stage Attempt ID", 0), info["Index"], seconds))
     read, written, shuffled_in = _task_bytes(event.get("Task Metrics") or {})
+    builder.durations.append((event.get("Stage Attempt ID", 0), info["Index"], seconds, read + shuffled_in))
     builder.input_bytes += read
     builder.shuffle_write_bytes += written
     builder.shuffle_read_bytes += shuffled_in
@@ -185,9 +186,10 @@ def _finish(builders: Iterable[_StageBuilder]) -> list[Stage]:
         computed = _computed_rdds(builder.rdds, cached)
         reads_files = any(builder.rdds[r].get("Name") == _FILE_SCAN for r in computed)
         cached.update(r for r in computed if _is_persisted(builder.rdds[r]))
-        durations = [seconds for _, _, seconds in sorted(builder.durations)]
-        stages.append(Stage(builder.stage_id, builder.name, builder.tasks, tuple(durations), builder.input_bytes,
-                            builder.shuffle_write_bytes, builder.shuffle_read_bytes, reads_files))
+        tasks = sorted(builder.durations)
+        stages.append(Stage(builder.stage_id, builder.name, builder.tasks, tuple(t[2] for t in tasks),
+                            builder.input_bytes, builder.shuffle_write_bytes, builder.shuffle_read_bytes, reads_files,
+                            tuple(t[3] for t in tasks)))
     return stages
 
 
@@ -230,6 +232,30 @@ def scaled_seconds(seconds: float, ratio: float, fixed_seconds: float) -> float:
     return min(seconds, fixed_seconds) + max(0.0, seconds - fixed_seconds) * ratio
 
 
+# How a stage's scaled time is shared among its tasks.
+AS_MEASURED = "measured"  # each task's own measured time, scaled
+BY_BYTES = "bytes"  # the stage's scaled data time, shared in proportion to the bytes each task read
+
+
+def spread_by_bytes(task_seconds: Sequence[float], task_bytes: Sequence[int], ratio: float,
+                    fixed_seconds: float) -> list[float]:
+    """Each task's full-scale time: its fixed cost, plus the stage's data time shared by the bytes it read.
+
+    Measured on a small model, a task's time also holds costs that do not grow
+    with its data (the first tasks of a stage on each executor thread run the
+    stage's code before the JIT has compiled it; GC pauses; the machine's other
+    work). Scaled by R, a 0.2 s hiccup becomes a 24 s task at R = 120. Sharing
+    the stage's total by bytes keeps what a cluster cares about, a task that
+    reads more than the others, and drops the amplified noise. A stage whose
+    tasks read nothing shares its time evenly.
+    """
+    data_seconds = sum(max(0.0, s - fixed_seconds) for s in task_seconds) * ratio
+    total_bytes = sum(task_bytes)
+    shares = ([b / total_bytes for b in task_bytes] if total_bytes
+              else [1 / len(task_seconds)] * len(task_seconds))
+    return [min(s, fixed_seconds) + data_seconds * share for s, share in zip(task_seconds, shares)]
+
+
 @dataclass(frozen=True)
 class StageProjection:
     stage_id: int
@@ -248,6 +274,7 @@ class Projection:
     stages: list[StageProjection]
     wall_s: float  # stages one after another
     ideal_s: float  # all scaled task time spread perfectly over the cores
+    spread: str = AS_MEASURED
 
     @property
     def efficiency(self) -> float:
@@ -259,6 +286,7 @@ class Projection:
             "wall_s": round(self.wall_s, 2),
             "ideal_s": round(self.ideal_s, 2),
             "efficiency": round(self.efficiency, 3),
+            "spread": self.spread,
             "stages": [
                 {"stage_id": s.stage_id, "name": s.name, "tasks": s.tasks, "longest_s": round(s.longest_s, 2),
                  "wall_s": round(s.wall_s, 2), "task_s": round(s.task_s, 2)}
@@ -267,16 +295,25 @@ class Projection:
         }
 
 
-def project(stages: Sequence[Stage], ratio: float, cores: int, fixed_seconds: float) -> Projection:
-    """Each stage's tasks scaled by ``ratio`` and replayed on ``cores``; stages run in sequence."""
+def project(stages: Sequence[Stage], ratio: float, cores: int, fixed_seconds: float,
+            spread: str = AS_MEASURED) -> Projection:
+    """Each stage's tasks scaled by ``ratio`` and replayed on ``cores``; stages run in sequence.
+
+    ``spread`` is ``AS_MEASURED`` (every task's own time, scaled) or ``BY_BYTES`` (``spread_by_bytes``).
+    """
+    if spread not in (AS_MEASURED, BY_BYTES):
+        raise ValueError(f"spread must be {AS_MEASURED!r} or {BY_BYTES!r}, got {spread!r}")
     projected = []
     for stage in stages:
-        scaled = [scaled_seconds(seconds, ratio, fixed_seconds) for seconds in stage.task_seconds]
+        if spread == BY_BYTES and len(stage.task_bytes) == len(stage.task_seconds):
+            scaled = spread_by_bytes(stage.task_seconds, stage.task_bytes, ratio, fixed_seconds)
+        else:
+            scaled = [scaled_seconds(seconds, ratio, fixed_seconds) for seconds in stage.task_seconds]
         projected.append(StageProjection(stage.stage_id, stage.name, len(scaled), max(scaled, default=0.0),
                                          replay(scaled, cores), sum(scaled)))
     wall = sum(s.wall_s for s in projected)
     ideal = sum(s.task_s for s in projected) / cores
-    return Projection(cores, ratio, fixed_seconds, projected, wall, ideal)
+    return Projection(cores, ratio, fixed_seconds, projected, wall, ideal, spread)
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,10 @@ N records with the full dataset's category proportions are a scale model of its 
 size-based setting (split size, AQE partition sizes, broadcast threshold, the job's own size targets) is
 divided by R = 48.2M / N, so the model has the full run's task structure, and `spark.default.parallelism`
 is the modelled cluster's cores P. The job runs at local[2] with Spark's event log on; each stage's task
-times are then scaled to the full input (all but a fixed per-task cost multiplied by R) and replayed on P
-cores. Printed per P: projected wall, ideal (task time / P), efficiency, each stage's longest task, and the
-bytes the input-reading stages shuffle. Left out of the model: network, stragglers, driver time between
+time is then scaled to the full input (all but a fixed per-task cost multiplied by R), shared among the
+stage's tasks by the bytes each read, and replayed on P cores. Printed per P: projected wall, ideal (task
+time / P), efficiency, each stage's byte skew and longest task, the same projection with every task's own
+time multiplied by R (which multiplies its noise too), and the bytes the input-reading stages shuffle. Left out of the model: network, stragglers, driver time between
 stages, worker start-up, storage throughput, memory pressure (see the README).
 """
 
@@ -138,19 +139,6 @@ def scaled_constants(constants: dict[str, int], notes: list[str]):
 # ---------------------------------------------------------------- input
 
 
-def ensure_corpus(dest: Path, records: int) -> None:
-    """Write (or reuse) the proportional corpus; the marker beside it is written last."""
-    from pricecurate.corpus import write_scaled_corpus
-
-    marker = dest.with_name(dest.name + ".done.json")
-    wanted = {"records": records, "seed": 0, "proportions": "full-dataset"}
-    if marker.exists() and dest.is_dir() and json.loads(marker.read_text()) == wanted:
-        return
-    shutil.rmtree(dest, ignore_errors=True)
-    write_scaled_corpus(dest, records, seed=0, jobs=os.cpu_count() or 1)
-    marker.write_text(json.dumps(wanted))
-
-
 def ensure_warm_up_input(dest: Path) -> None:
     from pricecurate.sample import write_sample
 
@@ -264,9 +252,10 @@ def verdict(met: bool) -> str:
 
 
 def run_result(run: ModelRun, ratio: float, fixed_seconds: float, total_input: int) -> dict:
-    from pricecurate.eventlog import input_shuffle, project
+    from pricecurate.eventlog import AS_MEASURED, BY_BYTES, input_shuffle, project
 
-    projection = project(run.stages, ratio, run.cores, fixed_seconds)
+    projection = project(run.stages, ratio, run.cores, fixed_seconds, spread=BY_BYTES)
+    as_measured = project(run.stages, ratio, run.cores, fixed_seconds, spread=AS_MEASURED)
     shuffle = input_shuffle(run.stages, total_input)
     return {
         "measured_wall_s": round(run.measured_wall_s, 2),
@@ -274,13 +263,22 @@ def run_result(run: ModelRun, ratio: float, fixed_seconds: float, total_input: i
         "records_read": run.records_read,
         "tasks": sum(len(stage.task_seconds) for stage in run.stages),
         **projection.to_dict(),
+        "as_measured": {key: value for key, value in as_measured.to_dict().items() if key != "stages"},
         "input_scan_stages": shuffle.scan_stages,
         "input_reads": round(shuffle.reads_of_input, 2),
         "input_shuffle_write_bytes": shuffle.shuffle_write_bytes,
         "input_shuffle_share": round(shuffle.share, 4),
         "_projection": projection,
+        "_as_measured": as_measured,
         "_stages": run.stages,
     }
+
+
+def byte_skew(stage) -> float:
+    """The most bytes one task read, over the stage's mean (1.0: even; 0 when the tasks read nothing)."""
+    if not stage.task_bytes or not sum(stage.task_bytes):
+        return 0.0
+    return max(stage.task_bytes) / (sum(stage.task_bytes) / len(stage.task_bytes))
 
 
 def print_run(result: dict, ratio: float) -> None:
@@ -289,15 +287,19 @@ def print_run(result: dict, ratio: float) -> None:
     print(f"measured at {MASTER}: {result['measured_wall_s']:.1f} s wall for the model run, "
           f"{len(result['stages'])} stages, {result['tasks']:,} tasks; "
           f"tokenizer builds in the model run: {result['tokenizer_builds_in_model']} (0: all in the warm-up)")
+    measured = result["as_measured"]
     print(f"projected wall {result['wall_s']:,.1f} s   ideal {result['ideal_s']:,.1f} s   "
-          f"efficiency {result['efficiency']:.2f}")
-    print(f"  {'stage':>5}  {'name':<38}{'tasks':>7}{'longest s':>11}{'stage s':>10}"
-          f"{'input MB':>10}{'shuffle w MB':>14}  (bytes: model run, x R for full scale)")
-    for projected, stage in zip(result["_projection"].stages, result["_stages"]):
+          f"efficiency {result['efficiency']:.2f}   (task times as measured: wall {measured['wall_s']:,.1f} s, "
+          f"efficiency {measured['efficiency']:.2f})")
+    print(f"  {'stage':>5}  {'name':<38}{'tasks':>7}{'skew':>6}{'longest s':>11}{'stage s':>10}{'measured':>10}"
+          f"{'input MB':>10}{'shuffle w MB':>14}")
+    for projected, raw, stage in zip(result["_projection"].stages, result["_as_measured"].stages, result["_stages"]):
         scan = " scan" if stage.reads_files else ""  # reads the input files (not a cache)
         print(f"  {projected.stage_id:>5}  {short_name(projected.name)[:37]:<38}{projected.tasks:>7,}"
-              f"{projected.longest_s:>11,.1f}{projected.wall_s:>10,.1f}"
+              f"{byte_skew(stage):>6.1f}{projected.longest_s:>11,.1f}{projected.wall_s:>10,.1f}{raw.longest_s:>10,.1f}"
               f"{stage.input_bytes / 1e6:>10,.1f}{stage.shuffle_write_bytes / 1e6:>14,.1f}{scan}")
+    print("  skew: a task's most bytes read over the mean; longest and stage s: the stage's time shared by bytes; "
+          "measured: the longest task as measured, x R (bytes: model run, x R for full scale)")
     written = result["input_shuffle_write_bytes"]
     print(f"input-reading stages: {result['input_scan_stages']}, reading the input {result['input_reads']:.1f} times; "
           f"shuffle written by them {human_bytes(written)} (x R = {human_bytes(written * ratio)}), "
@@ -317,10 +319,13 @@ def targets(results: dict[int, dict]) -> list[dict]:
 
 
 def print_summary(report: dict, results: dict[int, dict]) -> None:
-    print(f"\n{'cores':>7}{'projected s':>14}{'ideal s':>12}{'efficiency':>12}{'measured s':>12}")
+    print(f"\n{'cores':>7}{'projected s':>14}{'ideal s':>12}{'efficiency':>12}{'as measured':>13}"
+          f"{'model run s':>13}")
     for cores, result in results.items():
         print(f"{cores:>7}{result['wall_s']:>14,.1f}{result['ideal_s']:>12,.1f}{result['efficiency']:>12.2f}"
-              f"{result['measured_wall_s']:>12.1f}")
+              f"{result['as_measured']['efficiency']:>13.2f}{result['measured_wall_s']:>13.1f}")
+    print("efficiency: each stage's time shared among its tasks by the bytes they read; as measured: every task's "
+          "own time x R, which multiplies per-task noise and JIT warm-up by R too")
     print("\ntargets (N >= 400,000):")
     for check in report["targets"]:
         shown = f"{check['value']:.1%}" if "shuffle" in check["target"] else f"{check['value']:.2f}"
@@ -371,14 +376,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def scaleout(args: argparse.Namespace, workdir: Path) -> dict:
-    from pricecurate.corpus import FULL_DATASET_RECORDS
+    from pricecurate.corpus import FULL_DATASET_RECORDS, ensure_scaled_corpus
 
     ratio = FULL_DATASET_RECORDS / args.records
     # Driver and workers must import the same pricecurate: this interpreter's.
     os.environ["PYSPARK_PYTHON"] = sys.executable
     say(f"input: {args.records:,} records in the full dataset's proportions (reused when already there)")
     corpus, warm_up_input = workdir / "input", workdir / "warm-up-input"
-    ensure_corpus(corpus, args.records)  # before any JVM starts: the generator forks a process pool
+    # Before any JVM starts: the generator forks a process pool.
+    ensure_scaled_corpus(corpus, args.records, jobs=os.cpu_count() or 1)
     ensure_warm_up_input(warm_up_input)
 
     notes: list[str] = []

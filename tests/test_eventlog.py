@@ -7,6 +7,8 @@ import json
 import pytest
 
 from pricecurate.eventlog import (
+    AS_MEASURED,
+    BY_BYTES,
     EventLogError,
     Stage,
     event_log_files,
@@ -16,6 +18,7 @@ from pricecurate.eventlog import (
     read_stages,
     replay,
     scaled_seconds,
+    spread_by_bytes,
 )
 
 # ---------------------------------------------------------------- event lines, with Spark's field names
@@ -123,8 +126,36 @@ def test_a_task_keeps_its_fixed_cost_and_scales_the_rest():
     assert scaled_seconds(2.0, 1, 0.05) == pytest.approx(2.0)
 
 
-def _stage(stage_id, seconds, reads_files=False, read=0, written=0):
-    return Stage(stage_id, f"s{stage_id}", len(seconds), tuple(seconds), read, written, 0, reads_files)
+def _stage(stage_id, seconds, reads_files=False, read=0, written=0, task_bytes=()):
+    return Stage(stage_id, f"s{stage_id}", len(seconds), tuple(seconds), read, written, 0, reads_files,
+                 tuple(task_bytes))
+
+
+def test_a_stage_time_is_shared_by_the_bytes_each_task_read():
+    # Data time (1.0 + 0.2 + 0.2) x 10 = 14 s, shared 1:1:2 by bytes; no fixed cost.
+    assert spread_by_bytes([1.0, 0.2, 0.2], [100, 100, 200], ratio=10, fixed_seconds=0) == pytest.approx(
+        [3.5, 3.5, 7.0])
+    # The fixed cost stays with each task and is not scaled.
+    assert spread_by_bytes([1.05, 0.25], [1, 1], ratio=10, fixed_seconds=0.05) == pytest.approx([6.05, 6.05])
+    # Tasks that read nothing share it evenly.
+    assert spread_by_bytes([0.4, 0.0], [0, 0], ratio=10, fixed_seconds=0) == pytest.approx([2.0, 2.0])
+
+
+def test_by_bytes_a_slow_first_task_is_noise_and_a_big_task_is_not():
+    warm_up = _stage(0, [0.5, 0.1, 0.1, 0.1], task_bytes=[100, 100, 100, 100])  # same bytes, one slow start
+    skewed = _stage(1, [0.1, 0.1, 0.1, 0.4], task_bytes=[100, 100, 100, 400])  # one task reads 4x
+    measured = project([warm_up, skewed], ratio=100, cores=4, fixed_seconds=0, spread=AS_MEASURED)
+    shared = project([warm_up, skewed], ratio=100, cores=4, fixed_seconds=0, spread=BY_BYTES)
+    assert [s.longest_s for s in measured.stages] == pytest.approx([50, 40])
+    assert [s.longest_s for s in shared.stages] == pytest.approx([20, 40])
+    assert shared.ideal_s == pytest.approx(measured.ideal_s)  # the same work, shared differently
+    assert shared.efficiency > measured.efficiency
+    assert shared.to_dict()["spread"] == BY_BYTES
+
+
+def test_an_unknown_spread_is_refused():
+    with pytest.raises(ValueError, match="spread"):
+        project([_stage(0, [1.0])], ratio=1, cores=1, fixed_seconds=0, spread="evenly")
 
 
 def test_projection_in_numbers():
@@ -164,10 +195,12 @@ def test_stages_of_one_job_group(job_log):
     assert [s.stage_id for s in stages] == [1, 2, 3]  # stage 4 was listed but skipped: no tasks
     first, reduce, again = stages
     assert first.task_seconds == (3.0, 1.0, 1.0)  # failed and killed attempts left out
+    assert first.task_bytes == (600, 300, 100)  # input and shuffle read, in the same order
     assert first.tasks == 3
     assert (first.input_bytes, first.shuffle_write_bytes, first.shuffle_read_bytes) == (1000, 70, 0)
     assert reduce.shuffle_read_bytes == 70
     assert again.task_seconds == (0.4, 0.2)  # index order, whatever order the ends were logged in
+    assert reduce.task_bytes == (70,)
 
 
 def test_a_cached_scan_is_not_an_input_read(job_log):
