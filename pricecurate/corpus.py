@@ -9,7 +9,9 @@ Records come from ``pricecurate.sample``, so the bytes are deterministic.
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -107,3 +109,20 @@ def write_scaled_corpus(dest: str | Path, records: int, seed: int = 0, jobs: int
             written = list(pool.map(_write_one, tasks))
     return sorted(Path(path) for path in written)
 
+
+
+def ensure_scaled_corpus(dest: str | Path, records: int, seed: int = 0, jobs: int = 2) -> Path:
+    """``write_scaled_corpus`` unless ``dest`` already holds that corpus.
+
+    A marker file beside ``dest``, written last, names what it holds; without it
+    (a run killed while writing) or with other counts, the folder is written anew.
+    """
+    dest = Path(dest)
+    marker = dest.with_name(dest.name + ".done.json")
+    wanted = {"records": records, "seed": seed, "proportions": "full-dataset"}
+    if dest.is_dir() and marker.exists() and json.loads(marker.read_text()) == wanted:
+        return dest
+    shutil.rmtree(dest, ignore_errors=True)
+    write_scaled_corpus(dest, records, seed=seed, jobs=jobs)
+    marker.write_text(json.dumps(wanted))
+    return dest

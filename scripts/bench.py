@@ -298,8 +298,12 @@ def one_cpu() -> set[int]:
     return {min(os.sched_getaffinity(0))}
 
 
-def run_job(setup: JobSetup, input_dir: Path, output_dir: Path, log_dir: Path) -> JobRun:
-    """One `pricecurate run` subprocess, timed from spawn to exit and sampled while it runs."""
+def run_job(setup: JobSetup, input_dir: Path, output_dir: Path, log_dir: Path,
+            env: dict[str, str] | None = None, samplers: tuple = ()) -> JobRun:
+    """One `pricecurate run` subprocess, timed from spawn to exit and sampled while it runs.
+
+    ``env`` is added to this process's environment; ``samplers`` (with start/stop) run beside the tree sampler.
+    """
     command = [str(CLI), "run", "--config", str(setup.config), "--input", str(input_dir), "--output", str(output_dir),
                "--categories", "all", "--master", setup.master, "--overwrite", "--no-report"]
     cpus = one_cpu() if setup.one_core else None
@@ -309,12 +313,14 @@ def run_job(setup: JobSetup, input_dir: Path, output_dir: Path, log_dir: Path) -
     with open(log_dir / f"{output_dir.name}.stdout", "wb") as out, open(stderr_path, "wb") as err:
         started = time.perf_counter()
         process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                   preexec_fn=pin)
+                                   preexec_fn=pin, env={**os.environ, **(env or {})})
         sampler = TreeSampler(process.pid)
-        sampler.start()
+        for each in (sampler, *samplers):
+            each.start()
         code = process.wait()
         wall = time.perf_counter() - started
-        sampler.stop()
+        for each in (sampler, *samplers):
+            each.stop()
     if code != 0:
         tail = stderr_path.read_text(errors="replace").splitlines()[-STDERR_TAIL_LINES:]
         raise BenchError(f"`{' '.join(command)}` exited with {code}; last lines of its stderr:\n" + "\n".join(tail))

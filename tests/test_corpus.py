@@ -10,6 +10,7 @@ from pricecurate.categories import CATEGORIES
 from pricecurate.corpus import (
     FULL_DATASET_MILLIONS,
     FULL_DATASET_RECORDS,
+    ensure_scaled_corpus,
     scaled_counts,
     write_scaled_corpus,
 )
@@ -77,3 +78,20 @@ def test_bytes_are_the_same_with_or_without_a_process_pool(tmp_path):
     write_scaled_corpus(tmp_path / "serial", 600, seed=1, jobs=1)
     write_scaled_corpus(tmp_path / "pooled", 600, seed=1, jobs=2)
     assert _digests(tmp_path / "serial") == _digests(tmp_path / "pooled")
+
+
+def test_an_existing_corpus_is_reused_and_a_different_or_unfinished_one_rewritten(tmp_path):
+    dest = tmp_path / "corpus"
+    ensure_scaled_corpus(dest, 300, jobs=1)
+    unknown = dest / "meta_Unknown.jsonl"
+    unknown.write_text("kept as it is\n")  # a reused corpus is not read again
+    ensure_scaled_corpus(dest, 300, jobs=1)
+    assert unknown.read_text() == "kept as it is\n"
+
+    ensure_scaled_corpus(dest, 400, jobs=1)  # other counts: written anew
+    assert sum(1 for _ in unknown.open()) == scaled_counts(400)["Unknown"]
+
+    dest.with_name("corpus.done.json").unlink()  # as a run killed while writing leaves it
+    unknown.write_text("half\n")
+    ensure_scaled_corpus(dest, 400, jobs=1)
+    assert sum(1 for _ in unknown.open()) == scaled_counts(400)["Unknown"]

@@ -1,0 +1,228 @@
+"""A big run on this machine: the job on millions of records, its rate against a smaller run, memory and scratch disk.
+
+    .venv/bin/python scripts/bigrun.py [--records 5500000] [--compare 1000000] [--config conf/default.yaml]
+                                       [--master local[2]] [--workdir DIR] [--keep] [--json]
+
+Writes (or reuses, in --workdir) corpora with the full dataset's category proportions, then runs
+`pricecurate run` as a subprocess on a tiny input (the fixed cost), on --compare records and on --records,
+with the session's default driver memory. Each run is timed from spawn to exit while its process tree is
+polled for peak memory (driver Python, driver JVM, Python workers) and its Spark scratch folder
+(SPARK_LOCAL_DIRS, fresh per run: shuffle files, spilled and cached blocks) for peak size on disk.
+Prints records/s (raw: N / wall; steady: N / (wall - tiny run's wall)) and whether the big run's
+steady rate stays within 15% of the smaller run's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_RECORDS = 5_500_000  # about 5.2 GiB of generated JSON lines
+DEFAULT_COMPARE = 1_000_000  # the bench's size
+MAX_RATE_LOSS = 0.15
+POLL_SECONDS = 2.0
+
+
+def load_bench():
+    """scripts/bench.py, for its subprocess runner and process-tree sampler."""
+    spec = importlib.util.spec_from_file_location("bench", Path(__file__).with_name("bench.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench"] = module  # its dataclasses look their module up while it loads
+    spec.loader.exec_module(module)
+    return module
+
+
+def say(message: str) -> None:
+    print(f"[bigrun] {message}", file=sys.stderr, flush=True)
+
+
+def disk_usage(folder: Path) -> int:
+    """Bytes allocated on disk under ``folder`` (files vanish while Spark runs; those are skipped)."""
+    total = 0
+    for directory, _, names in os.walk(folder):
+        for name in names:
+            try:
+                total += os.lstat(os.path.join(directory, name)).st_blocks * 512
+            except OSError:
+                continue
+    return total
+
+
+@dataclass
+class DiskSampler:
+    """Polls a folder's size on disk and keeps the peak."""
+
+    folder: Path
+    peak: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, disk_usage(self.folder))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, disk_usage(self.folder))
+            self._stop.wait(POLL_SECONDS)
+
+
+def parquet_files(output: Path) -> dict[str, int]:
+    return {dataset: len(list((output / dataset).glob("*/*.parquet")))
+            for dataset in ("items", "train", "validation", "test") if (output / dataset).is_dir()}
+
+
+def one_run(bench, setup, name: str, input_dir: Path, workdir: Path) -> dict:
+    scratch = workdir / "scratch" / name
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    disk = DiskSampler(scratch)
+    output = workdir / "out" / name
+    say(f"{name}: pricecurate run on {input_dir.name} (log: {workdir / 'logs' / (name + '.stderr')})")
+    run = bench.run_job(setup, input_dir, output, workdir / "logs", env={"SPARK_LOCAL_DIRS": str(scratch)},
+                        samplers=(disk,))
+    manifest = run.manifest
+    say(f"  {run.wall:.1f}s")
+    result = {
+        "records": manifest["accounting"]["lines"],
+        "rule_records": manifest["spark"]["rule_records"],
+        "kept": manifest["accounting"]["kept"],
+        "read_tasks": manifest["spark"]["read_tasks"],
+        "input_bytes": sum(p.stat().st_size for p in input_dir.glob("meta_*.jsonl")),
+        "wall_s": round(run.wall, 1),
+        "cpu_s": round(run.cpu_seconds, 1),
+        "stage_seconds": manifest["stage_seconds"],
+        "peak_mb": run.peaks_mb,
+        "scratch_peak_mb": round(disk.peak / 2**20, 1),
+        "output_mb": round(disk_usage(output) / 2**20, 1),
+        "parquet_files": parquet_files(output),
+        "balanced": manifest["balanced"],
+        "split_sizes": manifest["splits"]["sizes"],
+    }
+    shutil.rmtree(scratch, ignore_errors=True)
+    return result
+
+
+def rates(runs: dict[str, dict]) -> None:
+    fixed = runs["tiny"]["wall_s"]
+    for run in runs.values():
+        run["raw_rps"] = round(run["records"] / run["wall_s"])
+        steady = run["wall_s"] - fixed
+        run["steady_rps"] = round(run["records"] / steady) if steady > 0 and run is not runs["tiny"] else None
+
+
+def print_report(report: dict) -> None:
+    runs = report["runs"]
+    names = [name for name in runs if name != "tiny"]
+    print(f"\npricecurate big run: {report['config']} at {report['master']}, default driver memory; "
+          f"1-min load {report['load_average_1min']['start']} at start, {report['load_average_1min']['end']} at end")
+    rows = [
+        ("records", lambda r: f"{r['records']:,}"),
+        ("input GiB", lambda r: f"{r['input_bytes'] / 2**30:.2f}"),
+        ("read tasks", lambda r: f"{r['read_tasks']:,}"),
+        ("rules ran once per line", lambda r: "yes" if r["rule_records"] == r["records"] else "NO"),
+        ("kept by the rules", lambda r: f"{r['kept']:,}"),
+        ("after balancing", lambda r: f"{r['balanced']:,}"),
+        ("wall s", lambda r: f"{r['wall_s']:,.1f}"),
+        ("CPU s (process tree)", lambda r: f"{r['cpu_s']:,.0f}"),
+        ("records/s, raw", lambda r: f"{r['raw_rps']:,}"),
+        ("records/s, steady", lambda r: "n/a" if r["steady_rps"] is None else f"{r['steady_rps']:,}"),
+        *[(f"  stage {stage} s", (lambda stage: lambda r: f"{r['stage_seconds'].get(stage, 0):,.1f}")(stage))
+          for stage in dict.fromkeys(s for n in names for s in runs[n]["stage_seconds"])],
+        *[(f"peak {key.removesuffix('_peak_mb').replace('_', ' ')} MB",
+           (lambda key: lambda r: f"{r['peak_mb'][key] or 0:,.0f}")(key)) for key in runs["tiny"]["peak_mb"]],
+        ("peak Spark scratch MB", lambda r: f"{r['scratch_peak_mb']:,.0f}"),
+        ("output MB", lambda r: f"{r['output_mb']:,.0f}"),
+        ("Parquet files", lambda r: ", ".join(f"{k} {v}" for k, v in r["parquet_files"].items())),
+    ]
+    print(f"\n{'':<30}" + "".join(f"{name:>26}" for name in runs))
+    for label, show in rows:
+        print(f"  {label:<28}" + "".join(f"{show(run):>26}" for run in runs.values()))
+    check = report.get("check")
+    if check:
+        print(f"\nsteady records/s, {check['big']} / {check['small']}: {check['ratio']:.2f} "
+              f"(target >= {1 - MAX_RATE_LOSS:.2f}): {'met' if check['met'] else 'NOT met'}")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=DEFAULT_RECORDS, help="big run records (default: %(default)s)")
+    parser.add_argument("--compare", type=int, default=DEFAULT_COMPARE,
+                        help="records of the run to compare with; 0 skips it (default: %(default)s)")
+    parser.add_argument("--config", type=Path, default=ROOT / "conf" / "default.yaml")
+    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--workdir", type=Path, help="inputs, outputs and logs (kept; inputs reused)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary workdir")
+    parser.add_argument("--json", action="store_true", help="also print the results as one JSON line, last")
+    args = parser.parse_args(argv)
+    if args.records < 34 or (args.compare and args.compare < 34):
+        parser.error("--records and --compare must be at least 34 (one per category)")
+    return args
+
+
+def bigrun(bench, args: argparse.Namespace, workdir: Path) -> dict:
+    from pricecurate.corpus import ensure_scaled_corpus
+    from pricecurate.sample import write_sample
+
+    sizes = {f"{n:,}": n for n in sorted({args.compare, args.records} - {0})}
+    say("inputs: " + ", ".join(sizes) + " records in the full dataset's proportions (reused when already there)")
+    inputs = {"tiny": workdir / "input-tiny"}
+    if not inputs["tiny"].is_dir():
+        write_sample(inputs["tiny"], records_per_category=bench.TINY_PER_CATEGORY, seed=0)
+    for name, records in sizes.items():
+        inputs[name] = ensure_scaled_corpus(workdir / f"input-{records}", records, jobs=os.cpu_count() or 1)
+
+    setup = bench.JobSetup(args.master, False, f"job {args.master}", args.config)
+    load_start = os.getloadavg()[0]
+    runs = {name: one_run(bench, setup, name.replace(",", ""), folder, workdir) for name, folder in inputs.items()}
+    rates(runs)
+    report = {
+        "config": str(args.config.relative_to(ROOT) if args.config.is_relative_to(ROOT) else args.config),
+        "master": args.master,
+        "load_average_1min": {"start": round(load_start, 2), "end": round(os.getloadavg()[0], 2)},
+        "runs": runs,
+    }
+    if len(sizes) == 2:
+        small, big = sizes
+        ratio = runs[big]["steady_rps"] / runs[small]["steady_rps"]
+        report["check"] = {"big": big, "small": small, "ratio": round(ratio, 3), "met": ratio >= 1 - MAX_RATE_LOSS}
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="pricecurate-bigrun-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    bench = load_bench()
+    try:
+        bench.require_project()
+        report = bigrun(bench, args, workdir)
+    except bench.BenchError as exc:  # carries the tail of the job's stderr
+        print(f"bigrun: error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if args.workdir is None and not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print_report(report)
+    if args.json:
+        print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
