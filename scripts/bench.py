@@ -276,6 +276,8 @@ class TreeSampler:
     def _role(self, pid: int, cmdline: str) -> str | None:
         if pid == self.root_pid:
             return "driver_python"
+        if "org.apache.spark.launcher.Main" in cmdline:
+            return None  # spark-class's launcher: a short-lived JVM that only builds the real command line
         if "org.apache.spark.deploy.SparkSubmit" in cmdline:
             return "driver_jvm"  # in local mode this JVM also hosts the executor
         if "pyspark.daemon" in cmdline or "pyspark.worker" in cmdline:
