@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 
 from pricecurate.config import Balance
 from pricecurate.keys import TIE_BREAK, item_uniform, tie_break
+from pricecurate.session import driver_table
 
 MIN_SLOT = 1
 MAX_SLOT = 999
@@ -90,7 +91,7 @@ def plan_balance(items: DataFrame, balance: Balance, seed: int) -> BalancePlan:
     if not cut_in_bucket:
         return BalancePlan([], available)
     # Pass 2: rank only the items of each cut's bucket.
-    wanted = items.sparkSession.createDataFrame(cut_in_bucket, f"price_slot int, {_BUCKET} int, _wanted long")
+    wanted = driver_table(items.sparkSession, cut_in_bucket, f"price_slot int, {_BUCKET} int, _wanted long")
     ranked = keyed.join(F.broadcast(wanted), ["price_slot", _BUCKET]).withColumn(
         "_rank", F.row_number().over(slot.orderBy(F.col(_KEY).desc(), *tie_break()))
     )
@@ -120,7 +121,8 @@ def apply_balance(items: DataFrame, plan: BalancePlan, balance: Balance, seed: i
     keyed = _keyed(items, balance, seed)
     if not plan.cuts:
         return keyed.select(*items.columns)
-    cut_frame = items.sparkSession.createDataFrame(
+    cut_frame = driver_table(
+        items.sparkSession,
         plan.cuts,
         f"price_slot int, {_CUT[_KEY]} double, {_CUT['parent_asin']} string, {_CUT['category']} string, "
         f"{_CUT['line']} long",

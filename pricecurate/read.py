@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 
 from pricecurate.categories import CATEGORIES, FILE_NAME, category_of
 from pricecurate.fs import HadoopFS, redact
+from pricecurate.session import driver_table
 
 # A .gz file cannot be split: one task reads it whole, and the big ones then
 # have their lines spread over partitions of about this many (expanded) bytes.
@@ -213,7 +214,8 @@ def line_offsets(splits) -> dict[tuple[str, int], int]:
 def number_lines(frame: DataFrame, offsets: dict[tuple[str, int], int], where: Column | None = None) -> DataFrame:
     """``frame`` with ``split_start, position`` replaced by ``line``, null on rows not ``where``."""
     spark = frame.sparkSession
-    table = spark.createDataFrame(
+    table = driver_table(
+        spark,
         [(file, start, offset) for (file, start), offset in offsets.items()],
         f"file string, {SPLIT_START} long, _offset long",
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 
 DEFAULT_MASTER = "local[*]"
@@ -54,3 +54,13 @@ def build_session(master: str | None, extra: dict[str, str] | None = None, app_n
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(os.environ.get("PRICECURATE_SPARK_LOG_LEVEL", "WARN"))
     return spark
+
+
+def driver_table(spark: SparkSession, rows: list[tuple], schema: str) -> DataFrame:
+    """A small table made on the driver, in one partition.
+
+    ``createDataFrame`` on a list spreads it over ``spark.default.parallelism``
+    partitions: on a cluster, hundreds of tasks with almost nothing to do,
+    which a broadcast join then gathers again.
+    """
+    return spark.createDataFrame(spark.sparkContext.parallelize(rows, 1), schema)
