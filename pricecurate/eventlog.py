@@ -246,14 +246,17 @@ def spread_by_bytes(task_seconds: Sequence[float], task_bytes: Sequence[int], ra
     stage's code before the JIT has compiled it; GC pauses; the machine's other
     work). Scaled by R, a 0.2 s hiccup becomes a 24 s task at R = 120. Sharing
     the stage's total by bytes keeps what a cluster cares about, a task that
-    reads more than the others, and drops the amplified noise. A stage whose
-    tasks read nothing shares its time evenly.
+    reads more than the others, and drops the amplified noise.
+
+    A stage whose tasks read nothing, neither input nor shuffle, works on a
+    table made on the driver (the split line offsets, the balancing cuts): it
+    has as many rows in the model as in the full run, so it is not scaled.
     """
-    data_seconds = sum(max(0.0, s - fixed_seconds) for s in task_seconds) * ratio
     total_bytes = sum(task_bytes)
-    shares = ([b / total_bytes for b in task_bytes] if total_bytes
-              else [1 / len(task_seconds)] * len(task_seconds))
-    return [min(s, fixed_seconds) + data_seconds * share for s, share in zip(task_seconds, shares)]
+    if not total_bytes:
+        return list(task_seconds)
+    data_seconds = sum(max(0.0, s - fixed_seconds) for s in task_seconds) * ratio
+    return [min(s, fixed_seconds) + data_seconds * b / total_bytes for s, b in zip(task_seconds, task_bytes)]
 
 
 @dataclass(frozen=True)
