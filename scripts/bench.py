@@ -225,28 +225,38 @@ def floor_single_thread(tokenizer, texts: list[str]) -> Timed:
 # ---------------------------------------------------------------- (b) the Spark job
 
 
-@dataclass
-class TreeSampler:
-    """Polls a process tree for peak RSS per role, and the last CPU time seen per process."""
+class Poller:
+    """Calls ``sample()`` every ``interval`` seconds on a thread, from ``start()`` until ``stop()`` (and once more)."""
 
-    root_pid: int
-    peaks: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
-        ("driver_python", "driver_jvm", "driver_total", "python_worker"), 0))
-    cpu_by_pid: dict[int, float] = field(default_factory=dict)
-    _stop: threading.Event = field(default_factory=threading.Event)
+    interval = POLL_SECONDS
+
+    def sample(self) -> None:
+        raise NotImplementedError
 
     def start(self) -> None:
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+        self.sample()
 
     def _run(self) -> None:
         while not self._stop.is_set():
             self.sample()
-            self._stop.wait(POLL_SECONDS)
+            self._stop.wait(self.interval)
+
+
+@dataclass
+class TreeSampler(Poller):
+    """Polls a process tree for peak RSS per role, and the last CPU time seen per process."""
+
+    root_pid: int
+    peaks: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
+        ("driver_python", "driver_jvm", "driver_total", "python_worker"), 0))
+    cpu_by_pid: dict[int, float] = field(default_factory=dict)
 
     def sample(self) -> None:
         import psutil

@@ -21,16 +21,14 @@ import os
 import shutil
 import sys
 import tempfile
-import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RECORDS = 5_500_000  # about 5.2 GiB of generated JSON lines
 DEFAULT_COMPARE = 1_000_000  # the bench's size
 MAX_RATE_LOSS = 0.15
-POLL_SECONDS = 2.0
+DISK_POLL_SECONDS = 2.0
 
 
 def load_bench():
@@ -58,27 +56,17 @@ def disk_usage(folder: Path) -> int:
     return total
 
 
-@dataclass
-class DiskSampler:
-    """Polls a folder's size on disk and keeps the peak."""
+def disk_sampler(bench, folder: Path):
+    """A poller of ``folder``'s size on disk that keeps the peak (``.peak``, bytes)."""
 
-    folder: Path
-    peak: int = 0
-    _stop: threading.Event = field(default_factory=threading.Event)
+    class DiskSampler(bench.Poller):
+        interval = DISK_POLL_SECONDS
+        peak = 0
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        def sample(self) -> None:
+            self.peak = max(self.peak, disk_usage(folder))
 
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, disk_usage(self.folder))
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, disk_usage(self.folder))
-            self._stop.wait(POLL_SECONDS)
+    return DiskSampler()
 
 
 def parquet_files(output: Path) -> dict[str, int]:
@@ -90,7 +78,7 @@ def one_run(bench, setup, name: str, input_dir: Path, workdir: Path) -> dict:
     scratch = workdir / "scratch" / name
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
-    disk = DiskSampler(scratch)
+    disk = disk_sampler(bench, scratch)
     output = workdir / "out" / name
     say(f"{name}: pricecurate run on {input_dir.name} (log: {workdir / 'logs' / (name + '.stderr')})")
     run = bench.run_job(setup, input_dir, output, workdir / "logs", env={"SPARK_LOCAL_DIRS": str(scratch)},
