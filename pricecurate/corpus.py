@@ -110,7 +110,6 @@ def write_scaled_corpus(dest: str | Path, records: int, seed: int = 0, jobs: int
     return sorted(Path(path) for path in written)
 
 
-
 def ensure_scaled_corpus(dest: str | Path, records: int, seed: int = 0, jobs: int = 2) -> Path:
     """``write_scaled_corpus`` unless ``dest`` already holds that corpus.
 

@@ -308,7 +308,9 @@ def project(stages: Sequence[Stage], ratio: float, cores: int, fixed_seconds: fl
         raise ValueError(f"spread must be {AS_MEASURED!r} or {BY_BYTES!r}, got {spread!r}")
     projected = []
     for stage in stages:
-        if spread == BY_BYTES and len(stage.task_bytes) == len(stage.task_seconds):
+        if spread == BY_BYTES:
+            if len(stage.task_bytes) != len(stage.task_seconds):
+                raise ValueError(f"stage {stage.stage_id} has no bytes per task to share its time by")
             scaled = spread_by_bytes(stage.task_seconds, stage.task_bytes, ratio, fixed_seconds)
         else:
             scaled = [scaled_seconds(seconds, ratio, fixed_seconds) for seconds in stage.task_seconds]

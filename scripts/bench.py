@@ -306,6 +306,30 @@ class JobRun:
     peaks_mb: dict
 
 
+def disk_usage(folder: Path) -> int:
+    """Bytes allocated on disk under ``folder`` (files vanish while Spark runs; those are skipped)."""
+    total = 0
+    for directory, _, names in os.walk(folder):
+        for name in names:
+            try:
+                total += os.lstat(os.path.join(directory, name)).st_blocks * 512
+            except OSError:
+                continue
+    return total
+
+
+@dataclass
+class DiskSampler(Poller):
+    """Polls a folder's size on disk for its peak, in bytes (a Spark scratch folder, say)."""
+
+    folder: Path
+    peak: int = 0
+    interval = 2.0  # walking a folder of shuffle files costs more than reading /proc
+
+    def sample(self) -> None:
+        self.peak = max(self.peak, disk_usage(self.folder))
+
+
 def one_cpu() -> set[int]:
     return {min(os.sched_getaffinity(0))}
 

@@ -28,7 +28,6 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RECORDS = 5_500_000  # about 5.2 GiB of generated JSON lines
 DEFAULT_COMPARE = 1_000_000  # the bench's size
 MAX_RATE_LOSS = 0.15
-DISK_POLL_SECONDS = 2.0
 
 
 def load_bench():
@@ -44,31 +43,6 @@ def say(message: str) -> None:
     print(f"[bigrun] {message}", file=sys.stderr, flush=True)
 
 
-def disk_usage(folder: Path) -> int:
-    """Bytes allocated on disk under ``folder`` (files vanish while Spark runs; those are skipped)."""
-    total = 0
-    for directory, _, names in os.walk(folder):
-        for name in names:
-            try:
-                total += os.lstat(os.path.join(directory, name)).st_blocks * 512
-            except OSError:
-                continue
-    return total
-
-
-def disk_sampler(bench, folder: Path):
-    """A poller of ``folder``'s size on disk that keeps the peak (``.peak``, bytes)."""
-
-    class DiskSampler(bench.Poller):
-        interval = DISK_POLL_SECONDS
-        peak = 0
-
-        def sample(self) -> None:
-            self.peak = max(self.peak, disk_usage(folder))
-
-    return DiskSampler()
-
-
 def parquet_files(output: Path) -> dict[str, int]:
     return {dataset: len(list((output / dataset).glob("*/*.parquet")))
             for dataset in ("items", "train", "validation", "test") if (output / dataset).is_dir()}
@@ -78,7 +52,7 @@ def one_run(bench, setup, name: str, input_dir: Path, workdir: Path) -> dict:
     scratch = workdir / "scratch" / name
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
-    disk = disk_sampler(bench, scratch)
+    disk = bench.DiskSampler(scratch)
     output = workdir / "out" / name
     say(f"{name}: pricecurate run on {input_dir.name} (log: {workdir / 'logs' / (name + '.stderr')})")
     run = bench.run_job(setup, input_dir, output, workdir / "logs", env={"SPARK_LOCAL_DIRS": str(scratch)},
@@ -96,7 +70,7 @@ def one_run(bench, setup, name: str, input_dir: Path, workdir: Path) -> dict:
         "stage_seconds": manifest["stage_seconds"],
         "peak_mb": run.peaks_mb,
         "scratch_peak_mb": round(disk.peak / 2**20, 1),
-        "output_mb": round(disk_usage(output) / 2**20, 1),
+        "output_mb": round(bench.disk_usage(output) / 2**20, 1),
         "parquet_files": parquet_files(output),
         "balanced": manifest["balanced"],
         "split_sizes": manifest["splits"]["sizes"],
@@ -105,12 +79,11 @@ def one_run(bench, setup, name: str, input_dir: Path, workdir: Path) -> dict:
     return result
 
 
-def rates(runs: dict[str, dict]) -> None:
+def rates(bench, runs: dict[str, dict]) -> None:
     fixed = runs["tiny"]["wall_s"]
-    for run in runs.values():
-        run["raw_rps"] = round(run["records"] / run["wall_s"])
-        steady = run["wall_s"] - fixed
-        run["steady_rps"] = round(run["records"] / steady) if steady > 0 and run is not runs["tiny"] else None
+    for name, run in runs.items():
+        run["raw_rps"] = bench.rate(run["records"], run["wall_s"])
+        run["steady_rps"] = None if name == "tiny" else bench.rate(run["records"], run["wall_s"] - fixed)
 
 
 def shown_name(name: str) -> str:
@@ -131,8 +104,8 @@ def print_report(report: dict) -> None:
         ("after balancing", lambda r: f"{r['balanced']:,}"),
         ("wall s", lambda r: f"{r['wall_s']:,.1f}"),
         ("CPU s (process tree)", lambda r: f"{r['cpu_s']:,.0f}"),
-        ("records/s, raw", lambda r: f"{r['raw_rps']:,}"),
-        ("records/s, steady", lambda r: "n/a" if r["steady_rps"] is None else f"{r['steady_rps']:,}"),
+        ("records/s, raw", lambda r: f"{r['raw_rps']:,.0f}"),
+        ("records/s, steady", lambda r: "n/a" if r["steady_rps"] is None else f"{r['steady_rps']:,.0f}"),
         *[(f"  stage {stage} s", (lambda stage: lambda r: f"{r['stage_seconds'].get(stage, 0):,.1f}")(stage))
           for stage in dict.fromkeys(s for n in names for s in runs[n]["stage_seconds"])],
         *[(f"peak {key.removesuffix('_peak_mb').replace('_', ' ')} MB",
@@ -184,7 +157,7 @@ def bigrun(bench, args: argparse.Namespace, workdir: Path) -> dict:
     setup = bench.JobSetup(args.master, False, f"job {args.master}", args.config)
     load_start = os.getloadavg()[0]
     runs = {name: one_run(bench, setup, name, folder, workdir) for name, folder in inputs.items()}
-    rates(runs)
+    rates(bench, runs)
     report = {
         "config": str(args.config.relative_to(ROOT) if args.config.is_relative_to(ROOT) else args.config),
         "master": args.master,

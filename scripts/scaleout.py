@@ -9,10 +9,11 @@ size-based setting (split size, AQE partition sizes, broadcast threshold, the jo
 divided by R = 48.2M / N, so the model has the full run's task structure, and `spark.default.parallelism`
 is the modelled cluster's cores P. The job runs at local[2] with Spark's event log on; each stage's task
 time is then scaled to the full input (all but a fixed per-task cost multiplied by R), shared among the
-stage's tasks by the bytes each read, and replayed on P cores (a stage that reads no bytes works on a table
-made on the driver, as big in the model as in the full run, and is not scaled). Printed per P: projected wall, ideal (task
-time / P), efficiency, each stage's byte skew and longest task, the same projection with every task's own
-time multiplied by R (which multiplies its noise too), and the bytes the input-reading stages shuffle. Left out of the model: network, stragglers, driver time between
+stage's tasks by the bytes each read, and replayed on P cores (a stage that reads no bytes works on a
+table made on the driver, as big in the model as in the full run, and is not scaled). Printed per P:
+projected wall, ideal (task time / P), efficiency, each stage's byte skew and longest task, the same
+projection with every task's own time multiplied by R (which multiplies its noise too), and the bytes
+the input-reading stages shuffle. Left out of the model: network, stragglers, driver time between
 stages, worker start-up, storage throughput, memory pressure (see the README).
 """
 

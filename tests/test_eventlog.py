@@ -156,6 +156,8 @@ def test_by_bytes_a_slow_first_task_is_noise_and_a_big_task_is_not():
 def test_an_unknown_spread_is_refused():
     with pytest.raises(ValueError, match="spread"):
         project([_stage(0, [1.0])], ratio=1, cores=1, fixed_seconds=0, spread="evenly")
+    with pytest.raises(ValueError, match="bytes per task"):  # never a silent fallback to the measured times
+        project([_stage(0, [1.0])], ratio=1, cores=1, fixed_seconds=0, spread=BY_BYTES)
 
 
 def test_projection_in_numbers():
