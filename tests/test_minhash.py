@@ -1,0 +1,93 @@
+"""MinHash signatures and LSH bands, without Spark."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pricecurate import minhash as mh
+from pricecurate.near_quality import planted_records
+from pricecurate.recipe import make_prompt
+
+TEXTS = [
+    "Acme Steel Hammer 16 oz\nForged head, fibreglass handle, anti-vibration grip for framing work.",
+    "Acme Steel Hammer 20 oz\nForged head, fibreglass handle, anti-vibration grip for framing work.",
+    "Blue Cotton Beach Towel\nSoft and quick drying, 30 by 60 inches, machine washable.",
+    "one two",
+]
+
+
+def test_item_text_drops_the_question_and_the_price_line():
+    prompt = make_prompt("Acme Hammer\nA forged head.", 12.4)
+    assert mh.item_text(prompt) == "Acme Hammer\nA forged head."
+    assert mh.item_text(prompt.split("Price is $")[0] + "Price is $") == "Acme Hammer\nA forged head."
+
+
+def test_shingles_are_lowercased_word_ngrams_and_short_texts_are_one_shingle():
+    assert mh.shingles("The Big, big DOG barks", 3) == {"the big big", "big big dog", "big dog barks"}
+    assert mh.shingles("one two", 3) == {"one two"}
+
+
+def test_hashed_shingles_are_the_spelled_out_shingles():
+    """Same Jaccard from 64-bit shingle hashes as from the shingle strings, for every pair."""
+    texts = [" ".join(r["description"]) for r in planted_records(bases=3)] + TEXTS
+    hashes, offsets = mh.shingle_hashes(texts, 3)
+    bounds = np.append(offsets, len(hashes))
+    hashed = [set(hashes[bounds[i]: bounds[i + 1]].tolist()) for i in range(len(texts))]
+    spelled = [mh.shingles(t, 3) for t in texts]
+    assert [len(h) for h in hashed] == [len(s) for s in spelled]
+    for i in range(len(texts)):
+        for j in range(i + 1, len(texts)):
+            assert mh.jaccard(hashed[i], hashed[j]) == mh.jaccard(spelled[i], spelled[j])
+
+
+def test_signatures_depend_on_the_text_and_the_seed_only():
+    one = mh.signatures(TEXTS, 3, 64, seed=42)
+    assert one.shape == (4, 64) and one.dtype == np.uint32
+    alone = np.vstack([mh.signatures([t], 3, 64, seed=42) for t in TEXTS])
+    reordered = mh.signatures(TEXTS[::-1], 3, 64, seed=42)[::-1]
+    assert (one == alone).all() and (one == reordered).all()
+    assert (mh.signatures(["x " + TEXTS[0]], 3, 64, 42) != one[0]).any()
+    other_seed = mh.signatures(TEXTS, 3, 64, seed=7)
+    assert (other_seed != one).mean() > 0.9
+
+
+def test_signature_agreement_estimates_jaccard():
+    texts = [" ".join(r["description"]) for r in planted_records(bases=4)]
+    sigs = mh.signatures(texts, 3, 256, seed=1)
+    sets = [mh.shingles(t, 3) for t in texts]
+    checked = 0
+    for i in range(len(texts)):
+        for j in range(i + 1, len(texts)):
+            exact = mh.jaccard(sets[i], sets[j])
+            if exact < 0.1:
+                continue
+            estimate = mh.estimated_similarity(sigs[i], sigs[j])
+            assert abs(estimate - exact) <= 5 * mh.signature_std(exact, 256) + 1e-9, (exact, estimate)
+            checked += 1
+    assert checked > 50
+
+
+def test_lsh_bands_are_derived_from_the_threshold():
+    for threshold in (0.5, 0.7, 0.8, 0.9, 0.95):
+        for num_perm in (64, 128, 256):
+            bands, rows = mh.lsh_bands(threshold, num_perm)
+            assert bands * rows <= num_perm
+            assert mh.candidate_probability(threshold, bands, rows) >= mh.CANDIDATE_AT_THRESHOLD
+            more_rows = num_perm // (rows + 1)
+            assert mh.candidate_probability(threshold, more_rows, rows + 1) < mh.CANDIDATE_AT_THRESHOLD
+    assert mh.NearParams().lsh == (18, 7)
+    assert mh.NearParams(bands=16).lsh == (16, 8)
+    high, low = mh.lsh_bands(0.9, 128), mh.lsh_bands(0.6, 128)
+    assert high[1] > low[1]  # a higher threshold asks more values per band
+
+
+def test_band_keys_equal_exactly_where_a_band_agrees():
+    sigs = np.arange(24, dtype=np.uint32).reshape(2, 12)
+    sigs[1] = sigs[0]
+    sigs[1, 5] += 1  # band 1 of 3 (rows 4..7) differs
+    keys = mh.band_keys(sigs, 3, 4)
+    assert keys.dtype == np.int64 and keys.shape == (2, 3)
+    assert [keys[0, b] == keys[1, b] for b in range(3)] == [True, False, True]
+    with pytest.raises(ValueError, match="need 16 values"):
+        mh.band_keys(sigs, 4, 4)
