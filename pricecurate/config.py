@@ -10,10 +10,11 @@ from pathlib import Path
 import yaml
 
 from pricecurate.categories import CATEGORIES
+from pricecurate.minhash import NearParams
 from pricecurate.recipe import RECIPE_NAME
 from pricecurate.tokenizer import ENGINES, LLAMA31
 
-DEDUP_FIELDS = ("title", "text")
+DEDUP_FIELDS = ("title", "text", "near")
 _SECRET_KEY = re.compile(r"secret|password|token|credential|access\.key|session\.key", re.IGNORECASE)
 
 
@@ -53,6 +54,7 @@ class Config:
     tokenizer_engine: str = "auto"  # auto | tiktoken | tokenizers
     seed: int = 42
     dedup: list[str] = field(default_factory=list)
+    near: NearParams = field(default_factory=NearParams)  # near-duplicate settings, also used by the leakage check
     balance: Balance = field(default_factory=Balance)
     split: Split = field(default_factory=Split)
     write: Write = field(default_factory=Write)
@@ -127,7 +129,7 @@ def _dedup(value) -> list[str]:
     fields = [str(f).strip() for f in fields]
     bad = [f for f in fields if f not in DEDUP_FIELDS]
     if bad:
-        raise ConfigError(f"dedup: unknown field(s) {', '.join(bad)}; use 'none' or a subset of 'title,text'")
+        raise ConfigError(f"dedup: unknown field(s) {', '.join(bad)}; use 'none' or a subset of 'title,text,near'")
     return [f for f in DEDUP_FIELDS if f in fields]
 
 
@@ -146,12 +148,26 @@ def _categories(value) -> list[str] | str:
     return names
 
 
+def _near(tree: dict) -> NearParams:
+    default = NearParams()
+    threshold = tree.get("threshold", default.threshold)
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold <= 1:
+        raise ConfigError(f"near.threshold must be a Jaccard similarity in (0, 1], got {threshold!r}")
+    ngram = _int(tree.get("ngram", default.ngram), "near.ngram", 1)
+    num_perm = _int(tree.get("num_perm", default.num_perm), "near.num_perm", 16)
+    bands = _int(tree.get("bands", default.bands), "near.bands")
+    if bands > num_perm:
+        raise ConfigError(f"near.bands must be at most near.num_perm ({num_perm}), got {bands}; 0 derives it")
+    return NearParams(float(threshold), ngram, num_perm, bands)
+
+
 def build_config(tree: dict) -> Config:
     """Validate a raw mapping into a Config; every problem names the key and the fix."""
     tree = dict(_typed(Config, tree or {}, "config"))
     balance_tree = dict(_typed(Balance, tree.pop("balance", None) or {}, "balance"))
     split_tree = dict(_typed(Split, tree.pop("split", None) or {}, "split"))
     write_tree = dict(_typed(Write, tree.pop("write", None) or {}, "write"))
+    near_tree = dict(_typed(NearParams, tree.pop("near", None) or {}, "near"))
 
     config = Config()
     if "recipe" in tree and tree["recipe"] != RECIPE_NAME:
@@ -188,6 +204,7 @@ def build_config(tree: dict) -> Config:
     split.validation = _int(split_tree.get("validation", split.validation), "split.validation")
     if split.train + split.test + split.validation == 0:
         raise ConfigError("split: train, test and validation are all 0; ask for at least one item")
+    config.near = _near(near_tree)
     config.write.rows_per_file = _int(write_tree.get("rows_per_file", config.write.rows_per_file), "write.rows_per_file", 1)
     return config
 

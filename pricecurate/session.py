@@ -37,6 +37,9 @@ def build_session(master: str | None, extra: dict[str, str] | None = None, app_n
         # The recipe's outcomes are cached once and read a few times; compressing
         # the cache cost the JVM about a third of its CPU in the recipe stage.
         "spark.sql.inMemoryColumnarStorage.compressed": "false",
+        # Spark renders every query's plan as text for its UI; a plan that reads cached
+        # frames repeats their plans inside it, and near-duplicate rounds read several.
+        "spark.sql.maxPlanStringLength": "1000000",
         # No _SUCCESS markers among the Parquet files users glob.
         "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
     }

@@ -21,6 +21,7 @@ QUARANTINE_COLUMNS = ("file", "line", "category", "reason", "raw")
 MANIFEST = "manifest.json"
 _PARTITION_DIR = "_category_dir"
 _DATASET_DIR = "_dataset_dir"
+WORK = "_work"  # a run's intermediate files (near-duplicate rounds), deleted before publish
 _SCRATCH = "_spark_output"  # where Spark writes; files then move to <dataset>/category=<name>
 _LEFTOVER_MARK = ".pricecurate-"
 

@@ -31,7 +31,10 @@ def spark():
     from pricecurate.session import build_session
 
     os.environ["PYSPARK_PYTHON"] = sys.executable
-    session = build_session("local[2]", {"spark.sql.shuffle.partitions": "4", "spark.driver.memory": "2g"})
+    # One session runs thousands of queries: the UI keeps only the last few plans, not 1,000 of them.
+    session = build_session("local[2]", {"spark.sql.shuffle.partitions": "4", "spark.driver.memory": "2g",
+                                         "spark.sql.ui.retainedExecutions": "20", "spark.ui.retainedJobs": "50",
+                                         "spark.ui.retainedStages": "50"})
     yield session
     session.stop()
 

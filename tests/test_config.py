@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from pricecurate import minhash as mh
 from pricecurate.categories import CATEGORIES
 from pricecurate.config import ConfigError, load_config
 
@@ -22,8 +23,17 @@ def test_course_preset_is_the_course():
 
 def test_default_preset_covers_everything_with_dedup():
     config = load_config("conf/default.yaml")
-    assert config.categories == "all" and config.dedup == ["title", "text"]
+    assert config.categories == "all" and config.dedup == ["title", "text", "near"]
+    assert (config.near.threshold, config.near.ngram, config.near.num_perm, config.near.lsh) == (0.8, 3, 128, (18, 7))
     assert set(config.balance.weights) <= set(CATEGORIES)
+
+
+def test_near_settings_override_and_reach_the_manifest_view():
+    config = load_config("conf/course.yaml", ["dedup=near", "near.threshold=0.9", "near.ngram=5",
+                                              "near.num_perm=64", "near.bands=8"])
+    assert config.dedup == ["near"] and config.near.lsh == (8, 8)
+    assert config.to_dict()["near"] == {"threshold": 0.9, "ngram": 5, "num_perm": 64, "bands": 8}
+    assert load_config("conf/course.yaml", ["near.threshold=0.6"]).near.lsh == mh.lsh_bands(0.6, 128)
 
 
 def test_overrides_keep_their_types():
@@ -48,6 +58,12 @@ def test_overrides_keep_their_types():
     ("balance.weights.Automotive=0", "balance.weights.Automotive must be a number > 0"),
     ("balance.weights.Cars=1", "unknown category 'Cars'"),
     ("dedup=asin", "dedup: unknown field(s) asin"),
+    ("near.threshold=1.5", "near.threshold must be a Jaccard similarity in (0, 1]"),
+    ("near.threshold=0", "near.threshold must be a Jaccard similarity in (0, 1]"),
+    ("near.ngram=0", "near.ngram must be a whole number >= 1"),
+    ("near.num_perm=8", "near.num_perm must be a whole number >= 16"),
+    ("near.bands=200", "near.bands must be at most near.num_perm (128)"),
+    ("near.shingles=3", "near: unknown key(s) shingles"),
     ("categories=Automotive,Cars", "categories: unknown name(s) Cars"),
     ("recipe=other", "only 'course-2024' is implemented"),
     ("split.train=ten", "split.train must be a whole number"),

@@ -13,6 +13,7 @@ import pytest
 from helpers import manifest, split_files, split_rows
 from pricecurate.config import load_config
 from pricecurate.job import run_job
+from pricecurate.near_quality import write_planted
 from pricecurate.sample import write_sample
 
 CATEGORIES = ["Automotive", "Electronics", "Toys_and_Games"]
@@ -23,6 +24,7 @@ SPLITS = ("items", "train", "test", "validation")
 def sample_input(tmp_path_factory):
     source = tmp_path_factory.mktemp("determinism") / "in"
     write_sample(source, records_per_category=400, categories=CATEGORIES, gzip_categories=["Electronics"])
+    write_planted(source / "meta_Gift_Cards.jsonl", bases=6)  # near-duplicate groups (default.yaml removes them)
     return source
 
 
@@ -53,6 +55,8 @@ def test_same_rows_for_one_and_four_partitions(spark, sample_input, tmp_path):
     assert one == four
     assert len(one["train"]) == 200 and len(one["test"]) == 30 and len(one["validation"]) == 10
     assert manifest(str(tmp_path / "p1"))["accounting"] == manifest(str(tmp_path / "p4"))["accounting"]
+    near = manifest(str(tmp_path / "p1"))["near_duplicates"]
+    assert near["groups"] >= 6 and near == manifest(str(tmp_path / "p4"))["near_duplicates"]
     for split in SPLITS:  # a small dataset: one file per category, whatever the partitioning
         folders = [os.path.dirname(path) for path in split_files(str(tmp_path / "p4"), split)]
         assert folders and len(folders) == len(set(folders)), split
@@ -84,6 +88,10 @@ def test_dedup_keeps_one_item_per_title_and_text(spark, sample_input, tmp_path):
 # draws and splits whether the input is compressed, renamed or re-ordered.
 
 
+# Input form, not dedup, is what these compare; a cut in the balancing makes them draw.
+PLAIN = ("balance.slot_cap=3", "dedup=title,text")
+
+
 @pytest.fixture(scope="module")
 def plain_input(tmp_path_factory):
     source = tmp_path_factory.mktemp("plain") / "in"
@@ -93,7 +101,7 @@ def plain_input(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def plain_rows(spark, plain_input, tmp_path_factory):
-    return run(spark, plain_input, tmp_path_factory.mktemp("plain-out") / "out", "balance.slot_cap=3")
+    return run(spark, plain_input, tmp_path_factory.mktemp("plain-out") / "out", *PLAIN)
 
 
 def test_compressed_input_gives_the_same_splits(spark, plain_input, plain_rows, tmp_path):
@@ -102,7 +110,7 @@ def test_compressed_input_gives_the_same_splits(spark, plain_input, plain_rows, 
     for path in plain_input.iterdir():
         with open(path, "rb") as raw, gzip.open(source / (path.name + ".gz"), "wb") as packed:
             shutil.copyfileobj(raw, packed)
-    assert run(spark, source, tmp_path / "out", "balance.slot_cap=3") == plain_rows
+    assert run(spark, source, tmp_path / "out", *PLAIN) == plain_rows
 
 
 def test_reordered_input_gives_the_same_splits(spark, plain_input, plain_rows, tmp_path):
@@ -112,7 +120,7 @@ def test_reordered_input_gives_the_same_splits(spark, plain_input, plain_rows, t
         lines = path.read_bytes().splitlines(keepends=True)
         random.Random(index).shuffle(lines)
         (source / path.name).write_bytes(b"".join(lines))
-    assert run(spark, source, tmp_path / "out", "balance.slot_cap=3") == plain_rows
+    assert run(spark, source, tmp_path / "out", *PLAIN) == plain_rows
 
 
 def test_renamed_input_gives_the_same_products_in_each_split(spark, plain_input, plain_rows, tmp_path):
@@ -120,7 +128,7 @@ def test_renamed_input_gives_the_same_products_in_each_split(spark, plain_input,
     source = tmp_path / "in"
     shutil.copytree(plain_input, source)
     os.rename(source / "meta_Toys_and_Games.jsonl", source / "meta_Video_Games.jsonl")
-    renamed = run(spark, source, tmp_path / "out", "balance.slot_cap=3")
+    renamed = run(spark, source, tmp_path / "out", *PLAIN)
     products = {split: sorted(r[3] for r in rows) for split, rows in renamed.items()}
     assert products == {split: sorted(r[3] for r in rows) for split, rows in plain_rows.items()}
     assert {r[2] for r in renamed["train"]} == {"Automotive", "Electronics", "Video_Games"}

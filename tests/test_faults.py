@@ -11,6 +11,7 @@ import time
 import pytest
 
 from helpers import manifest, split_rows
+from pricecurate.near_quality import write_planted
 from pricecurate.sample import write_sample
 
 SPLITS = ("items", "train", "test")
@@ -21,7 +22,7 @@ def start(source, output, master: str, *extra: str) -> subprocess.Popen:
     process = subprocess.Popen(
         [sys.executable, "-m", "pricecurate.cli", "run", "--config", "conf/course.yaml", "--input", str(source),
          "--output", str(output), "--categories", "all", "--master", master, "--no-report",
-         "--set", "split.train=150", "--set", "split.test=20", *extra],
+         "--set", "split.train=150", "--set", "split.test=20", "--set", "dedup=title,text,near", *extra],
         stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
     process.log = log
@@ -62,10 +63,12 @@ def dataset(output) -> dict:
 def test_sigkill_mid_write_keeps_the_old_dataset_and_the_next_run_recovers(tmp_path):
     source = tmp_path / "in"
     write_sample(source, records_per_category=250, categories=["Automotive", "Toys_and_Games", "Electronics"])
+    write_planted(source / "meta_Gift_Cards.jsonl", bases=8)  # near-duplicates: groups must not depend on cores
     output = tmp_path / "out"
     finish(start(source, output, "local[2]"))
     before, before_manifest = dataset(output), manifest(str(output))
     assert len(before["train"]) == 150
+    assert before_manifest["near_duplicates"]["groups"] >= 8
 
     # Killed while Spark writes the Parquet files, then while they are moved into their dataset folders.
     for part in ("_spark_output", "items"):
@@ -78,3 +81,4 @@ def test_sigkill_mid_write_keeps_the_old_dataset_and_the_next_run_recovers(tmp_p
     assert sorted(n for n in os.listdir(tmp_path) if not n.endswith(".log")) == ["in", "out"]
     assert dataset(output) == before
     assert manifest(str(output))["accounting"] == before_manifest["accounting"]
+    assert manifest(str(output))["near_duplicates"] == before_manifest["near_duplicates"]

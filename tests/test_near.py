@@ -1,0 +1,161 @@
+"""Near-duplicate groups in Spark: chains, threshold, representative, bounded paths, quality vs exact Jaccard."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from conftest import load_golden, shared_available
+from pricecurate import minhash as mh
+from pricecurate.components import bounded_join, heavy_keys
+from pricecurate.dedup import NEAR_DUPLICATE, mark_near_duplicates
+from pricecurate.items import KEPT, build_items
+from pricecurate.near import NEAR_ID, group_prompts, near_id, sign
+from pricecurate.near_quality import planted_records, score
+from pricecurate.recipe import make_prompt
+
+PARAMS = mh.NearParams()
+VOCABULARY = [f"w{i}" for i in range(5000)]
+
+
+def _text(rng: random.Random, words: int = 100) -> list[str]:
+    return [rng.choice(VOCABULARY) for _ in range(words)]
+
+
+def _replaced(words: list[str], positions: list[int]) -> list[str]:
+    changed = list(words)
+    for position in positions:
+        changed[position] = f"new{position}"
+    return changed
+
+
+def _frame(spark, prompts: list[str], partitions: int = 2):
+    rows = [("kept", None, f"A{i:05d}", "Toys_and_Games", i + 1, prompt) for i, prompt in enumerate(prompts)]
+    frame = spark.createDataFrame(rows, "status string, reason string, parent_asin string, category string, "
+                                        "line long, prompt string")
+    return frame.repartition(partitions)
+
+
+def _labels(spark, prompts, tmp_path, seed=42, partitions=2, **bounds) -> dict[int, int]:
+    """Group label per grouped line (1-based, as the prompts' order)."""
+    scratch = str(tmp_path / f"cc-{partitions}-{seed}-{len(bounds)}")
+    labels = group_prompts(spark, prompts, PARAMS, seed, scratch, partitions, **bounds)
+    return {index + 1: label + 1 for index, label in labels.items()}
+
+
+def chain_family(rng: random.Random) -> dict[str, list[str]]:
+    """a ~ b ~ c ~ d ~ e, each link 0.91; a ~ e 0.69; far (0.34 from a) and other (unrelated) stay alone.
+
+    Each link replaces 3 of 200 words (9 of 198 shingles): a link's signature
+    estimate is 4 standard deviations above 0.8, a ~ e's 2.7 below.
+    """
+    positions = list(range(8, 200, 16))  # 12 positions, far enough apart that each replacement is its own
+    chain = [_text(rng, 200)]
+    for link in range(4):
+        chain.append(_replaced(chain[-1], positions[3 * link: 3 * link + 3]))
+    far = _replaced(chain[0], list(range(2, 200, 5)))
+    return {**dict(zip("abcde", chain)), "far": far, "other": _text(rng, 200)}
+
+
+def test_chains_merge_and_the_threshold_is_honoured(spark, tmp_path):
+    family = chain_family(random.Random(3))
+    texts = {name: " ".join(words) for name, words in family.items()}
+    sets = {name: mh.shingles(text, 3) for name, text in texts.items()}
+    links = [mh.jaccard(sets[x], sets[y]) for x, y in ("ab", "bc", "cd", "de")]
+    assert min(links) > 0.9 and mh.jaccard(sets["a"], sets["e"]) < 0.7
+    assert mh.jaccard(sets["a"], sets["far"]) < 0.5
+    names = list(texts)
+    labels = _labels(spark, [make_prompt(texts[n], 10.0 + i) for i, n in enumerate(names)], tmp_path)
+    grouped = {names[line - 1]: label for line, label in labels.items()}
+    assert set(grouped) == set("abcde")  # e joins a through the chain; far and other stay alone
+    assert len(set(grouped.values())) == 1
+
+
+def test_the_item_with_the_smallest_seeded_id_is_kept_and_the_others_dropped(spark, tmp_path):
+    family = chain_family(random.Random(5))
+    prompts = [make_prompt(" ".join(words), 10.0 + i) for i, words in enumerate(family.values())]
+    kept_by_seed = {}
+    for seed in (42, 9):
+        frame = _frame(spark, prompts)
+        marked, groups = mark_near_duplicates(frame, PARAMS, seed, str(tmp_path / f"mark-{seed}"))
+        rows = marked.withColumn(NEAR_ID, near_id(seed)).collect()
+        groups.release()
+        chain = [r for r in rows if r["line"] <= 5]
+        smallest = min(chain, key=lambda r: r[NEAR_ID])
+        assert smallest["status"] == KEPT and smallest["reason"] is None
+        assert [r["reason"] for r in chain if r is not smallest] == [NEAR_DUPLICATE] * 4
+        assert all(r["status"] == KEPT for r in rows if r["line"] > 5)
+        kept_by_seed[seed] = smallest["line"]
+    assert len(set(kept_by_seed.values())) > 1  # the representative is a seeded draw, not the first line
+
+
+def _planted_prompts(tokenizer_spec, bases: int) -> list[str]:
+    from pricecurate.tokenizer import codec_for
+
+    codec = codec_for(tokenizer_spec.json, tokenizer_spec.sha256)
+    outcomes = build_items([json.dumps(r) for r in planted_records(bases=bases)], codec)
+    return [o.prompt for o in outcomes if o.status == KEPT]
+
+
+@pytest.fixture(scope="module")
+def planted_prompts(tokenizer_spec):
+    return _planted_prompts(tokenizer_spec, bases=30)
+
+
+def _assert_quality(prompts: list[str], labels: dict[int, int]) -> dict:
+    quality = score([mh.item_text(p) for p in prompts], {line - 1: label for line, label in labels.items()}, 3, 0.8)
+    top = quality["bands"][0]
+    assert top["pairs"] > 0 and top["grouped"] / top["pairs"] >= 0.95, quality
+    assert quality["lowest_grouped"] is None or quality["lowest_grouped"] >= 0.5, quality
+    return quality
+
+
+def test_groups_find_the_pairs_above_0_9_and_never_a_pair_below_0_5_planted(spark, planted_prompts, tmp_path):
+    quality = _assert_quality(planted_prompts, _labels(spark, planted_prompts, tmp_path))
+    around = [band for band in quality["bands"] if band["low"] in (0.7, 0.8)]
+    assert all(band["pairs"] > 20 for band in around)  # the corpus really has pairs around the threshold
+
+
+def test_groups_find_the_pairs_above_0_9_and_never_a_pair_below_0_5_shared(spark, tmp_path):
+    if not shared_available():
+        pytest.skip("shared reference data not found")
+    prompts = [g["prompt"] for name in ("real", "converted") for g in load_golden(name) if g["include"]]
+    _assert_quality(prompts, _labels(spark, prompts, tmp_path))
+
+
+def test_groups_do_not_depend_on_partitioning_or_on_the_crowded_path(spark, tokenizer_spec, tmp_path):
+    """1 vs 7 input partitions give the same groups; star pairs and broadcast keys group no pair all pairs would not."""
+    prompts = _planted_prompts(tokenizer_spec, bases=8)
+    baseline = _labels(spark, prompts, tmp_path, partitions=1)
+    assert len(set(baseline.values())) == 8
+    assert _labels(spark, prompts, tmp_path, partitions=7) == baseline
+    # Every bucket of 3+ items compares star pairs only (a subset of its pairs), every key of 3+ rows is
+    # broadcast (exact: see the bounded join test): groups can only split, and quality holds.
+    crowded = _labels(spark, prompts, tmp_path, partitions=7, heavy=2, all_pairs_up_to=2)
+    assert all(baseline[a] == baseline[b] for a in crowded for b in crowded if crowded[a] == crowded[b])
+    _assert_quality(prompts, crowded)
+
+
+def test_bounded_join_gives_the_plain_join_with_crowded_keys_broadcast(spark):
+    big = spark.createDataFrame([(k % 3, i) for i, k in enumerate(range(60))] + [(7, 99)], "k int, v int")
+    small = spark.createDataFrame([(0, "zero"), (1, "one"), (2, "two"), (5, "five")], "k int, name string")
+    crowded = heavy_keys(big, ["k"], limit=15)
+    assert sorted(crowded) == [(0,), (1,), (2,)]
+    assert heavy_keys(big, ["k"], limit=15, rows=15) == []  # 15 rows cannot crowd a key past 15
+    for how in ("inner", "left"):
+        plain = sorted(map(tuple, big.join(small, ["k"], how).collect()), key=str)
+        bounded = sorted(map(tuple, bounded_join(big, small, ["k"], crowded, how).collect()), key=str)
+        assert bounded == plain
+    plan = bounded_join(big, small, ["k"], crowded)._jdf.queryExecution().executedPlan().toString()
+    assert "BroadcastHashJoin" in plan
+
+
+def test_signatures_in_spark_equal_the_pure_function(spark):
+    prompts = [make_prompt(f"Item {i} with some words about item {i}", 5.0) for i in range(20)]
+    items = _frame(spark, prompts).withColumn(NEAR_ID, near_id(42))
+    got = {r["id"]: r["sig"] for r in sign(items, PARAMS, 42).collect()}
+    ids = [r[NEAR_ID] for r in items.orderBy("line").select(NEAR_ID).collect()]
+    expected = mh.signatures([mh.item_text(p) for p in prompts], 3, PARAMS.num_perm, 42).view("int32")
+    assert [got[i] for i in ids] == expected.tolist()
