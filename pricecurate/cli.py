@@ -59,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--master", help="Spark master URL (default: local[*], or spark-submit's)")
     run.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-        help="override a config key, e.g. seed=7, dedup=title,text, balance.slot_cap=600, "
+        help="override a config key, e.g. seed=7, dedup=title,text,near, near.threshold=0.85, balance.slot_cap=600, "
         "balance.weights.Automotive=1, split.test=5000, tokenizer=meta-llama/Llama-3.1-8B, "
         "spark.executor.memory=4g (repeatable)",
     )
@@ -132,8 +132,21 @@ def _summary(result) -> str:
         lines.append(f"  splits scaled down in proportion: requested {manifest['splits']['requested']}")
     if manifest["input"]["missing_categories"]:
         lines.append(f"  no input file for: {', '.join(manifest['input']['missing_categories'])}")
+    lines.extend(_leakage_lines(manifest["leakage"]))
     lines.append(f"  output: {redact(result.output)}")
     return "summary\n" + "\n".join(lines)
+
+
+def _leakage_lines(leakage: dict, shown: int = 3) -> list[str]:
+    checked = ", ".join(f"{count:,} {name}" for name, count in leakage["checked"].items() if count)
+    lines = [f"  leakage: {leakage['count']:,} of {checked} items have a near-duplicate in train "
+             f"(Jaccard >= {leakage['threshold']:g})"]
+    for pair in leakage["examples"][:shown]:
+        lines.append(f"    {pair['similarity']:.2f}  {pair['split']} {pair['title'][:50]!r} ${pair['price']:,.2f}"
+                     f"  ~  train {pair['train_title'][:50]!r} ${pair['train_price']:,.2f}")
+    if leakage["count"]:
+        lines.append("    (all examples in manifest.json; dedup=title,text,near removes them)")
+    return lines
 
 
 def _is_local(uri: str) -> bool:

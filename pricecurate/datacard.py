@@ -12,6 +12,41 @@ def _size_category(rows: int) -> str:
     return "1M<n<10M"
 
 
+def _dedup_words(manifest: dict) -> str:
+    fields = manifest["config"]["dedup"]
+    near = manifest.get("near_duplicates")
+    exact = [f for f in fields if f != "near"]
+    parts = [f"exact on {', '.join(exact)}"] if exact else []
+    if near:
+        parts.append(
+            f"near-duplicates (MinHash of word {near['ngram']}-grams, {near['num_perm']} values, {near['bands']} bands "
+            f"of {near['rows_per_band']}; Jaccard >= {near['threshold']:g}): {near['groups']:,} groups, "
+            f"{near['dropped']:,} items dropped, largest group {near['largest_group']:,}"
+        )
+    return "; ".join(parts) or "off"
+
+
+def _leakage_words(manifest: dict) -> str:
+    leakage = manifest.get("leakage")
+    if not leakage:
+        return ""
+    checked = " and ".join(f"{count:,} {name}" for name, count in leakage["checked"].items() if count)
+    words = (f"\n## Leakage check\n\nOf the {checked} items, {leakage['count']:,} have a near-duplicate in train "
+             f"(word n-gram Jaccard >= {leakage['threshold']:g}, estimated from MinHash signatures).")
+    if leakage["examples"]:
+        words += "\n\n| similarity | split | title | price | train title | train price |\n|---|---|---|---|---|---|\n"
+        words += "\n".join(
+            f"| {p['similarity']:.2f} | {p['split']} | {_cell(p['title'])} | {p['price']:,.2f} | "
+            f"{_cell(p['train_title'])} | {p['train_price']:,.2f} |"
+            for p in leakage["examples"]
+        )
+    return words + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")[:80]
+
+
 def render(manifest: dict) -> str:
     splits = manifest["splits"]["sizes"]
     names = [name for name in ("train", "validation", "test") if splits.get(name)]
@@ -80,8 +115,8 @@ Balancing: whole-dollar price slots $1–$999; slots of ${config['balance']['kee
 item, smaller slots with more than {config['balance']['slot_cap']:,} items keep a weighted draw of
 {config['balance']['slot_cap']:,} (category weights: default {config['balance']['default_weight']:g},
 {', '.join(f'{k} {v:g}' for k, v in sorted(config['balance']['weights'].items())) or 'no overrides'}).
-Deduplication: {', '.join(config['dedup']) or 'off'}. Seed: {config['seed']}.
-
+Deduplication: {_dedup_words(manifest)}. Seed: {config['seed']}.
+{_leakage_words(manifest)}
 ## Per category
 
 | category | kept | {' | '.join(names)} |

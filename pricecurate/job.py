@@ -15,16 +15,17 @@ from pricecurate import datacard
 from pricecurate.accounting import build_accounting
 from pricecurate.balance import apply_balance, plan_balance
 from pricecurate.config import Config
-from pricecurate.dedup import DUPLICATE_REASONS, mark_duplicates
+from pricecurate.dedup import DUPLICATE_REASONS, mark_duplicates, mark_near_duplicates
 from pricecurate.fs import HadoopFS, redact, redact_text
 from pricecurate.items import DROPPED, KEPT, QUARANTINED
+from pricecurate.leakage import find_leaks
 from pricecurate.progress import Progress
 from pricecurate.read import discover, failed_file, parse_bytes, plan_layout, read_lines, split_size
 from pricecurate.recipe import RECIPE_NAME
 from pricecurate.split import SPLIT_ORDER, assign_splits, plan_split
 from pricecurate.stages import apply_recipe, cut_test_prompt, number_outcomes, tally_outcomes
 from pricecurate.tokenizer import load_spec
-from pricecurate.write import MANIFEST, Output
+from pricecurate.write import MANIFEST, WORK, Output
 
 
 
@@ -78,11 +79,12 @@ def run_job(
     previous = _set_session(spark, _job_settings(spark, config, plan, layout))
     corrupt: dict[str, str] = {}
     records = sc.accumulator(0)
-    curated = None
+    curated = assigned = None
     try:
         with progress.stage("items"):
             curated = _curate(
-                spark, config, plan, layout, spec_broadcast, spec.sha256, builds, records, corrupt, progress
+                spark, config, plan, layout, spec_broadcast, spec.sha256, builds, records, corrupt, progress,
+                output.path(WORK),
             )
             accounting = curated.accounting
             progress.say(
@@ -105,10 +107,18 @@ def run_job(
 
         with progress.stage("split"):
             split_plan = plan_split(balance_plan.available, config.split)
-            assigned = assign_splits(balanced, split_plan, config.seed)
+            # Counted, checked for leakage and written: balanced and split once.
+            assigned = assign_splits(balanced, split_plan, config.seed).persist(StorageLevel.MEMORY_AND_DISK)
             balanced_by_category, split_by_category = _count_assigned(assigned, balance_plan.available)
             if split_plan.scaled:
                 progress.say(f"only {balance_plan.available:,} balanced items: splits scaled down to {split_plan.sizes}")
+
+        with progress.stage("leakage"):
+            leakage = find_leaks(assigned, config.near, config.seed)
+            progress.say(
+                f"{leakage['count']:,} test/validation item(s) have a near-duplicate in train "
+                f"(word {config.near.ngram}-gram Jaccard >= {config.near.threshold:g})"
+            )
 
         with progress.stage("write"):
             datasets = items.withColumn("dataset", F.lit("items")).unionByName(
@@ -121,9 +131,10 @@ def run_job(
                 cores=sc.defaultParallelism,
             )
 
+        fs.delete(output.path(WORK))  # the near-duplicate rounds: the written datasets no longer read them
         manifest = _manifest(
             config, plan, spec, layout, curated, balanced_by_category, split_plan, split_by_category,
-            spark, started, progress, builds.value, records.value, corrupt,
+            spark, started, progress, builds.value, records.value, corrupt, leakage,
         )
         output.write_json(MANIFEST, manifest)
         output.write_text("README.md", datacard.render(manifest))
@@ -135,6 +146,8 @@ def run_job(
     finally:
         if curated is not None:
             curated.cached.unpersist()
+        if assigned is not None:
+            assigned.unpersist()
         spec_broadcast.unpersist()
         _set_session(spark, previous)
     progress.say(f"dataset written to {redact(output.uri)}")
@@ -185,9 +198,10 @@ class Curated:
     accounting: dict
     read_tasks: int
     cached: DataFrame  # what to unpersist at the end
+    near: dict | None = None  # near-duplicate settings and groups, when ``dedup`` has ``near``
 
 
-def _curate(spark, config, plan, layout, spec_broadcast, sha256, builds, records, corrupt, progress) -> Curated:
+def _curate(spark, config, plan, layout, spec_broadcast, sha256, builds, records, corrupt, progress, scratch) -> Curated:
     """Lines → outcomes (the rules run once per line, cached) → lines numbered → duplicates marked.
 
     A file Spark cannot decode to the end (a truncated or damaged .gz) fails
@@ -218,7 +232,13 @@ def _curate(spark, config, plan, layout, spec_broadcast, sha256, builds, records
     if config.dedup:
         # Marked on the cached outcomes and cached in turn: neither the rules nor
         # the dedup windows run again for each later use of the items.
-        curated.outcomes = mark_duplicates(numbered, config.dedup, config.seed).persist(StorageLevel.MEMORY_AND_DISK)
+        marked = mark_duplicates(numbered, config.dedup, config.seed)
+        groups = None
+        if "near" in config.dedup:
+            marked = marked.persist(StorageLevel.MEMORY_AND_DISK)  # signed and joined: the windows run once
+            exact, (marked, groups) = marked, mark_near_duplicates(marked, config.near, config.seed, scratch)
+            groups.cached.append(exact)
+        curated.outcomes = marked.persist(StorageLevel.MEMORY_AND_DISK)
         for r in (
             curated.outcomes.filter(F.col("reason").isin(*DUPLICATE_REASONS))
             .groupBy("file", "category", "reason").count().collect()
@@ -227,6 +247,13 @@ def _curate(spark, config, plan, layout, spec_broadcast, sha256, builds, records
             tally[(r["file"], r["category"], DROPPED, r["reason"])] += r["count"]
         outcomes.unpersist()  # the deduplicated cache is complete and no longer reads it
         curated.cached = curated.outcomes
+        if groups is not None:
+            groups.release()
+            curated.near = _near_summary(config.near, groups)
+            progress.say(
+                f"near duplicates: {groups.groups:,} group(s) of {groups.grouped:,} items (largest {groups.largest:,}), "
+                f"{groups.grouped - groups.groups:,} dropped"
+            )
     curated.accounting = build_accounting(
         ((*key, count) for key, count in tally.items() if count),
         files={f.name: f.category for f in plan.files},
@@ -234,8 +261,20 @@ def _curate(spark, config, plan, layout, spec_broadcast, sha256, builds, records
     return curated
 
 
+def _near_summary(params, groups) -> dict:
+    bands, rows = params.lsh
+    return {
+        "threshold": params.threshold, "ngram": params.ngram, "num_perm": params.num_perm,
+        "bands": bands, "rows_per_band": rows,
+        "groups": groups.groups, "largest_group": groups.largest, "items_in_groups": groups.grouped,
+        "dropped": groups.grouped - groups.groups,
+        "candidate_pairs": groups.candidate_pairs, "similar_pairs": groups.similar_pairs,
+        "component_rounds": groups.rounds,
+    }
+
+
 def _manifest(config, plan, spec, layout, curated, balanced, split_plan, split_by_category,
-              spark, started, progress, tokenizer_builds, rule_records, corrupt) -> dict:
+              spark, started, progress, tokenizer_builds, rule_records, corrupt, leakage) -> dict:
     accounting = curated.accounting
     categories = {}
     for category in plan.categories:
@@ -261,6 +300,8 @@ def _manifest(config, plan, spec, layout, curated, balanced, split_plan, split_b
             ],
         },
         "accounting": accounting,
+        "near_duplicates": curated.near,
+        "leakage": leakage,
         "balanced": sum(balanced.values()),
         "splits": {
             "sizes": split_plan.sizes,

@@ -123,6 +123,8 @@ def summarise(manifest: dict, items: Rows, after: Rows, split_rows: dict[str, Ro
         "per_category": _category_table(manifest),
         "rows_by_category": _rows_by_category(items, split_rows),
         "samples": samples,
+        "near_duplicates": manifest.get("near_duplicates"),
+        "leakage": manifest.get("leakage"),
     }
 
 

@@ -83,6 +83,30 @@ def _samples(samples: dict[str, list[str]]) -> str:
     return "".join(parts)
 
 
+def _leakage(summary: dict) -> str:
+    leakage = summary.get("leakage")
+    if not leakage:
+        return "<p class='muted'>No leakage check in this manifest (made before it existed).</p>"
+    checked = ", ".join(f"{count:,} {name}" for name, count in leakage["checked"].items() if count)
+    text = (f"<p id='leakage-count'>{leakage['count']:,} of {checked} items have a near-duplicate in train "
+            f"(word n-gram Jaccard &ge; {leakage['threshold']:g}, estimated from MinHash signatures).</p>")
+    near = summary.get("near_duplicates")
+    if near:
+        text += (f"<p>Near-duplicate removal: {near['groups']:,} groups of {near['items_in_groups']:,} items "
+                 f"(largest {near['largest_group']:,}), {near['dropped']:,} items dropped.</p>")
+    if not leakage["examples"]:
+        return text
+    rows = "".join(
+        f"<tr><td class='n'>{pair['similarity']:.2f}</td><td>{html.escape(pair['split'])}</td>"
+        f"<td>{html.escape(pair['title'])}</td><td class='n'>{pair['price']:,.2f}</td>"
+        f"<td>{html.escape(pair['train_title'])}</td><td class='n'>{pair['train_price']:,.2f}</td></tr>"
+        for pair in leakage["examples"]
+    )
+    head = ("<tr><th>similarity</th><th>split</th><th>title</th><th>price</th>"
+            "<th>train title</th><th>train price</th></tr>")
+    return f"{text}<div class='wide'><table id='leakage-table'><thead>{head}</thead><tbody>{rows}</tbody></table></div>"
+
+
 def _figure(name: str, title: str, caption: str, png: bytes) -> str:
     data = base64.b64encode(png).decode("ascii")
     return (f"<h2 id='{name}'>{html.escape(title)}</h2><figure><img src='data:image/png;base64,{data}' "
@@ -91,7 +115,8 @@ def _figure(name: str, title: str, caption: str, png: bytes) -> str:
 
 def render_page(manifest: dict, summary: dict, pngs: dict[str, bytes]) -> str:
     nav = " ".join(f"<a href='#{name}'>{html.escape(title)}</a>" for name, title, _ in PLOTS)
-    nav += " <a href='#funnel-table-section'>Funnel table</a> <a href='#samples'>Sample prompts</a>"
+    nav += (" <a href='#funnel-table-section'>Funnel table</a> <a href='#leakage'>Leakage</a>"
+            " <a href='#samples'>Sample prompts</a>")
     figures = "".join(_figure(name, title, caption, pngs[name]) for name, title, caption in PLOTS)
     recipe = html.escape(str(manifest.get("recipe", "?")))
     created = html.escape(str(manifest.get("created", "?")))
@@ -106,6 +131,8 @@ def render_page(manifest: dict, summary: dict, pngs: dict[str, bytes]) -> str:
 {figures}
 <h2 id="funnel-table-section">Records per category (manifest.json)</h2>
 {_funnel_table(summary["per_category"])}
+<h2 id="leakage">Test items with a near-duplicate in train</h2>
+{_leakage(summary)}
 <h2 id="samples">Sample prompts</h2>
 <p class="muted">The first {SAMPLE_PROMPTS} prompts of each split in text order.</p>
 {_samples(summary["samples"])}

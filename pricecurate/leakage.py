@@ -1,0 +1,82 @@
+"""The leakage check: test and validation items with a near-duplicate in train.
+
+It uses the signatures and band keys of near-duplicate detection (same seed,
+same settings), so with ``dedup: near`` on it finds nothing: every pair it
+could report shares a bucket, and such pairs were compared and grouped. The
+probe side (test and validation) is small and broadcast; train stays where it is.
+"""
+
+from __future__ import annotations
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from pricecurate.minhash import NearParams
+from pricecurate.near import NEAR_ID, agreement, band_rows, min_agreement, near_id, sign
+
+EXAMPLES = 20
+PROBED = ("test", "validation")
+
+
+def find_leaks(assigned: DataFrame, params: NearParams, seed: int, examples: int = EXAMPLES) -> dict:
+    """Counts per probed split and up to ``examples`` pairs, most similar first."""
+    described = ("split", "title", "price", "category")
+    members = assigned.filter(F.col("split").isNotNull()).withColumn(NEAR_ID, near_id(seed))
+    signed = sign(members, params, seed, carry=described).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        probes = signed.filter(F.col("split") != "train")
+        train = signed.filter(F.col("split") == "train")
+        candidates = (
+            band_rows(train).withColumnRenamed("id", "train_id")
+            .join(F.broadcast(band_rows(probes).withColumnRenamed("id", "probe_id")), ["band", "bucket"])
+            .select("probe_id", "train_id").distinct()
+        )
+        leaks = (
+            candidates
+            .join(F.broadcast(probes.select(F.col("id").alias("probe_id"), F.col("sig").alias("sig_p"))), "probe_id")
+            .join(train.select(F.col("id").alias("train_id"), F.col("sig").alias("sig_t"), "title", "price", "category"),
+                  "train_id")
+            .select("probe_id", agreement("sig_p", "sig_t").alias("agree"), "train_id", "title", "price", "category")
+            .filter(F.col("agree") >= min_agreement(params))
+        )
+        # Each leaking item once, with its most similar train item (smallest id on ties).
+        best = leaks.groupBy("probe_id").agg(
+            F.max(F.struct("agree", F.bitwise_not("train_id").alias("not_train"), "title", "price", "category"))
+            .alias("match")
+        )
+        found = (
+            probes.select(F.col("id").alias("probe_id"), *described)
+            .join(best, "probe_id", "left")
+            .persist(StorageLevel.MEMORY_AND_DISK)  # one row per test or validation item: counted, then sampled
+        )
+        try:
+            leaking = F.col("match").isNotNull()
+            counts = found.agg(*[
+                metric
+                for name in PROBED
+                for metric in (F.count_if(F.col("split") == name).alias(f"checked_{name}"),
+                               F.count_if((F.col("split") == name) & leaking).alias(f"leaking_{name}"))
+            ]).first()
+            top = found.filter(leaking).orderBy(F.col("match.agree").desc(), "split", "probe_id").limit(examples).collect()
+        finally:
+            found.unpersist()
+    finally:
+        signed.unpersist()
+    leaking = {name: counts[f"leaking_{name}"] for name in PROBED}
+    return {
+        "threshold": params.threshold,
+        "checked": {name: counts[f"checked_{name}"] for name in PROBED},
+        "leaking": leaking,
+        "count": sum(leaking.values()),
+        "examples": [
+            {
+                "split": row["split"],
+                "similarity": round(row["match"]["agree"] / params.num_perm, 3),
+                "title": row["title"], "price": row["price"], "category": row["category"],
+                "train_title": row["match"]["title"], "train_price": row["match"]["price"],
+                "train_category": row["match"]["category"],
+            }
+            for row in top
+        ],
+    }
