@@ -6,9 +6,11 @@
 Measures, on synthetic input spread evenly over all 34 categories:
   (a) baseline: json.loads + recipe + transformers encode/decode, one record at a time, in this process;
   (b) the `pricecurate run` CLI at local[1] held to one CPU, at local[1] unpinned and at local[2] (conf/course.yaml),
-      and at local[2] with conf/default.yaml (all categories, dedup), each on the big input and on a tiny one
-      (fixed cost); the baseline is held to the same one CPU;
-  (c) the floor: one encode_batch_fast call over every text the recipe sends to the tokenizer.
+      and at local[2] with conf/default.yaml (all categories, exact and near dedup) and with it less `near`,
+      each on the big input and on a tiny one (fixed cost); the baseline is held to the same one CPU;
+  (c) the floor: one encode_batch_fast call over every text the recipe sends to the tokenizer;
+  (d) near-duplicate groups against exact Jaccard, per similarity band (scripts/near_quality.py).
+The big input is the synthetic sample plus planted near-duplicate families (one per 2,000 records).
 The Spark jobs run first, before this process loads any tokenizer, so nothing here competes with them
 for the two cores and no process is forked after the tokenizers thread pool has started.
 """
@@ -40,6 +42,7 @@ class JobSetup:
     one_core: bool  # pinned to one CPU with its JVM and Python workers, so local[1] is really one core
     label: str
     config: Path = CONFIG
+    overrides: tuple[str, ...] = ()  # --set key=value
 
 
 # local[1] is one task thread, but its JVM (reader, Arrow, GC, JIT threads) is free to use the
@@ -50,11 +53,19 @@ JOBS = {
     "local2": JobSetup("local[2]", False, "job local[2]"),
     # All categories with dedup: the rules must still run once per line (its rate should match the course's).
     "local2_default": JobSetup("local[2]", False, "job local[2], conf/default.yaml", ROOT / "conf" / "default.yaml"),
+    # The same without near-duplicate detection: what `near` costs.
+    "local2_exact": JobSetup("local[2]", False, "job local[2], default.yaml, exact dedup only",
+                             ROOT / "conf" / "default.yaml", ("dedup=title,text",)),
 }
+# Planted near-duplicate families (13 variants each) per 2,000 records: about 3% of the kept items have a
+# near-twin, as measured on the real records in ../shared; the synthetic sample alone has none.
+RECORDS_PER_PLANTED_FAMILY = 2_000
+PLANTED_FILE = "meta_Video_Games.jsonl"
 TINY_PER_CATEGORY = 20
 POLL_SECONDS = 0.5
 STDERR_TAIL_LINES = 40
 TARGETS = {"local1_vs_baseline": 2.0, "local2_vs_local1": 1.7}  # informational, never asserted
+NEAR_COST_TARGET = 0.40  # near may add at most this share to the steady-state wall time
 
 
 class BenchError(Exception):
@@ -76,21 +87,28 @@ def require_project() -> None:
 # ---------------------------------------------------------------- input
 
 
-def ensure_sample(dest: Path, per_category: int) -> int:
-    """Write (or reuse) per_category records for each category in dest; return the record count."""
+def ensure_sample(dest: Path, per_category: int, planted_families: int = 0) -> int:
+    """Write (or reuse) per_category records for each category in dest, plus planted near-duplicate
+    families appended to one file; return the record count."""
     from pricecurate.categories import CATEGORIES
+    from pricecurate.near_quality import planted_records
     from pricecurate.sample import write_sample
 
     # The marker sits beside the folder, not in it, and is written last: a half-written
     # folder from an interrupted run is never mistaken for a finished one.
     marker = dest.with_name(dest.name + ".done.json")
-    wanted = {"records_per_category": per_category, "categories": len(CATEGORIES), "seed": 0}
+    wanted = {"records_per_category": per_category, "categories": len(CATEGORIES), "seed": 0,
+              "planted_families": planted_families}
+    planted = planted_records(bases=planted_families) if planted_families else []
+    total = per_category * len(CATEGORIES) + len(planted)
     if marker.exists() and dest.is_dir() and json.loads(marker.read_text()) == wanted:
-        return per_category * len(CATEGORIES)
+        return total
     shutil.rmtree(dest, ignore_errors=True)
     write_sample(dest, records_per_category=per_category, seed=0)
+    with open(dest / PLANTED_FILE, "a", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(record) + "\n" for record in planted)
     marker.write_text(json.dumps(wanted))
-    return per_category * len(CATEGORIES)
+    return total
 
 
 def category_files(folder: Path) -> list[Path]:
@@ -341,7 +359,8 @@ def run_job(setup: JobSetup, input_dir: Path, output_dir: Path, log_dir: Path,
     ``env`` is added to this process's environment; ``samplers`` (with start/stop) run beside the tree sampler.
     """
     command = [str(CLI), "run", "--config", str(setup.config), "--input", str(input_dir), "--output", str(output_dir),
-               "--categories", "all", "--master", setup.master, "--overwrite", "--no-report"]
+               "--categories", "all", "--master", setup.master, "--overwrite", "--no-report",
+               *[part for override in setup.overrides for part in ("--set", override)]]
     cpus = one_cpu() if setup.one_core else None
     pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None  # inherited by the JVM and its workers
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -444,11 +463,18 @@ def print_report(r: dict, big: dict[str, JobRun], tiny: dict[str, JobRun]) -> No
                        ("local2_vs_floor", "job local[2] / floor (steady)"),
                        ("local1_vs_floor_1thread", "job local[1] / floor 1 thread (steady)"),
                        ("local1_vs_job_engine_floor", "job local[1] / job-engine floor (steady)"),
-                       ("local2_default_vs_local2", "job local[2] default.yaml / course.yaml (steady)")):
+                       ("local2_default_vs_local2", "job local[2] default.yaml / course.yaml (steady)"),
+                       ("local2_exact_vs_local2", "job local[2] exact dedup only / course.yaml (steady)")):
         value, target = r["ratios"][key], TARGETS.get(key)
         verdict = "" if target is None or value is None else ("  met" if value >= target else "  NOT met")
         shown = "n/a" if value is None else f"{value:.2f}x"
         print(f"  {label:<50}{shown:>11}{'' if target is None else f'{target:.1f}x':>9}{verdict}")
+
+    near = r["near_cost"]
+    if near is not None:
+        verdict = "met" if near <= NEAR_COST_TARGET else "NOT met"
+        print(f"  {'near-duplicates add to steady-state wall time':<50}{near:>10.0%}{NEAR_COST_TARGET:>9.0%}  {verdict}"
+              f"  ({r['near_groups']:,} groups, {r['near_dropped']:,} dropped)")
 
     fixed = r["fixed_cost_s"]
     print(f"\nfixed cost (wall of a {tiny['local1'].manifest['accounting']['lines']:,}-record run): "
@@ -461,7 +487,7 @@ def print_report(r: dict, big: dict[str, JobRun], tiny: dict[str, JobRun]) -> No
     if None in (r[f"job_{name}_rps"] for name in JOBS):
         print("  note: a big run was no slower than its tiny run, so its steady rate is n/a (raise --records)")
 
-    short = {"local1": "l1", "local1_unpinned": "l1u", "local2": "l2", "local2_default": "l2d"}
+    short = {"local1": "l1", "local1_unpinned": "l1u", "local2": "l2", "local2_default": "l2d", "local2_exact": "l2x"}
     runs = {f"{short[name]} {size}": group[name] for name in JOBS for size, group in (("tiny", tiny), ("big", big))}
     stages = list(dict.fromkeys(s for run in runs.values() for s in run.manifest["stage_seconds"]))
     print(f"\n{'stage seconds':<30}" + "".join(f"{name:>9}" for name in runs))
@@ -511,7 +537,8 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
 
     machine = machine_info()
     say("generating input (reused when already there)")
-    records = ensure_sample(workdir / "input", math.ceil(args.records / len(CATEGORIES)))
+    records = ensure_sample(workdir / "input", math.ceil(args.records / len(CATEGORIES)),
+                            args.records // RECORDS_PER_PLANTED_FAMILY)
     ensure_sample(workdir / "tiny", TINY_PER_CATEGORY)
     baseline_records = min(args.baseline_records or 60_000, records)
     spec = load_spec()  # on the driver too; this fills its cache so no job pays for building it
@@ -527,6 +554,9 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
             say(f"  {runs[name].wall:.1f}s")
         if big[name].manifest["accounting"]["lines"] != records:
             say(f"warning: {setup.label} read {big[name].manifest['accounting']['lines']:,} lines, not {records:,}")
+
+    say("near-duplicate quality against exact Jaccard (scripts/near_quality.py)")
+    quality = near_quality()
 
     say(f"baseline: per-record loop over {baseline_records:,} records")
     baseline = baseline_on_one_cpu(workdir / "input", baseline_records, spec.json)
@@ -585,7 +615,14 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
         "local1_vs_floor_1thread": ratio(result["job_local1_rps"], result["floor_1thread_rps"]),
         "local1_vs_job_engine_floor": ratio(result["job_local1_rps"], result["floor_job_engine_rps"]),
         "local2_default_vs_local2": ratio(result["job_local2_default_rps"], result["job_local2_rps"]),
+        "local2_exact_vs_local2": ratio(result["job_local2_exact_rps"], result["job_local2_rps"]),
     }
+    # Steady-state seconds with near over seconds without, less one.
+    exact_vs_near = ratio(result["job_local2_exact_rps"], result["job_local2_default_rps"])
+    result["near_cost"] = None if exact_vs_near is None else round(exact_vs_near - 1, 3)
+    near_section = big["local2_default"].manifest["near_duplicates"] or {}
+    result["near_groups"], result["near_dropped"] = near_section.get("groups", 0), near_section.get("dropped", 0)
+    result["near_quality"] = quality
     result["rule_records"] = {name: run.manifest["spark"].get("rule_records") for name, run in big.items()}
     result["_rows"] = [
         ("baseline: per-record loop, 1 process", result["baseline_rps"], baseline.seconds, baseline.cpu_seconds),
@@ -599,7 +636,22 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
          floor_engine.seconds, floor_engine.cpu_seconds),
     ]
     print_report(result, big, tiny)
+    if quality:
+        from near_quality import print_table
+
+        print_table(quality)
     return result
+
+
+def near_quality() -> dict | None:
+    """scripts/near_quality.py in its own process (its own Spark), as JSON."""
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "near_quality.py"), "--json"], cwd=ROOT,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = done.stderr.strip().splitlines()[-STDERR_TAIL_LINES:]
+        say("near_quality.py failed:\n" + "\n".join(tail))
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def run_scaleout(argv: list[str]) -> int:
