@@ -15,6 +15,7 @@ from pricecurate.near_quality import write_planted
 from pricecurate.sample import write_sample
 
 SPLITS = ("items", "train", "test")
+NEAR = ("--set", "dedup=title,text,near")  # the runs that finish: their groups must not depend on the cores
 
 
 def start(source, output, master: str, *extra: str) -> subprocess.Popen:
@@ -22,7 +23,7 @@ def start(source, output, master: str, *extra: str) -> subprocess.Popen:
     process = subprocess.Popen(
         [sys.executable, "-m", "pricecurate.cli", "run", "--config", "conf/course.yaml", "--input", str(source),
          "--output", str(output), "--categories", "all", "--master", master, "--no-report",
-         "--set", "split.train=150", "--set", "split.test=20", "--set", "dedup=title,text,near", *extra],
+         "--set", "split.train=150", "--set", "split.test=20", *extra],
         stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
     process.log = log
@@ -65,7 +66,7 @@ def test_sigkill_mid_write_keeps_the_old_dataset_and_the_next_run_recovers(tmp_p
     write_sample(source, records_per_category=250, categories=["Automotive", "Toys_and_Games", "Electronics"])
     write_planted(source / "meta_Gift_Cards.jsonl", bases=8)  # near-duplicates: groups must not depend on cores
     output = tmp_path / "out"
-    finish(start(source, output, "local[2]"))
+    finish(start(source, output, "local[2]", *NEAR))
     before, before_manifest = dataset(output), manifest(str(output))
     assert len(before["train"]) == 150
     assert before_manifest["near_duplicates"]["groups"] >= 8
@@ -76,7 +77,7 @@ def test_sigkill_mid_write_keeps_the_old_dataset_and_the_next_run_recovers(tmp_p
         assert dataset(output) == before and manifest(str(output)) == before_manifest
 
     # The next run cleans up and, on one core, writes exactly what two cores wrote.
-    log = finish(start(source, output, "local[1]", "--overwrite"))
+    log = finish(start(source, output, "local[1]", "--overwrite", *NEAR))
     assert "left by an interrupted run" in log
     assert sorted(n for n in os.listdir(tmp_path) if not n.endswith(".log")) == ["in", "out"]
     assert dataset(output) == before
