@@ -10,6 +10,7 @@ import traceback
 
 from pricecurate.config import ConfigError, load_config
 from pricecurate.fs import redact, redact_text
+from pricecurate.leakage import checked_items
 from pricecurate.read import InputError
 from pricecurate.write import OutputError
 
@@ -138,8 +139,7 @@ def _summary(result) -> str:
 
 
 def _leakage_lines(leakage: dict, shown: int = 3) -> list[str]:
-    checked = ", ".join(f"{count:,} {name}" for name, count in leakage["checked"].items() if count)
-    lines = [f"  leakage: {leakage['count']:,} of {checked} items have a near-duplicate in train "
+    lines = [f"  leakage: {leakage['count']:,} of {checked_items(leakage)} items have a near-duplicate in train "
              f"(Jaccard >= {leakage['threshold']:g})"]
     for pair in leakage["examples"][:shown]:
         lines.append(f"    {pair['similarity']:.2f}  {pair['split']} {pair['title'][:50]!r} ${pair['price']:,.2f}"

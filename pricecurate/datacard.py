@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pricecurate.leakage import EXAMPLE_COLUMNS, checked_items, example_cells
 from pricecurate.recipe import PRICE_PREFIX, QUESTION
 
 
@@ -30,15 +31,12 @@ def _leakage_words(manifest: dict) -> str:
     leakage = manifest.get("leakage")
     if not leakage:
         return ""
-    checked = " and ".join(f"{count:,} {name}" for name, count in leakage["checked"].items() if count)
-    words = (f"\n## Leakage check\n\nOf the {checked} items, {leakage['count']:,} have a near-duplicate in train "
-             f"(word n-gram Jaccard >= {leakage['threshold']:g}, estimated from MinHash signatures).")
+    words = (f"\n## Leakage check\n\nOf the {checked_items(leakage)} items, {leakage['count']:,} have a near-duplicate "
+             f"in train (word n-gram Jaccard >= {leakage['threshold']:g}, estimated from MinHash signatures).")
     if leakage["examples"]:
-        words += "\n\n| similarity | split | title | price | train title | train price |\n|---|---|---|---|---|---|\n"
+        words += "\n\n| " + " | ".join(EXAMPLE_COLUMNS) + " |\n|" + "---|" * len(EXAMPLE_COLUMNS) + "\n"
         words += "\n".join(
-            f"| {p['similarity']:.2f} | {p['split']} | {_cell(p['title'])} | {p['price']:,.2f} | "
-            f"{_cell(p['train_title'])} | {p['train_price']:,.2f} |"
-            for p in leakage["examples"]
+            "| " + " | ".join(_cell(cell) for cell in example_cells(pair)) + " |" for pair in leakage["examples"]
         )
     return words + "\n"
 

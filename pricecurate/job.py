@@ -235,8 +235,8 @@ def _curate(spark, config, plan, layout, spec_broadcast, sha256, builds, records
         marked = mark_duplicates(numbered, config.dedup, config.seed)
         groups = None
         if "near" in config.dedup:
-            marked = marked.persist(StorageLevel.MEMORY_AND_DISK)  # signed and joined: the windows run once
-            exact, (marked, groups) = marked, mark_near_duplicates(marked, config.near, config.seed, scratch)
+            exact = marked.persist(StorageLevel.MEMORY_AND_DISK)  # signed and joined: the windows run once
+            marked, groups = mark_near_duplicates(exact, config.near, config.seed, scratch)
             groups.cached.append(exact)
         curated.outcomes = marked.persist(StorageLevel.MEMORY_AND_DISK)
         for r in (
@@ -249,10 +249,10 @@ def _curate(spark, config, plan, layout, spec_broadcast, sha256, builds, records
         curated.cached = curated.outcomes
         if groups is not None:
             groups.release()
-            curated.near = _near_summary(config.near, groups)
+            near = curated.near = _near_summary(config.near, groups)
             progress.say(
-                f"near duplicates: {groups.groups:,} group(s) of {groups.grouped:,} items (largest {groups.largest:,}), "
-                f"{groups.grouped - groups.groups:,} dropped"
+                f"near duplicates: {near['groups']:,} group(s) of {near['items_in_groups']:,} items "
+                f"(largest {near['largest_group']:,}), {near['dropped']:,} dropped"
             )
     curated.accounting = build_accounting(
         ((*key, count) for key, count in tally.items() if count),

@@ -17,6 +17,18 @@ from pricecurate.near import NEAR_ID, agreement, band_rows, min_agreement, near_
 
 EXAMPLES = 20
 PROBED = ("test", "validation")
+EXAMPLE_COLUMNS = ("similarity", "split", "title", "price", "train title", "train price")
+
+
+def checked_items(leakage: dict) -> str:
+    """The probed splits' sizes in words, e.g. "110 test, 40 validation"."""
+    return ", ".join(f"{count:,} {name}" for name, count in leakage["checked"].items() if count)
+
+
+def example_cells(pair: dict) -> tuple[str, ...]:
+    """One example pair as the text of ``EXAMPLE_COLUMNS`` (the card and the report escape it their way)."""
+    return (f"{pair['similarity']:.2f}", pair["split"], pair["title"], f"{pair['price']:,.2f}",
+            pair["train_title"], f"{pair['train_price']:,.2f}")
 
 
 def find_leaks(assigned: DataFrame, params: NearParams, seed: int, examples: int = EXAMPLES) -> dict:

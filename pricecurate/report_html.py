@@ -7,6 +7,7 @@ import html
 
 import numpy as np
 
+from pricecurate.leakage import EXAMPLE_COLUMNS, checked_items, example_cells
 from pricecurate.report_data import SAMPLE_PROMPTS, SPLITS
 from pricecurate.report_plots import NO_ITEMS, PLOTS
 
@@ -87,23 +88,22 @@ def _leakage(summary: dict) -> str:
     leakage = summary.get("leakage")
     if not leakage:
         return "<p class='muted'>No leakage check in this manifest (made before it existed).</p>"
-    checked = ", ".join(f"{count:,} {name}" for name, count in leakage["checked"].items() if count)
-    text = (f"<p id='leakage-count'>{leakage['count']:,} of {checked} items have a near-duplicate in train "
-            f"(word n-gram Jaccard &ge; {leakage['threshold']:g}, estimated from MinHash signatures).</p>")
+    text = (f"<p id='leakage-count'>{leakage['count']:,} of {checked_items(leakage)} items have a near-duplicate "
+            f"in train (word n-gram Jaccard &ge; {leakage['threshold']:g}, estimated from MinHash signatures).</p>")
     near = summary.get("near_duplicates")
     if near:
         text += (f"<p>Near-duplicate removal: {near['groups']:,} groups of {near['items_in_groups']:,} items "
                  f"(largest {near['largest_group']:,}), {near['dropped']:,} items dropped.</p>")
     if not leakage["examples"]:
         return text
+    numeric = {0, 3, 5}  # similarity and the two prices
+    number_cell = " class='n'"
     rows = "".join(
-        f"<tr><td class='n'>{pair['similarity']:.2f}</td><td>{html.escape(pair['split'])}</td>"
-        f"<td>{html.escape(pair['title'])}</td><td class='n'>{pair['price']:,.2f}</td>"
-        f"<td>{html.escape(pair['train_title'])}</td><td class='n'>{pair['train_price']:,.2f}</td></tr>"
+        "<tr>" + "".join(f"<td{number_cell if i in numeric else ''}>{html.escape(cell)}</td>"
+                         for i, cell in enumerate(example_cells(pair))) + "</tr>"
         for pair in leakage["examples"]
     )
-    head = ("<tr><th>similarity</th><th>split</th><th>title</th><th>price</th>"
-            "<th>train title</th><th>train price</th></tr>")
+    head = "<tr>" + "".join(f"<th>{name}</th>" for name in EXAMPLE_COLUMNS) + "</tr>"
     return f"{text}<div class='wide'><table id='leakage-table'><thead>{head}</thead><tbody>{rows}</tbody></table></div>"
 
 
