@@ -14,7 +14,6 @@ unless the shingles agree. Band keys hash ``rows`` consecutive values.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import string
 from dataclasses import dataclass
@@ -26,9 +25,15 @@ from pricecurate.recipe import PRICE_PREFIX, QUESTION
 # Words are what is left between whitespace once ASCII punctuation is blanked out: a third of a
 # regular expression's time, the same words as \w+ on nearly every text.
 _BLANK_PUNCTUATION = str.maketrans({mark: " " for mark in string.punctuation})
+_BLANK_PUNCTUATION_BYTES = bytes(32 if chr(i) in string.punctuation else i for i in range(256))
+# Byte + 1, or 0 for the ASCII whitespace str.split splits at: a word's bytes are its non-zero run.
+_BYTE_VALUE = np.array([0 if chr(i).isspace() else i + 1 for i in range(128)] + list(range(129, 257)), np.uint64)
 _U64 = np.uint64
+_BYTE_PRIME = _U64(0x100000001B3)  # odd, so invertible modulo 2**64
+_BYTE_PRIME_INVERSE = _U64(pow(0x100000001B3, -1, 1 << 64))
 _SHINGLE_PRIME = _U64(1099511628211)  # FNV's 64-bit prime: order matters inside a shingle
-_CHUNK_ITEMS = 64  # items hashed together: the (perm x shingle) block stays in cache
+_CHUNK_ITEMS = 32  # items min-hashed together: the (perm x shingle) block stays in cache
+_BLOCK_ITEMS = 1024  # items whose bytes are split and hashed together: a few MB of arrays
 CANDIDATE_AT_THRESHOLD = 0.95  # least chance that a pair at the threshold shares a band
 
 
@@ -100,8 +105,64 @@ def _mix(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> _U64(31))
 
 
-def _word_hash(word: str) -> int:
-    return int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest(), "little")
+def _batch_bytes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The texts lowercased, punctuation blanked, as one byte array, and each text's first byte.
+
+    Texts are joined by a newline, so no word runs from one into the next. A
+    text with non-ASCII characters has its Unicode whitespace turned into
+    spaces first: bytes split only at ASCII whitespace, ``str.split`` at all.
+    """
+    parts = []
+    for text in texts:
+        text = text.lower()
+        parts.append((text if text.isascii() else " ".join(text.split())).encode("utf-8"))
+    starts = np.zeros(len(parts), np.int64)
+    if parts:
+        starts[1:] = np.cumsum([len(part) + 1 for part in parts[:-1]])
+    data = b"\n".join(parts).translate(_BLANK_PUNCTUATION_BYTES)
+    return np.frombuffer(data, np.uint8), starts
+
+
+def word_hashes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """A 64-bit hash of every word (as ``words`` splits them) of every text, flat, and each text's word count.
+
+    Computed on the bytes of the whole batch at once: a word's hash is a
+    polynomial of its bytes, summed per word with ``reduceat`` and finalised,
+    so it depends on the word alone, never on where it stands.
+    """
+    data, text_starts = _batch_bytes(texts)
+    values = _BYTE_VALUE[data]  # 0 for whitespace
+    inside = values != 0
+    first = np.flatnonzero(inside[1:] & ~inside[:-1]) + 1
+    past = np.flatnonzero(inside[:-1] & ~inside[1:]) + 1
+    if len(data) and inside[0]:
+        first = np.concatenate(([0], first))
+    if len(data) and inside[-1]:
+        past = np.append(past, len(data))
+    lengths = np.bincount(np.searchsorted(text_starts, first, side="right") - 1, minlength=len(texts))
+    if not len(first):
+        return np.zeros(0, _U64), lengths.astype(np.int64)
+    # byte i adds (byte + 1) * P**i; a word's sum times P**-first is the same wherever it stands.
+    powers, inverse = _powers(len(data))
+    with np.errstate(over="ignore"):
+        values *= powers
+        sums = np.add.reduceat(values, first)
+        hashes = _mix(sums * inverse[first] ^ (past - first).astype(_U64))
+    return hashes, lengths.astype(np.int64)
+
+
+_POWERS: list[np.ndarray] = []
+
+
+def _powers(length: int) -> tuple[np.ndarray, np.ndarray]:
+    """P**i and P**-i modulo 2**64 for i < ``length``, computed once per process and grown on demand."""
+    if not _POWERS or len(_POWERS[0]) < length:
+        size = max(length, 1 << 20)
+        with np.errstate(over="ignore"):
+            forward = np.cumprod(np.full(size, _BYTE_PRIME, _U64), dtype=_U64) * _BYTE_PRIME_INVERSE
+            backward = np.cumprod(np.full(size, _BYTE_PRIME_INVERSE, _U64), dtype=_U64) * _BYTE_PRIME
+        _POWERS[:] = [forward, backward]
+    return _POWERS[0][:length], _POWERS[1][:length]
 
 
 def shingle_hashes(texts: list[str], ngram: int) -> tuple[np.ndarray, np.ndarray]:
@@ -110,17 +171,7 @@ def shingle_hashes(texts: list[str], ngram: int) -> tuple[np.ndarray, np.ndarray
     A shingle's hash depends only on its words, so equal shingles hash equally
     in any text, batch or process.
     """
-    tokens: list[str] = []
-    lengths = np.empty(len(texts), np.int64)
-    for i, text in enumerate(texts):
-        found = words(text)
-        lengths[i] = len(found)
-        tokens.extend(found)
-    # Each distinct word is hashed once per batch; the lookups run in C.
-    hashed = dict.fromkeys(tokens)
-    for token in hashed:
-        hashed[token] = _word_hash(token)
-    flat = np.fromiter(map(hashed.__getitem__, tokens), dtype=_U64, count=len(tokens))
+    flat, lengths = word_hashes(texts)
     starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
     counts = np.maximum(lengths - ngram + 1, 1)  # a short text is one shingle of all its words
     total = int(counts.sum())
@@ -147,13 +198,20 @@ def permutations(seed: int, num_perm: int) -> tuple[np.ndarray, np.ndarray]:
 
 def signatures(texts: list[str], ngram: int, num_perm: int, seed: int) -> np.ndarray:
     """One row of ``num_perm`` uint32 MinHash values per text."""
-    hashes, offsets = shingle_hashes(texts, ngram)
     a, b = permutations(seed, num_perm)
     out = np.empty((len(texts), num_perm), np.uint32)
+    for start in range(0, len(texts), _BLOCK_ITEMS):
+        out[start: start + _BLOCK_ITEMS] = _min_hashes(shingle_hashes(texts[start: start + _BLOCK_ITEMS], ngram), a, b)
+    return out
+
+
+def _min_hashes(shingled: tuple[np.ndarray, np.ndarray], a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    hashes, offsets = shingled
+    out = np.empty((len(offsets), len(a)), np.uint32)
     bounds = np.append(offsets, len(hashes))
     with np.errstate(over="ignore"):
-        for lo in range(0, len(texts), _CHUNK_ITEMS):
-            hi = min(lo + _CHUNK_ITEMS, len(texts))
+        for lo in range(0, len(offsets), _CHUNK_ITEMS):
+            hi = min(lo + _CHUNK_ITEMS, len(offsets))
             block = hashes[bounds[lo]: bounds[hi]]
             values = a[:, None] * block[None, :]
             values += b[:, None]

@@ -28,6 +28,24 @@ def test_shingles_are_lowercased_word_ngrams_and_short_texts_are_one_shingle():
     assert mh.shingles("one two", 3) == {"one two"}
 
 
+def test_word_hashes_split_as_words_does_and_hash_each_word_alone():
+    """The byte-level split of a batch gives ``words``'s words, whatever whitespace or script surrounds them."""
+    texts = [
+        "Caf\u00e9\u00a0CR\u00c8ME, br\u00fbl\u00e9e!\tTwo\u2009cups\u3000of \u0130stanbul tea",
+        "one\x1ctwo\x1fthree\x0bfour\rfive\nsix", "", "   ", "!!! ...", "a", "tea cups of tea",
+        "\u00c9cole (\u00e9cole) \u00c9COLE", "x" * 3000 + " y",
+    ]
+    hashes, lengths = mh.word_hashes(texts)
+    spelled = [word for text in texts for word in mh.words(text)]
+    assert lengths.tolist() == [len(mh.words(text)) for text in texts]
+    assert len(hashes) == len(spelled)
+    by_word = {}
+    for word, value in zip(spelled, hashes.tolist()):
+        assert by_word.setdefault(word, value) == value  # the same word hashes the same anywhere
+    assert len(set(by_word.values())) == len(by_word)  # different words, different hashes
+    assert mh.word_hashes(texts[::-1])[0].tolist() == [v for t in texts[::-1] for v in mh.word_hashes([t])[0].tolist()]
+
+
 def test_hashed_shingles_are_the_spelled_out_shingles():
     """Same Jaccard from 64-bit shingle hashes as from the shingle strings, for every pair."""
     texts = [" ".join(r["description"]) for r in planted_records(bases=3)] + TEXTS

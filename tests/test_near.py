@@ -92,11 +92,18 @@ def test_the_item_with_the_smallest_seeded_id_is_kept_and_the_others_dropped(spa
 
 
 def _planted_prompts(tokenizer_spec, bases: int) -> list[str]:
+    return [prompt for prompt, _ in _planted(tokenizer_spec, bases)]
+
+
+def _planted(tokenizer_spec, bases: int) -> list[tuple[str, str]]:
+    """(prompt, family) of every kept planted record; the family is part of the ASIN (see ``planted_records``)."""
     from pricecurate.tokenizer import codec_for
 
     codec = codec_for(tokenizer_spec.json, tokenizer_spec.sha256)
-    outcomes = build_items([json.dumps(r) for r in planted_records(bases=bases)], codec)
-    return [o.prompt for o in outcomes if o.status == KEPT]
+    records = planted_records(bases=bases)
+    outcomes = build_items([json.dumps(r) for r in records], codec)
+    assert len(outcomes) == len(records)
+    return [(o.prompt, r["parent_asin"][3:7]) for r, o in zip(records, outcomes) if o.status == KEPT]
 
 
 @pytest.fixture(scope="module")
@@ -127,9 +134,15 @@ def test_groups_find_the_pairs_above_0_9_and_never_a_pair_below_0_5_shared(spark
 
 def test_groups_do_not_depend_on_partitioning_or_on_the_crowded_path(spark, tokenizer_spec, tmp_path):
     """1 vs 7 input partitions give the same groups; star pairs and broadcast keys group no pair all pairs would not."""
-    prompts = _planted_prompts(tokenizer_spec, bases=8)
+    prompts, family = zip(*_planted(tokenizer_spec, bases=8))
+    prompts = list(prompts)
     baseline = _labels(spark, prompts, tmp_path, partitions=1)
-    assert len(set(baseline.values())) == 8
+    families_of: dict[int, set] = {}
+    for line, label in baseline.items():
+        families_of.setdefault(label, set()).add(family[line - 1])
+    # Each planted family is found, and no group mixes two (a family may split where its links are near 0.8).
+    assert all(len(found) == 1 for found in families_of.values())
+    assert len(set().union(*families_of.values())) == 8
     assert _labels(spark, prompts, tmp_path, partitions=7) == baseline
     # Every bucket of 3+ items compares star pairs only (a subset of its pairs), every key of 3+ rows is
     # broadcast (exact: see the bounded join test): groups can only split, and quality holds.
