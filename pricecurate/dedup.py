@@ -20,6 +20,8 @@ DUPLICATE_OF = {
     "text": (cut_test_prompt, "duplicate_text"),
 }
 NEAR_DUPLICATE = "near_duplicate"
+# Near-duplicate drops whose ids (8 bytes each) are sent to every task rather than the items to a shuffle.
+BROADCAST_DROPS = 4_000_000
 DUPLICATE_REASONS = (*(reason for _, reason in DUPLICATE_OF.values()), NEAR_DUPLICATE)
 
 
@@ -50,29 +52,33 @@ def mark_duplicates(outcomes: DataFrame, fields: list[str], seed: int) -> DataFr
 
 
 def mark_near_duplicates(
-    outcomes: DataFrame, params: NearParams, seed: int, scratch: str
+    outcomes: DataFrame, params: NearParams, seed: int, scratch: str, broadcast_drops: int = BROADCAST_DROPS
 ) -> tuple[DataFrame, NearGroups]:
     """Every kept item of a near-duplicate group but the one with the smallest seeded id becomes a drop.
 
+    The dropped ids are broadcast to the items' tasks, so the items are not
+    shuffled (beyond ``broadcast_drops`` ids they are joined by a shuffle).
     The caller persists the result and then calls ``groups.release()``; the
-    result reads ``scratch`` (see ``near_groups``) until then.
+    result reads ``outcomes`` and ``scratch`` (see ``near_groups``) until then.
     """
     kept = outcomes.filter(F.col("status") == KEPT).withColumn(NEAR_ID, near_id(seed))
     signed = sign(kept, params, seed).persist(StorageLevel.MEMORY_AND_DISK)
     items = _require_unique_ids(signed)
     groups = near_groups(signed, params, scratch, items)
     groups.cached.append(signed)
-    duplicates = groups.labels.filter(F.col("id") != F.col("label")).select(
+    drops = groups.labels.filter(F.col("id") != F.col("label")).select(
         F.col("id").alias(NEAR_ID), F.lit(True).alias("_near")
     )
+    broadcast = groups.dropped <= broadcast_drops
     near = F.col("_near").isNotNull()
     marked = (
-        kept.join(duplicates, NEAR_ID, "left")
+        kept.join(F.broadcast(drops) if broadcast else drops, NEAR_ID, "left")
         .withColumn("status", F.when(near, F.lit(DROPPED)).otherwise(F.col("status")))
         .withColumn("reason", F.when(near, F.lit(NEAR_DUPLICATE)).otherwise(F.col("reason")))
         .drop(NEAR_ID, "_near")
+        .unionByName(outcomes.filter(F.col("status") != KEPT))
     )
-    return marked.unionByName(outcomes.filter(F.col("status") != KEPT)), groups
+    return marked, groups
 
 
 def _require_unique_ids(signed: DataFrame) -> int:

@@ -267,7 +267,7 @@ def _near_summary(params, groups) -> dict:
         "threshold": params.threshold, "ngram": params.ngram, "num_perm": params.num_perm,
         "bands": bands, "rows_per_band": rows,
         "groups": groups.groups, "largest_group": groups.largest, "items_in_groups": groups.grouped,
-        "dropped": groups.grouped - groups.groups,
+        "dropped": groups.dropped,
         "candidate_pairs": groups.candidate_pairs, "similar_pairs": groups.similar_pairs,
         "component_rounds": groups.rounds,
     }

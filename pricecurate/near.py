@@ -25,6 +25,8 @@ from pricecurate.components import HEAVY_ROWS, bounded_join, connected_component
 from pricecurate.minhash import NearParams, band_keys, item_text, signatures
 
 ALL_PAIRS_UP_TO = 200  # bucket members beyond which only star pairs (member, smallest id) are compared
+# Members of buckets of three or more whose keys are broadcast to the band rows rather than joined by a shuffle.
+BROADCAST_MEMBERS = 2_000_000
 NEAR_ID = "near_id"
 
 
@@ -85,23 +87,33 @@ class Candidates:
 
 
 def candidate_pairs(
-    signed: DataFrame, items: int | None = None, all_pairs_up_to: int = ALL_PAIRS_UP_TO, heavy: int = HEAVY_ROWS
+    signed: DataFrame, items: int | None = None, all_pairs_up_to: int = ALL_PAIRS_UP_TO, heavy: int = HEAVY_ROWS,
+    broadcast_members: int = BROADCAST_MEMBERS,
 ) -> Candidates:
     """Pairs of items that share a band bucket: every pair in small buckets, star pairs in large ones.
 
+    A bucket of two is its pair (its smallest and largest id): most shared
+    buckets are, so only the members of larger ones are looked up again.
     ``items``, when known, spares looking for crowded buckets where none can be.
     """
     rows = band_rows(signed)
     buckets = (
         rows.groupBy("band", "bucket")
-        .agg(F.count(F.lit(1)).alias("size"), F.min("id").alias("anchor"))
+        .agg(F.count(F.lit(1)).alias("size"), F.min("id").alias("anchor"), F.max("id").alias("last"))
         .filter(F.col("size") > 1)
-        .persist(StorageLevel.MEMORY_AND_DISK)  # counted for crowded ones, then joined: aggregated once
+        .persist(StorageLevel.MEMORY_AND_DISK)  # counted, then read for pairs and members: aggregated once
     )
+    twos = buckets.filter(F.col("size") == 2).select(F.col("anchor").alias("a"), F.col("last").alias("b"))
+    larger = buckets.filter(F.col("size") > 2).select("band", "bucket", "size", "anchor")
+    counts = larger.agg(F.count(F.lit(1)).alias("buckets"), F.sum("size").alias("members")).first()
     crowded = []
-    if items is None or items > heavy:
-        crowded = buckets.filter(F.col("size") > heavy).select("band", "bucket", "anchor").collect()
-    members = bounded_join(rows, buckets, ["band", "bucket"], [(r["band"], r["bucket"]) for r in crowded])
+    if items is None or items > heavy:  # their anchors are crowded keys of the pairs, whichever join finds them
+        crowded = larger.filter(F.col("size") > heavy).select("band", "bucket", "anchor").collect()
+    if counts["members"] is not None and counts["members"] <= broadcast_members:
+        # Few members to find: the bucket keys go to the band rows' tasks, which are not shuffled.
+        members = rows.join(F.broadcast(larger), ["band", "bucket"])
+    else:
+        members = bounded_join(rows, larger, ["band", "bucket"], [(r["band"], r["bucket"]) for r in crowded])
     members = members.persist(StorageLevel.MEMORY_AND_DISK)
     small = members.filter(F.col("size") <= all_pairs_up_to).select("band", "bucket", "id")
     every_pair = (
@@ -114,7 +126,7 @@ def candidate_pairs(
         .select(F.col("anchor").alias("a"), F.col("id").alias("b"))
     )
     anchors = sorted({(r["anchor"],) for r in crowded})
-    return Candidates(every_pair.unionByName(stars).distinct(), anchors, [members, buckets])
+    return Candidates(twos.unionByName(every_pair).unionByName(stars).distinct(), anchors, [members, buckets])
 
 
 def score_pairs(pairs: DataFrame, signed: DataFrame, crowded_anchors: list[tuple]) -> DataFrame:
@@ -136,18 +148,24 @@ class NearGroups:
     rounds: int
     cached: list  # what to unpersist once ``labels`` is used
 
+    @property
+    def dropped(self) -> int:
+        """Items in groups that are not their group's representative."""
+        return self.grouped - self.groups
+
     def release(self) -> None:
         for frame in self.cached:
             frame.unpersist()
 
 
 def near_groups(signed: DataFrame, params: NearParams, scratch: str, items: int | None = None,
-                heavy: int = HEAVY_ROWS, all_pairs_up_to: int = ALL_PAIRS_UP_TO) -> NearGroups:
+                heavy: int = HEAVY_ROWS, all_pairs_up_to: int = ALL_PAIRS_UP_TO,
+                broadcast_members: int = BROADCAST_MEMBERS) -> NearGroups:
     """Groups of near-duplicate items among ``signed`` (the output of ``sign``; ``items`` rows, if known).
 
     ``scratch``: a folder for the components' rounds, to delete once the labels are used.
     """
-    candidates = candidate_pairs(signed, items, all_pairs_up_to, heavy)
+    candidates = candidate_pairs(signed, items, all_pairs_up_to, heavy, broadcast_members)
     scored = score_pairs(candidates.pairs, signed, candidates.crowded_anchors).persist(StorageLevel.MEMORY_AND_DISK)
     needed = min_agreement(params)
     counts = scored.agg(

@@ -77,9 +77,9 @@ def test_the_item_with_the_smallest_seeded_id_is_kept_and_the_others_dropped(spa
     family = chain_family(random.Random(5))
     prompts = [make_prompt(" ".join(words), 10.0 + i) for i, words in enumerate(family.values())]
     kept_by_seed = {}
-    for seed in (42, 9):
+    for seed, broadcast_drops in ((42, 0), (9, 10)):  # the drops joined by a shuffle, then broadcast
         frame = _frame(spark, prompts)
-        marked, groups = mark_near_duplicates(frame, PARAMS, seed, str(tmp_path / f"mark-{seed}"))
+        marked, groups = mark_near_duplicates(frame, PARAMS, seed, str(tmp_path / f"mark-{seed}"), broadcast_drops)
         rows = marked.withColumn(NEAR_ID, near_id(seed)).collect()
         groups.release()
         chain = [r for r in rows if r["line"] <= 5]
@@ -149,6 +149,9 @@ def test_groups_do_not_depend_on_partitioning_or_on_the_crowded_path(spark, toke
     crowded = _labels(spark, prompts, tmp_path, partitions=7, heavy=2, all_pairs_up_to=2)
     assert all(baseline[a] == baseline[b] for a in crowded for b in crowded if crowded[a] == crowded[b])
     _assert_quality(prompts, crowded)
+    # Bucket members found by a shuffle join rather than a broadcast one: the same groups.
+    assert _labels(spark, prompts, tmp_path, partitions=3, broadcast_members=0) == baseline
+    assert _labels(spark, prompts, tmp_path, partitions=3, heavy=2, all_pairs_up_to=2, broadcast_members=0) == crowded
 
 
 def test_bounded_join_gives_the_plain_join_with_crowded_keys_broadcast(spark):
