@@ -35,6 +35,7 @@ Run it (no torch or trl needed)::
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from pricecurate.recipe import PRICE_PREFIX
@@ -46,9 +47,9 @@ def load_splits(output_dir, cache_dir=None):
     """Load the train and test splits of a pricecurate output as a ``datasets.DatasetDict``."""
     import datasets
 
-    root = Path(output_dir)
-    # One glob per split over the ``category=<C>`` directories (the files
-    # themselves carry the category column too).
+    # The output's manifest names its data folder; one glob per split over the
+    # ``category=<C>`` directories (the files themselves carry the category column too).
+    root = Path(output_dir) / json.loads((Path(output_dir) / "manifest.json").read_text())["data"]
     files = {split: str(root / split / "*" / "*.parquet") for split in ("train", "test")}
     return datasets.load_dataset("parquet", data_files=files, cache_dir=cache_dir)
 

@@ -47,6 +47,7 @@ def _sampling_key(balance: Balance, seed: int) -> Column:
 class BalancePlan:
     cuts: list[tuple]  # (slot, key, parent_asin, category, line) of the last item kept in an over-full slot
     available: int  # items left after balancing
+    by_slot: dict[int, int]  # items left after balancing per $1 price slot: the balanced set's price histogram
 
 
 def _keyed(items: DataFrame, balance: Balance, seed: int) -> DataFrame:
@@ -80,16 +81,17 @@ def plan_balance(items: DataFrame, balance: Balance, seed: int) -> BalancePlan:
     )
     last = F.least(F.col("_size"), F.lit(balance.slot_cap))
     holding = histogram.filter((F.col("_through") >= last) & (F.col("_through") - F.col("count") < last))
-    cut_in_bucket, available = [], 0
+    cut_in_bucket, by_slot = [], {}
     for row in holding.collect():
         if row["price_slot"] >= balance.keep_all_from or row["_size"] <= balance.slot_cap:
-            available += row["_size"]
+            by_slot[row["price_slot"]] = row["_size"]
         else:
-            available += balance.slot_cap
+            by_slot[row["price_slot"]] = balance.slot_cap
             before = row["_through"] - row["count"]
             cut_in_bucket.append((row["price_slot"], row[_BUCKET], balance.slot_cap - before))
+    by_slot, available = dict(sorted(by_slot.items())), sum(by_slot.values())
     if not cut_in_bucket:
-        return BalancePlan([], available)
+        return BalancePlan([], available, by_slot)
     # Pass 2: rank only the items of each cut's bucket.
     wanted = driver_table(items.sparkSession, cut_in_bucket, f"price_slot int, {_BUCKET} int, _wanted long")
     ranked = keyed.join(F.broadcast(wanted), ["price_slot", _BUCKET]).withColumn(
@@ -101,7 +103,7 @@ def plan_balance(items: DataFrame, balance: Balance, seed: int) -> BalancePlan:
     ]
     if len(cuts) != len(cut_in_bucket):  # the histogram and the ranking disagree: a bug, never a result
         raise RuntimeError(f"balancing found {len(cuts)} cuts for {len(cut_in_bucket)} over-full slots")
-    return BalancePlan(sorted(cuts), available)
+    return BalancePlan(sorted(cuts), available, by_slot)
 
 
 def _rank_position(names: dict[str, str]) -> Column:

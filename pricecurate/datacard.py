@@ -45,10 +45,16 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")[:80]
 
 
+def data_prefix(manifest: dict) -> str:
+    """Where the datasets are, relative to the output folder ("" for an earlier version's flat layout)."""
+    return f"{manifest['data']}/" if manifest.get("data") else ""
+
+
 def render(manifest: dict) -> str:
     splits = manifest["splits"]["sizes"]
     names = [name for name in ("train", "validation", "test") if splits.get(name)]
-    data_files = "\n".join(f"  - split: {name}\n    path: \"{name}/*/*.parquet\"" for name in names)
+    folder = data_prefix(manifest)
+    data_files = "\n".join(f"  - split: {name}\n    path: \"{folder}{name}/*/*.parquet\"" for name in names)
     accounting = manifest["accounting"]
     rows = sum(splits.values())
     config = manifest["config"]
@@ -127,12 +133,12 @@ Deduplication: {_dedup_words(manifest)}. Seed: {config['seed']}.
 |---|---|
 {dropped}
 
-Quarantined (unreadable) lines: {quarantined:,}; see `quarantine/` and `manifest.json`.
+Quarantined (unreadable) lines: {quarantined:,}; see `{folder}quarantine/` and `manifest.json`.
 
 ## Loading
 
 ```python
 from datasets import load_dataset
-data = load_dataset("parquet", data_files={{"train": "train/*/*.parquet", "test": "test/*/*.parquet"}})
+data = load_dataset("parquet", data_files={{"train": "{folder}train/*/*.parquet", "test": "{folder}test/*/*.parquet"}})
 ```
 """

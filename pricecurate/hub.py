@@ -8,6 +8,7 @@ Neither path ever puts the token into a message, an exception or a progress line
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
 import socket
@@ -21,6 +22,7 @@ from typing import Callable
 from urllib.parse import urlsplit, urlunsplit
 
 from pricecurate.categories import CATEGORIES
+from pricecurate.publish import DATA_PREFIX
 
 DEFAULT_BASE_URL = "https://huggingface.co/datasets/McAuley-Lab/Amazon-Reviews-2023/resolve/main/raw/meta_categories"
 
@@ -321,7 +323,7 @@ def push_dataset(
             folder_path=str(folder),
             repo_id=repo_id,
             repo_type="dataset",
-            ignore_patterns=PUSH_IGNORE,
+            ignore_patterns=PUSH_IGNORE + _unpublished(folder),
             commit_message="Upload pricecurate dataset",
         )
     except Exception as exc:  # noqa: BLE001 - every Hub failure becomes one safe line
@@ -330,6 +332,12 @@ def push_dataset(
         raise HubError(_redact(f"push to {repo_id} failed: {reason}; {PUSH_ADVICE}", token)) from None
     progress(f"pushed {folder} to {repo_url}")
     return str(repo_url)
+
+
+def _unpublished(folder: Path) -> list[str]:
+    """Data folders the manifest does not name (a run writing beside the published dataset)."""
+    published = json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("data")
+    return [f"{entry.name}/*" for entry in folder.glob(f"{DATA_PREFIX}*") if entry.is_dir() and entry.name != published]
 
 
 def _check_output_folder(folder: Path) -> None:

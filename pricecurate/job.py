@@ -25,7 +25,7 @@ from pricecurate.recipe import RECIPE_NAME
 from pricecurate.split import SPLIT_ORDER, assign_splits, plan_split
 from pricecurate.stages import apply_recipe, cut_test_prompt, number_outcomes, tally_outcomes
 from pricecurate.tokenizer import load_spec
-from pricecurate.write import MANIFEST, WORK, Output
+from pricecurate.write import WORK, Output
 
 
 
@@ -54,9 +54,10 @@ def run_job(
     sc = spark.sparkContext
 
     plan = discover(fs, input_uri, config.categories)
-    output = Output(fs, output_uri, input_uri, overwrite)
-    for leftover in output.clean_leftovers():
-        progress.say(f"removed {leftover}, left by an interrupted run")
+    output = Output(fs, output_uri, input_uri, datacard.render, started)
+    for done in output.recover():
+        progress.say(done)
+    output.claim(overwrite)
     progress.say(
         f"input: {len(plan.files)} file(s) for {len(plan.categories)} categories"
         + (f"; no file for {', '.join(plan.missing)}" if plan.missing else "")
@@ -133,13 +134,12 @@ def run_job(
 
         fs.delete(output.path(WORK))  # the near-duplicate rounds: the written datasets no longer read them
         manifest = _manifest(
-            config, plan, spec, layout, curated, balanced_by_category, split_plan, split_by_category,
-            spark, started, progress, builds.value, records.value, corrupt, leakage,
-        )
-        output.write_json(MANIFEST, manifest)
-        output.write_text("README.md", datacard.render(manifest))
+            config, plan, spec, layout, curated, balanced_by_category, balance_plan.by_slot, split_plan,
+            split_by_category, spark, started, progress, builds.value, records.value, corrupt, leakage,
+        ) | {"data": output.folder}
         with progress.stage("publish"):
-            output.publish()
+            for removed in output.publish(manifest):
+                progress.say(f"removed {removed}, the dataset this run replaced")
     except BaseException:
         output.abandon()
         raise
@@ -273,7 +273,7 @@ def _near_summary(params, groups) -> dict:
     }
 
 
-def _manifest(config, plan, spec, layout, curated, balanced, split_plan, split_by_category,
+def _manifest(config, plan, spec, layout, curated, balanced, balanced_by_slot, split_plan, split_by_category,
               spark, started, progress, tokenizer_builds, rule_records, corrupt, leakage) -> dict:
     accounting = curated.accounting
     categories = {}
@@ -303,6 +303,8 @@ def _manifest(config, plan, spec, layout, curated, balanced, split_plan, split_b
         "near_duplicates": curated.near,
         "leakage": leakage,
         "balanced": sum(balanced.values()),
+        # The balanced set's prices, per $1 slot: most balanced items are in no split, so no file holds them.
+        "balanced_by_price_slot": {str(slot): count for slot, count in balanced_by_slot.items()},
         "splits": {
             "sizes": split_plan.sizes,
             "requested": split_plan.requested,

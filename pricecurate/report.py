@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pricecurate.report_data import SAMPLE_PROMPTS, SPLITS, Rows, first_prompts, local_dir, read_rows, summarise
+from pricecurate.datacard import data_prefix
+from pricecurate.report_data import (SAMPLE_PROMPTS, SPLITS, balanced_rows, first_prompts, local_dir, read_rows,
+                                     summarise)
 from pricecurate.report_html import render_page
 from pricecurate.report_plots import (category_bars, funnel_bars, price_histograms, price_vs_tokens, save_png,
                                       token_histogram)
@@ -21,10 +23,11 @@ def write_report(output_dir: str | Path) -> Path:
     """Write OUTPUT_DIR/report/ (PNG plots, report.json, a self-contained report.html); return the html path."""
     root = local_dir(output_dir)
     manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
-    items = read_rows(root, "items")
-    split_rows = {split: read_rows(root, split) for split in SPLITS}  # a missing split reads as no rows
-    after = Rows.concat(list(split_rows.values()))
-    samples = {split: first_prompts(root, split, SAMPLE_PROMPTS) for split in ("train", "test")}
+    data = root / data_prefix(manifest)
+    items = read_rows(data, "items")
+    split_rows = {split: read_rows(data, split) for split in SPLITS}  # a missing split reads as no rows
+    after = balanced_rows(manifest, split_rows)
+    samples = {split: first_prompts(data, split, SAMPLE_PROMPTS) for split in ("train", "test")}
     summary = summarise(manifest, items, after, split_rows, samples)
 
     figures = {

@@ -101,6 +101,17 @@ def _category_table(manifest: dict) -> dict[str, dict]:
     return table
 
 
+def balanced_rows(manifest: dict, split_rows: dict[str, Rows]) -> Rows:
+    """The balanced set's prices, each at its $1 slot (the rounded price), from the manifest (every balanced
+    item, in a split or not); an earlier version's manifest, without them, gives the split rows instead."""
+    slots = manifest.get("balanced_by_price_slot")
+    if slots is None:
+        return Rows.concat(list(split_rows.values()))
+    prices = np.repeat(np.array([float(slot) for slot in slots], dtype=float),
+                       np.array(list(slots.values()), dtype=np.int64))
+    return Rows(prices, np.full(len(prices), np.nan), np.full(len(prices), "", dtype=object))
+
+
 def summarise(manifest: dict, items: Rows, after: Rows, split_rows: dict[str, Rows], samples: dict) -> dict:
     """Every number of the report (written as report.json); ``per_category`` feeds the plots and funnel table."""
     accounting = manifest.get("accounting", {})

@@ -83,7 +83,7 @@ def price_histograms(items: Rows, after: Rows) -> Figure:
         bins = np.linspace(0, both.max(), 61) if len(both) and both.max() > 0 else 10
     panels = (
         (top, before_prices, "Before balancing: every kept item (items/)", KEPT_COLOUR),
-        (bottom, after_prices, "After balancing: train + validation + test rows", BALANCED_COLOUR),
+        (bottom, after_prices, "After balancing: every balanced item (by $1 price slot)", BALANCED_COLOUR),
     )
     for ax, prices, title, colour in panels:
         if not len(prices):

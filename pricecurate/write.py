@@ -1,29 +1,29 @@
-"""Staged output and atomic publish.
+"""Writing a run's datasets into its own data folder inside the output, then publishing it.
 
-Everything is written into a hidden staging folder next to the output; only a
-finished dataset is renamed into place, so a failed or killed run never leaves
-a half-written dataset where a good one stood.
+Nothing a run writes is read as the dataset until ``publish`` commits it (see
+``pricecurate.publish``), so a failed or killed run never leaves a half-written
+dataset where a good one stood.
 """
 
 from __future__ import annotations
 
-import json
-import posixpath
+import datetime as dt
 import uuid
+from collections.abc import Callable
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from pricecurate import publish
 from pricecurate.fs import HadoopFS, redact
 
 SPLIT_COLUMNS = ("text", "price", "category", "parent_asin", "title", "token_count")
 QUARANTINE_COLUMNS = ("file", "line", "category", "reason", "raw")
-MANIFEST = "manifest.json"
+MANIFEST = publish.MANIFEST
 _PARTITION_DIR = "_category_dir"
 _DATASET_DIR = "_dataset_dir"
 WORK = "_work"  # a run's intermediate files (near-duplicate rounds), deleted before publish
 _SCRATCH = "_spark_output"  # where Spark writes; files then move to <dataset>/category=<name>
-_LEFTOVER_MARK = ".pricecurate-"
 
 
 # A write task gets at least this share of a file's rows, so a small dataset is
@@ -42,23 +42,23 @@ class OutputError(ValueError):
     """A problem with the output location, phrased for the user."""
 
 
-def _parent_and_name(uri: str) -> tuple[str, str]:
-    trimmed = uri.rstrip("/")
-    parent, name = posixpath.split(trimmed)
-    return parent, name
-
-
 def _is_within(inner: str, outer: str) -> bool:
     inner, outer = inner.rstrip("/") + "/", outer.rstrip("/") + "/"
     return inner.startswith(outer)
 
 
 class Output:
-    """One run's output: a staging folder, then the published dataset."""
+    """One run's output: its data folder inside the output folder, then the published dataset.
 
-    def __init__(self, fs: HadoopFS, output_uri: str, input_uri: str, overwrite: bool):
+    ``recover`` (what interrupted runs left) and then ``claim`` (may this run
+    replace what is there?) come before anything is written.
+    """
+
+    def __init__(self, fs: HadoopFS, output_uri: str, input_uri: str, card: Callable[[dict], str],
+                 started: dt.datetime | None = None):
         self.fs = fs
         self.uri = fs.qualify(output_uri).rstrip("/")
+        self._card = card
         input_qualified = fs.qualify(input_uri).rstrip("/")
         if _is_within(self.uri, input_qualified) or _is_within(input_qualified, self.uri):
             raise OutputError(
@@ -66,31 +66,25 @@ class Output:
             )
         if fs.exists(self.uri) and not fs.is_dir(self.uri):
             raise OutputError(f"output {redact(self.uri)} is a file; choose a directory for --output")
-        self.existing = fs.exists(self.uri) and bool(fs.list(self.uri))
-        if self.existing and not overwrite:
-            raise OutputError(f"output {redact(self.uri)} already exists; pass --overwrite to replace it or choose another --output")
-        if self.existing and not fs.exists(self.uri + "/" + MANIFEST):
+        started = started or dt.datetime.now(dt.timezone.utc)
+        self.folder = publish.data_folder_name(started, uuid.uuid4().hex[:12])
+        self.staging = f"{self.uri}/{self.folder}"
+
+    def recover(self) -> list[str]:
+        """Finish or remove what interrupted runs left (see ``publish.recover``); what was done, in words."""
+        return publish.recover(self.fs, self.uri, self._card)
+
+    def claim(self, overwrite: bool) -> None:
+        """Refuse to replace a dataset without ``overwrite``, or a folder that is not a dataset at all."""
+        if not (self.fs.exists(self.uri) and self.fs.list(self.uri)):
+            return
+        if not self.fs.exists(f"{self.uri}/{MANIFEST}"):
             raise OutputError(
                 f"output {redact(self.uri)} exists and is not a pricecurate dataset (no {MANIFEST}); "
                 "refusing to replace it, choose another --output"
             )
-        parent, name = _parent_and_name(self.uri)
-        self._parent, self._name = parent, name
-        run_id = uuid.uuid4().hex[:12]
-        self.staging = f"{parent}/.{name}{_LEFTOVER_MARK}staging-{run_id}"
-        self._retired = f"{parent}/.{name}{_LEFTOVER_MARK}old-{run_id}"
-
-    def clean_leftovers(self) -> list[str]:
-        """Remove staging or retired folders that killed runs left next to this output."""
-        removed = []
-        if not self.fs.exists(self._parent):
-            return removed
-        prefix = f".{self._name}{_LEFTOVER_MARK}"
-        for entry in self.fs.list(self._parent):
-            if entry.name.startswith(prefix):
-                self.fs.delete(entry.uri)
-                removed.append(entry.name)
-        return removed
+        if not overwrite:
+            raise OutputError(f"output {redact(self.uri)} already exists; pass --overwrite to replace it or choose another --output")
 
     def path(self, *parts: str) -> str:
         return "/".join([self.staging, *parts])
@@ -144,18 +138,11 @@ class Output:
             .json(self.path("quarantine"))
         )
 
-    def write_text(self, relative: str, text: str) -> None:
-        self.fs.write_text(self.path(relative), text)
-
-    def write_json(self, relative: str, value) -> None:
-        self.write_text(relative, json.dumps(value, indent=2, sort_keys=False) + "\n")
-
-    def publish(self) -> None:
-        """Swap the finished staging folder into place; the old dataset goes only after."""
-        if self.fs.exists(self.uri):
-            self.fs.rename(self.uri, self._retired)
-        self.fs.rename(self.staging, self.uri)
-        self.fs.delete(self._retired)
+    def publish(self, manifest: dict) -> list[str]:
+        """Mark the data folder complete and make it the output's dataset; older data folders go after."""
+        return publish.publish(self.fs, self.uri, self.folder, manifest, self._card)
 
     def abandon(self) -> None:
-        self.fs.delete(self.staging)
+        """A failed run's data folder goes, unless the output's manifest already names it."""
+        if publish.published(self.fs, self.uri) != self.folder:
+            self.fs.delete(self.staging)

@@ -44,8 +44,9 @@ def say(message: str) -> None:
 
 
 def parquet_files(output: Path) -> dict[str, int]:
-    return {dataset: len(list((output / dataset).glob("*/*.parquet")))
-            for dataset in ("items", "train", "validation", "test") if (output / dataset).is_dir()}
+    data = output / json.loads((output / "manifest.json").read_text())["data"]
+    return {dataset: len(list((data / dataset).glob("*/*.parquet")))
+            for dataset in ("items", "train", "validation", "test") if (data / dataset).is_dir()}
 
 
 def one_run(bench, setup, name: str, input_dir: Path, workdir: Path) -> dict:

@@ -6,13 +6,19 @@ import glob
 import json
 import os
 
+import psutil
 import pyarrow.parquet as pq
 
 SPLIT_COLUMNS = ["text", "price", "category", "parent_asin", "title", "token_count"]
 
 
+def data_dir(output: str) -> str:
+    """The published data folder, as the output's manifest names it."""
+    return os.path.join(str(output), manifest(output)["data"])
+
+
 def split_files(output: str, split: str) -> list[str]:
-    return sorted(glob.glob(os.path.join(output, split, "category=*", "*.parquet")))
+    return sorted(glob.glob(os.path.join(data_dir(output), split, "category=*", "*.parquet")))
 
 
 def split_rows(output: str, split: str) -> list[tuple]:
@@ -28,3 +34,19 @@ def split_rows(output: str, split: str) -> list[tuple]:
 def manifest(output: str) -> dict:
     with open(os.path.join(output, "manifest.json"), encoding="utf-8") as handle:
         return json.load(handle)
+
+
+LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
+
+
+def listening_sockets(root: psutil.Process) -> set[tuple[str, str, int]]:
+    """(process name, address, port) of every listening TCP socket of ``root`` and its descendants."""
+    found = set()
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            for connection in process.net_connections(kind="tcp"):
+                if connection.status == psutil.CONN_LISTEN:
+                    found.add((process.name(), connection.laddr.ip, connection.laddr.port))
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue  # a Python worker that ended between the listing and the look
+    return found

@@ -46,15 +46,17 @@ def test_existing_output_needs_overwrite_and_is_replaced_whole(spark, tmp_path, 
     first = split_rows(str(output), "train")
     assert len(first) == 50
 
-    (output / "marker.txt").write_text("from the first run")
+    first_data = output / manifest(str(output))["data"]
+    (first_data / "train" / "marker.txt").write_text("from the first run")
     assert main(args) == 2  # refused: the first dataset stays as it was
-    assert (output / "marker.txt").exists() and split_rows(str(output), "train") == first
+    assert (first_data / "train" / "marker.txt").exists() and split_rows(str(output), "train") == first
 
     assert main([*args, "--overwrite", "--set", "seed=1"]) == 0
-    assert not (output / "marker.txt").exists()  # replaced whole, not merged
+    assert not first_data.exists()  # replaced whole, not merged
     assert split_rows(str(output), "train") != first
     assert manifest(str(output))["config"]["seed"] == 1
-    assert [n for n in os.listdir(tmp_path) if n != "out"] == []  # no staging or retired folders left
+    assert [n for n in os.listdir(output) if n.startswith("data-")] == [manifest(str(output))["data"]]
+    assert [n for n in os.listdir(tmp_path) if n != "out"] == []
 
 
 def test_output_inside_input_is_refused(spark, tmp_path, small_input):

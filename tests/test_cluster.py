@@ -16,6 +16,8 @@ import urllib.request
 
 import pytest
 
+from helpers import LOOPBACK, data_dir, listening_sockets
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "scripts", "standalone.sh")
 MASTER = "spark://127.0.0.1:7077"
@@ -67,7 +69,7 @@ def _master_state() -> dict:
 def _rows(output: str, split: str) -> list[tuple]:
     import pyarrow.dataset as ds
 
-    files = sorted(glob.glob(os.path.join(output, split, "*", "*.parquet")))
+    files = sorted(glob.glob(os.path.join(data_dir(output), split, "*", "*.parquet")))
     assert files, f"no Parquet files under {output}/{split}"
     table = ds.dataset(files, format="parquet", partitioning=None).to_table(columns=list(COLUMNS))
     return sorted(zip(*(table.column(name).to_pylist() for name in COLUMNS)))
@@ -89,12 +91,19 @@ def test_standalone_cluster_matches_local_mode(tmp_path):
     write_sample(data, records_per_category=80, categories=CATEGORIES, gzip_categories=["Electronics"])
     out_cluster = str(tmp_path / "out-cluster")
     out_local = str(tmp_path / "out-local")
+    # slot_cap 2: balancing cuts over-full price slots, so its draw is compared too, not only a keep-all.
     job_args = ["--config", "conf/course.yaml", "--input", str(data), "--categories", "all",
-                "--set", "split.train=40", "--set", "split.test=15"]
+                "--set", "split.train=40", "--set", "split.test=15", "--set", "balance.slot_cap=2"]
     spark_submit = os.path.join(os.path.dirname(sys.executable), "spark-submit")
 
     try:
         _run([SCRIPT, "start"], env, "standalone.sh start", timeout=120)
+        import psutil
+
+        daemons = [psutil.Process(int(p.read_text())) for p in (tmp_path / "standalone").glob("*.pid")]
+        sockets = set().union(*(listening_sockets(daemon) for daemon in daemons))
+        assert len(daemons) == 2 and sockets, (daemons, sockets)  # master and worker, each listening
+        assert {ip for _, ip, _ in sockets} <= LOOPBACK, sorted(sockets)
         _run(
             [
                 spark_submit, "--master", MASTER,
@@ -129,10 +138,10 @@ def test_standalone_cluster_matches_local_mode(tmp_path):
     assert cluster["accounting"] == local["accounting"]
     assert cluster["splits"] == local["splits"]
     assert cluster["accounting"]["lines"] == 80 * len(CATEGORIES)
-    assert cluster["accounting"]["kept"] > 0
-    for split in ("train", "test"):
+    assert cluster["accounting"]["kept"] > cluster["balanced"] == local["balanced"]  # the cut dropped items
+    for split in ("items", "train", "test"):
         cluster_rows, local_rows = _rows(out_cluster, split), _rows(out_local, split)
-        assert len(cluster_rows) == cluster["splits"]["sizes"][split]
+        assert split == "items" or len(cluster_rows) == cluster["splits"]["sizes"][split]
         assert cluster_rows == local_rows, f"{split} rows differ between the cluster and local mode"
 
 
@@ -150,11 +159,15 @@ def test_losing_a_worker_mid_run_changes_nothing(tmp_path, spark):
     env = {**_env(tmp_path), "WORKERS": "2", "WORKER_CORES": "1", "WORKER_MEMORY": "1500m"}
     data = tmp_path / "input"
     write_sample(data, records_per_category=160)  # all 34 categories: long enough to kill mid-stage
-    overrides = ["split.train=300", "split.test=40"]
-    job_args = ["--config", "conf/default.yaml", "--input", str(data), "--categories", "all", "--set", "partitions=8"]
+    # Exact dedup on, and slots overflow so the cut draws (near is left to the faster local tests).
+    overrides = ["split.train=300", "split.test=40", "balance.slot_cap=6", "dedup=title,text"]
+    job_args = ["--config", "conf/course.yaml", "--input", str(data), "--categories", "all", "--set", "partitions=8"]
     for item in overrides:
         job_args += ["--set", item]
     out_cluster = str(tmp_path / "out-cluster")
+    events = tmp_path / "events"
+    events.mkdir()
+    (ui_port,) = _free_ports(1)
     spark_submit = os.path.join(os.path.dirname(sys.executable), "spark-submit")
     killed = None
     try:
@@ -162,17 +175,21 @@ def test_losing_a_worker_mid_run_changes_nothing(tmp_path, spark):
         job = subprocess.Popen(
             [spark_submit, "--master", MASTER, "--conf", f"spark.pyspark.python={sys.executable}",
              "--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.driver.bindAddress=127.0.0.1",
-             "--conf", "spark.executor.memory=900m", "jobs/curate.py", *job_args, "--output", out_cluster],
+             "--conf", "spark.executor.memory=900m", "--conf", f"spark.ui.port={ui_port}",
+             "--conf", "spark.eventLog.enabled=true",
+             "--conf", f"spark.eventLog.dir={events}", "--conf", "spark.eventLog.compress=false",
+             "jobs/curate.py", *job_args, "--output", out_cluster],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         log = []
         for line in job.stdout:
             log.append(line)
             if killed is None and "items: started" in line:
-                time.sleep(4)  # let both executors get into the Python work
                 with open(os.path.join(env["STANDALONE_DIR"], "worker-2.pid")) as handle:
-                    killed = int(handle.read().strip())
-                os.killpg(killed, signal.SIGKILL)  # the worker, its executor and Python workers
+                    worker = int(handle.read().strip())
+                _wait_for_a_running_task(worker, f"http://127.0.0.1:{ui_port}")
+                os.killpg(worker, signal.SIGKILL)  # the worker, its executor and Python workers
+                killed = worker
         assert job.wait(timeout=JOB_TIMEOUT) == 0, "".join(log[-80:])
         assert killed is not None, "the job never reached the items stage"
     finally:
@@ -180,12 +197,71 @@ def test_losing_a_worker_mid_run_changes_nothing(tmp_path, spark):
 
     # The undisturbed reference: the same job in this process, local mode.
     reference = str(tmp_path / "out-reference")
-    config = load_config("conf/default.yaml", ["categories=all", *overrides])
+    config = load_config("conf/course.yaml", ["categories=all", *overrides])
     run_job(spark, config, str(data), reference)
 
-    assert _manifest(out_cluster)["accounting"] == _manifest(reference)["accounting"]
+    # Spark's own record: an executor was removed while tasks ran on it, and those tasks ran again.
+    lost = _lost_work(events)
+    assert lost["executors_removed"] >= 1 and lost["tasks_lost"] >= 1, lost
+    cluster = _manifest(out_cluster)
+    assert cluster["accounting"] == _manifest(reference)["accounting"]
+    assert cluster["accounting"]["kept"] > cluster["balanced"] == _manifest(reference)["balanced"]
     for split in ("items", "train", "test"):
         assert _rows(out_cluster, split) == _rows(reference, split), split
+
+
+def _wait_for_a_running_task(worker_pid: int, ui: str, timeout: float = 90) -> None:
+    """Return once the executor under ``worker_pid`` has run one task for over a second (Spark's status API):
+    killing it then loses that task's work, which must be done again."""
+    import psutil
+
+    def get(path: str):
+        with urllib.request.urlopen(f"{ui}/api/v1/applications{path}", timeout=5) as response:
+            return json.load(response)
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        executor = None
+        for child in psutil.Process(worker_pid).children(recursive=True):
+            try:
+                command = child.cmdline()
+            except psutil.Error:  # a process that ended (or is a zombie) as it was listed
+                continue
+            if "--executor-id" in command:
+                executor = command[command.index("--executor-id") + 1]
+        try:
+            app = get("")[0]["id"]
+            for stage in get(f"/{app}/stages?status=active"):
+                tasks = get(f"/{app}/stages/{stage['stageId']}/{stage['attemptId']}/taskList?status=running&length=1000")
+                if any(t["executorId"] == executor and _running_seconds(t) > 1 for t in tasks):
+                    return
+        except (OSError, ValueError, IndexError, KeyError):
+            pass
+        time.sleep(0.1)
+    pytest.fail("the second worker's executor never ran a task for over a second")
+
+
+def _running_seconds(task: dict) -> float:
+    """How long a running task has run, from its launch time (e.g. "2026-11-27T09:06:55.123GMT")."""
+    import datetime as dt
+
+    launched = dt.datetime.strptime(task["launchTime"].replace("GMT", "+0000"), "%Y-%m-%dT%H:%M:%S.%f%z")
+    return (dt.datetime.now(dt.timezone.utc) - launched).total_seconds()
+
+
+def _lost_work(events_dir) -> dict:
+    """Executors removed, and tasks that ended because their executor was lost, in the run's event log."""
+    from pricecurate.eventlog import read_events
+
+    counts = {"executors_removed": 0, "tasks_lost": 0}
+    for path in events_dir.iterdir():
+        for event in read_events(path):
+            if event["Event"] == "SparkListenerExecutorRemoved":
+                counts["executors_removed"] += 1
+            elif (event["Event"] == "SparkListenerTaskEnd"
+                  and event.get("Task End Reason", {}).get("Reason") == "ExecutorLostFailure"):
+                counts["tasks_lost"] += 1
+    return counts
 
 
 def _free_ports(count: int) -> list[int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -33,7 +34,9 @@ TRAIN_TEXTS = [_train_text(product, price) for price, product in PRODUCTS.items(
 @pytest.fixture(scope="module")
 def output_dir(tmp_path_factory):
     """A tiny output laid out like a pricecurate run (which also keeps category in the files)."""
-    root = tmp_path_factory.mktemp("out")
+    output = tmp_path_factory.mktemp("out")
+    root = output / "data-20261127T000000-abc"
+    (output / "manifest.json").write_text(json.dumps({"data": root.name}))
 
     def write(split, texts, prices):
         table = pa.table(
@@ -52,7 +55,7 @@ def output_dir(tmp_path_factory):
 
     write("train", TRAIN_TEXTS, [float(price) for price in PRODUCTS])
     write("test", [_train_text("Claw Hammer\nSixteen ounces, fiberglass handle.", "")], [12.0])
-    return root
+    return output
 
 
 @pytest.fixture(scope="module")

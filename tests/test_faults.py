@@ -38,18 +38,19 @@ def finish(process: subprocess.Popen) -> str:
     return out
 
 
-def staged(parent, part: str) -> bool:
-    """A staging folder exists and Spark has begun writing ``part`` (items, train...) into it."""
-    for name in os.listdir(parent):
-        if ".pricecurate-staging-" in name and os.path.isdir(os.path.join(parent, name, part)):
+def staged(output, part: str) -> bool:
+    """A new run's data folder exists and Spark has begun writing ``part`` (items, train...) into it."""
+    published = manifest(str(output))["data"]
+    for name in os.listdir(output):
+        if name.startswith("data-") and name != published and os.path.isdir(os.path.join(output, name, part)):
             return True
     return False
 
 
-def kill_when_writing(process: subprocess.Popen, parent, part: str) -> None:
+def kill_when_writing(process: subprocess.Popen, output, part: str) -> None:
     """SIGKILL the run (driver, JVM and Python workers) as soon as it is writing ``part``."""
     deadline = time.monotonic() + 240
-    while not staged(parent, part):
+    while not staged(output, part):
         if process.poll() is not None or time.monotonic() > deadline:
             pytest.fail(f"the run ended or stalled before writing {part}")
         time.sleep(0.02)
@@ -63,7 +64,7 @@ def dataset(output) -> dict:
 
 def test_sigkill_mid_write_keeps_the_old_dataset_and_the_next_run_recovers(tmp_path):
     source = tmp_path / "in"
-    write_sample(source, records_per_category=250, categories=["Automotive", "Toys_and_Games", "Electronics"])
+    write_sample(source, records_per_category=150, categories=["Automotive", "Toys_and_Games", "Electronics"])
     write_planted(source / "meta_Gift_Cards.jsonl", bases=8)  # near-duplicates: groups must not depend on cores
     output = tmp_path / "out"
     finish(start(source, output, "local[2]", *NEAR))
@@ -71,15 +72,16 @@ def test_sigkill_mid_write_keeps_the_old_dataset_and_the_next_run_recovers(tmp_p
     assert len(before["train"]) == 150
     assert before_manifest["near_duplicates"]["groups"] >= 8
 
-    # Killed while Spark writes the Parquet files, then while they are moved into their dataset folders.
-    for part in ("_spark_output", "items"):
-        kill_when_writing(start(source, output, "local[2]", "--overwrite", "--set", "seed=9"), tmp_path, part)
-        assert dataset(output) == before and manifest(str(output)) == before_manifest
+    # Killed while Spark writes the Parquet files (each later step of publishing is killed in test_publish.py).
+    kill_when_writing(start(source, output, "local[2]", "--overwrite", "--set", "seed=9"), output, "_spark_output")
+    assert dataset(output) == before and manifest(str(output)) == before_manifest
 
     # The next run cleans up and, on one core, writes exactly what two cores wrote.
     log = finish(start(source, output, "local[1]", "--overwrite", *NEAR))
     assert "left by an interrupted run" in log
     assert sorted(n for n in os.listdir(tmp_path) if not n.endswith(".log")) == ["in", "out"]
+    visible = sorted(name for name in os.listdir(output) if not name.startswith("."))  # not Hadoop's .crc files
+    assert visible == ["README.md", manifest(str(output))["data"], "manifest.json"]
     assert dataset(output) == before
     assert manifest(str(output))["accounting"] == before_manifest["accounting"]
     assert manifest(str(output))["near_duplicates"] == before_manifest["near_duplicates"]

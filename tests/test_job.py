@@ -7,8 +7,8 @@ from collections import Counter
 import pytest
 from pyspark.sql import functions as F
 
-from conftest import SHARED, SHARED_SETS, load_golden, needs_shared
-from helpers import manifest, split_rows
+from conftest import SHARED, SHARED_SETS, load_golden, needs_shared, require_shared
+from helpers import data_dir, manifest, split_rows
 from pricecurate import accounting
 from pricecurate.config import load_config
 from pricecurate.job import run_job
@@ -81,8 +81,7 @@ def test_spark_outcomes_match_golden_line_by_line(spark, tokenizer_spec, name, p
 
 @pytest.fixture(scope="module")
 def real_run(spark, tmp_path_factory):
-    if not (SHARED / "data" / "real").is_dir():
-        pytest.skip("shared data not available")
+    require_shared()
     output = tmp_path_factory.mktemp("real") / "out"
     config = load_config("conf/course.yaml", ["categories=all", "split.train=500", "split.test=20"])
     result = run_job(spark, config, str(SHARED / "data" / "real"), str(output))
@@ -136,7 +135,7 @@ def test_output_loads_with_datasets(real_run):
     output, _ = real_run
     loaded = datasets.load_dataset(
         "parquet",
-        data_files={"train": f"{output}/train/*/*.parquet", "test": f"{output}/test/*/*.parquet"},
+        data_files={"train": f"{data_dir(output)}/train/*/*.parquet", "test": f"{data_dir(output)}/test/*/*.parquet"},
     )
     info = manifest(output)
     assert loaded["train"].num_rows == info["splits"]["sizes"]["train"]
@@ -150,7 +149,8 @@ def test_data_card_names_the_splits(real_run):
     output, _ = real_run
     card = open(f"{output}/README.md", encoding="utf-8").read()
     assert card.startswith("---\nconfigs:")
-    assert 'path: "train/*/*.parquet"' in card and 'path: "test/*/*.parquet"' in card
+    folder = manifest(output)["data"]
+    assert f'path: "{folder}/train/*/*.parquet"' in card and f'path: "{folder}/test/*/*.parquet"' in card
 
 
 def test_output_folder_loads_as_a_hub_dataset_through_its_card(real_run):

@@ -1,0 +1,172 @@
+"""Filesystems for publish tests, and a process that publishes and can be killed at any step.
+
+``LocalFS`` does what Hadoop's local filesystem does for the calls publishing
+makes; ``ObjectStoreFS`` behaves like an object store: a folder rename copies
+and deletes file by file, a delete removes file by file, a write is one PUT.
+Every file-level action of either is a step the kill hook counts.
+
+    python publish_fakes.py FS OUTPUT TAG KILL_AT {run,recover}
+
+runs one fake run (or only recovery) and SIGKILLs itself after step KILL_AT
+(0: never); it prints the number of steps it took.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import sys
+from dataclasses import dataclass
+
+from pricecurate import publish
+
+FILES = ("items/category=A/part-0.parquet", "items/category=B/part-0.parquet",
+         "train/category=A/part-0.parquet", "test/category=A/part-0.parquet")
+
+
+@dataclass(frozen=True)
+class Entry:
+    uri: str
+    name: str
+    size: int
+    is_dir: bool
+
+
+def step(name: str) -> None:
+    if publish.after_step is not None:
+        publish.after_step(name)
+
+
+class LocalFS:
+    def exists(self, uri: str) -> bool:
+        return os.path.exists(uri)
+
+    def is_dir(self, uri: str) -> bool:
+        return os.path.isdir(uri)
+
+    def list(self, uri: str) -> list[Entry]:
+        return [Entry(os.path.join(uri, n), n, os.path.getsize(os.path.join(uri, n)), os.path.isdir(os.path.join(uri, n)))
+                for n in sorted(os.listdir(uri))]
+
+    def mkdirs(self, uri: str) -> None:
+        os.makedirs(uri, exist_ok=True)
+
+    def delete(self, uri: str) -> None:
+        if os.path.isdir(uri):
+            shutil.rmtree(uri)
+        elif os.path.exists(uri):
+            os.remove(uri)
+        step("fs: delete")
+
+    def rename(self, source: str, target: str) -> None:
+        if os.path.exists(target):
+            raise OSError(f"could not rename {source} to {target}")
+        os.rename(source, target)
+        step("fs: rename")
+
+    def write_text(self, uri: str, text: str) -> None:
+        os.makedirs(os.path.dirname(uri), exist_ok=True)
+        with open(uri, "w", encoding="utf-8") as handle:  # truncates first, as Hadoop's create(overwrite) does
+            handle.write(text)
+        step("fs: write")
+
+    def read_text(self, uri: str) -> str:
+        with open(uri, encoding="utf-8") as handle:
+            return handle.read()
+
+
+class ObjectStoreFS(LocalFS):
+    """Keys, not folders: a rename or delete of a prefix is one copy or removal per object."""
+
+    def _objects(self, uri: str) -> list[str]:
+        if not os.path.isdir(uri):
+            return [uri] if os.path.exists(uri) else []
+        return sorted(os.path.join(d, f) for d, _, files in os.walk(uri) for f in files)
+
+    def delete(self, uri: str) -> None:
+        for path in self._objects(uri):
+            os.remove(path)
+            step("fs: delete object")
+        if os.path.isdir(uri):
+            shutil.rmtree(uri)  # empty prefixes: nothing to an object store
+
+    def rename(self, source: str, target: str) -> None:
+        if os.path.exists(target):
+            raise OSError(f"could not rename {source} to {target}")
+        for path in self._objects(source):
+            copy = os.path.join(target, os.path.relpath(path, source)) if os.path.isdir(source) else target
+            os.makedirs(os.path.dirname(copy), exist_ok=True)
+            shutil.copyfile(path, copy)
+            step("fs: copy object")
+        self.delete(source)
+
+    def write_text(self, uri: str, text: str) -> None:
+        os.makedirs(os.path.dirname(uri), exist_ok=True)
+        with open(uri + ".put", "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(uri + ".put", uri)  # a PUT is all or nothing
+        step("fs: put")
+
+
+FILESYSTEMS = {"local": LocalFS, "object-store": ObjectStoreFS}
+
+
+def content(tag: str, name: str) -> str:
+    return f"{tag}:{name}\n"
+
+
+def manifest_for(tag: str) -> dict:
+    return {"tag": tag, "files": {name: hashlib.sha256(content(tag, name).encode()).hexdigest() for name in FILES}}
+
+
+def card(manifest: dict) -> str:
+    return f"# dataset {manifest['tag']} in {manifest.get('data')}\n"
+
+
+def write_run(fs, output: str, tag: str) -> str:
+    """One run: its data folder written file by file, then published."""
+    folder = f"{publish.DATA_PREFIX}{tag}"
+    for name in FILES:
+        fs.write_text(f"{output}/{folder}/{name}", content(tag, name))
+    publish.publish(fs, output, folder, manifest_for(tag), card)
+    return folder
+
+
+def published_tag(output: str) -> str | None:
+    """The tag of the complete dataset at ``output``, checked file by file; None when there is none."""
+    path = os.path.join(output, publish.MANIFEST)
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        manifest = json.load(handle)
+    folder = os.path.join(output, manifest["data"])
+    for name, digest in manifest["files"].items():
+        with open(os.path.join(folder, name), "rb") as handle:
+            assert hashlib.sha256(handle.read()).hexdigest() == digest, name
+    with open(os.path.join(output, publish.CARD), encoding="utf-8") as handle:
+        assert handle.read() == card(manifest)
+    return manifest["tag"]
+
+
+def main(kind: str, output: str, tag: str, kill_at: int, mode: str) -> None:
+    taken = 0
+
+    def count(_name: str) -> None:
+        nonlocal taken
+        taken += 1
+        if taken == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    publish.after_step = count
+    fs = FILESYSTEMS[kind]()
+    publish.recover(fs, output, card)
+    if mode == "run":
+        write_run(fs, output, tag)
+    print(taken)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])
