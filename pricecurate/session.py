@@ -48,6 +48,9 @@ def build_session(master: str | None, extra: dict[str, str] | None = None, app_n
         # installed (PySpark reads the variable when the context starts).
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         if master.startswith("local"):
+            # Every socket on loopback: the RPC and block manager follow bindAddress, the web UI
+            # follows SPARK_LOCAL_IP (unset, it listens on every interface). Set either to widen.
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
             settings["spark.driver.bindAddress"] = "127.0.0.1"
             settings["spark.driver.host"] = "127.0.0.1"
             settings["spark.driver.memory"] = "4g"

@@ -18,7 +18,27 @@ def shared_available() -> bool:
     return (SHARED / "golden").is_dir() and (SHARED / "data").is_dir()
 
 
-needs_shared = pytest.mark.skipif(not shared_available(), reason=f"shared reference data not found at {SHARED}")
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def require_shared() -> None:
+    """Skip a test that needs ../shared where it is absent; in CI (CI=true) its absence is a failure, or a CI
+    without it would pass with no check of prompts, prices or token counts against the reference."""
+    if shared_available():
+        return
+    if in_ci():
+        pytest.fail(f"shared reference data not found at {SHARED}; CI must have it (CI=true)", pytrace=False)
+    pytest.skip(f"shared reference data not found at {SHARED}")
+
+
+@pytest.fixture
+def shared():
+    require_shared()
+    return SHARED
+
+
+needs_shared = pytest.mark.usefixtures("shared")
 
 
 def load_golden(name: str) -> list[dict]:

@@ -50,15 +50,34 @@ def test_plan_counts_exactly_what_the_filter_keeps(spark):
     assert plan.available == CAP + 1400 + 90 == apply_balance(items, plan, balance, seed=42).count()
 
 
-def test_weights_match_the_course_draw_in_distribution(course_balanced):
-    """The course drew with numpy.random.choice(p=weights, replace=False); compare the Automotive share."""
-    weights = np.array([1.0] * 1500 + [5.0] * 1500)
+def _course_draw_mean(ratio: float, draws: int = 300) -> float:
+    """Automotive items the course's draw (numpy.random.choice(p=weights, replace=False)) keeps, on average,
+    from a slot of 1,500 Automotive (weight 1) and 1,500 others (weight ``ratio``) cut to CAP."""
+    weights = np.array([1.0] * 1500 + [ratio] * 1500)
     rng = np.random.default_rng(0)
-    draws = [(rng.choice(3000, size=CAP, replace=False, p=weights / weights.sum()) < 1500).sum() for _ in range(300)]
-    mean, spread = float(np.mean(draws)), float(np.std(draws))
-    automotive = course_balanced[(10, "Automotive")]
-    assert abs(automotive - mean) < 5 * spread + 1, (automotive, mean, spread)
-    assert automotive < 400  # weight 1 against 5: clearly fewer than half
+    return float(np.mean([(rng.choice(3000, size=CAP, replace=False, p=weights / weights.sum()) < 1500).sum()
+                          for _ in range(draws)]))
+
+
+def _job_draw_mean(spark, ratio: float, slots: int = 20) -> float:
+    """The same, from the job's balancing: ``slots`` over-full slots, each an independent draw, in one pass."""
+    rows = [(category, f"meta_{category}.jsonl", slot * 100_000 + line, slot, f"W{slot:03d}{category[:4]}{line:05d}")
+            for slot in range(10, 10 + slots) for category in ("Automotive", "Toys_and_Games") for line in range(1500)]
+    items = spark.createDataFrame(rows, "category string, file string, line long, price_slot int, parent_asin string")
+    balanced = balance_items(items, Balance(default_weight=ratio, weights={"Automotive": 1.0}), seed=42)
+    counts = balanced.filter(F.col("category") == "Automotive").groupBy("price_slot").count().collect()
+    assert len(counts) == slots
+    return sum(r["count"] for r in counts) / slots
+
+
+def test_weights_match_the_course_draw_and_reject_neighbouring_ratios(spark):
+    """1:5 gives the course's 1:5 share; the window (half the gap to 1:6, about 5 standard errors of a
+    20-slot mean) is tight enough that 1:4 and 1:6 fall outside it."""
+    expected = {ratio: _course_draw_mean(ratio) for ratio in (4.0, 5.0, 6.0)}
+    window = (expected[5.0] - expected[6.0]) / 2
+    assert abs(_job_draw_mean(spark, 5.0) - expected[5.0]) < window, expected
+    for neighbour in (4.0, 6.0):
+        assert abs(_job_draw_mean(spark, neighbour) - expected[5.0]) > window, (neighbour, expected)
 
 
 def test_balancing_ignores_partitioning_and_follows_the_seed(spark):

@@ -49,36 +49,43 @@ def run(spark, source, output, *overrides, settings: dict[str, str] | None = Non
     return {split: split_rows(str(output), split) for split in SPLITS}
 
 
-def test_same_rows_for_one_and_four_partitions(spark, sample_input, tmp_path):
-    one = run(spark, sample_input, tmp_path / "p1", "partitions=1")
-    four = run(spark, sample_input, tmp_path / "p4", "partitions=4")
+CUT = "balance.slot_cap=6"  # over-full price slots are cut: the balancing draw is compared, not a keep-all
+
+
+@pytest.fixture(scope="module")
+def one_partition(spark, sample_input, tmp_path_factory):
+    output = tmp_path_factory.mktemp("p1") / "out"
+    return output, run(spark, sample_input, output, "partitions=1", CUT)
+
+
+def test_same_rows_for_one_and_four_partitions(spark, sample_input, one_partition, tmp_path):
+    p1, one = one_partition
+    four = run(spark, sample_input, tmp_path / "p4", "partitions=4", CUT)
     assert one == four
+    assert manifest(str(p1))["accounting"]["kept"] > manifest(str(p1))["balanced"]
     assert len(one["train"]) == 200 and len(one["test"]) == 30 and len(one["validation"]) == 10
-    assert manifest(str(tmp_path / "p1"))["accounting"] == manifest(str(tmp_path / "p4"))["accounting"]
-    near = manifest(str(tmp_path / "p1"))["near_duplicates"]
+    assert manifest(str(p1))["accounting"] == manifest(str(tmp_path / "p4"))["accounting"]
+    near = manifest(str(p1))["near_duplicates"]
     assert near["groups"] >= 6 and near == manifest(str(tmp_path / "p4"))["near_duplicates"]
     for split in SPLITS:  # a small dataset: one file per category, whatever the partitioning
         folders = [os.path.dirname(path) for path in split_files(str(tmp_path / "p4"), split)]
         assert folders and len(folders) == len(set(folders)), split
 
-    reseeded = run(spark, sample_input, tmp_path / "seed7", "partitions=4", "seed=7")
-    assert reseeded["train"] != one["train"]
 
-
-def test_same_rows_for_one_and_many_read_splits(spark, sample_input, tmp_path):
-    whole = run(spark, sample_input, tmp_path / "whole")
-    split = run(spark, sample_input, tmp_path / "split",
+def test_same_rows_for_one_and_many_read_splits(spark, sample_input, one_partition, tmp_path):
+    p1, one = one_partition
+    split = run(spark, sample_input, tmp_path / "split", CUT,
                 settings={"spark.sql.files.maxPartitionBytes": "40000", "spark.sql.files.openCostInBytes": "1"})
-    assert manifest(str(tmp_path / "split"))["spark"]["read_tasks"] >= 10 > manifest(str(tmp_path / "whole"))["spark"]["read_tasks"]
-    assert split == whole
+    assert manifest(str(tmp_path / "split"))["spark"]["read_tasks"] >= 10 > manifest(str(p1))["spark"]["read_tasks"]
+    assert split == one
 
 
-def test_dedup_keeps_one_item_per_title_and_text(spark, sample_input, tmp_path):
-    rows = run(spark, sample_input, tmp_path / "dedup", "partitions=3")
+def test_dedup_keeps_one_item_per_title_and_text(one_partition):
+    p1, rows = one_partition
     titles = [r[4] for r in rows["items"]]
     bodies = [r[0].rsplit("Price is $", 1)[0] for r in rows["items"]]
     assert len(titles) == len(set(titles)) and len(bodies) == len(set(bodies))
-    acc = manifest(str(tmp_path / "dedup"))["accounting"]
+    acc = manifest(str(p1))["accounting"]
     assert acc["dropped"].get("duplicate_title", 0) > 0  # the generator relists some titles
     train_bodies = {r[0].rsplit("Price is $", 1)[0] for r in rows["train"]}
     assert not train_bodies & {r[0][: -len("Price is $")] for r in rows["test"]}

