@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pricecurate.leakage import EXAMPLE_COLUMNS, checked_items, example_cells
+from pricecurate.publish import data_prefix
 from pricecurate.recipe import PRICE_PREFIX, QUESTION
 
 
@@ -43,11 +44,6 @@ def _leakage_words(manifest: dict) -> str:
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")[:80]
-
-
-def data_prefix(manifest: dict) -> str:
-    """Where the datasets are, relative to the output folder ("" for an earlier version's flat layout)."""
-    return f"{manifest['data']}/" if manifest.get("data") else ""
 
 
 def render(manifest: dict) -> str:

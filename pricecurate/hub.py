@@ -22,7 +22,7 @@ from typing import Callable
 from urllib.parse import urlsplit, urlunsplit
 
 from pricecurate.categories import CATEGORIES
-from pricecurate.publish import DATA_PREFIX
+from pricecurate.publish import DATA_KEY, DATA_PREFIX
 
 DEFAULT_BASE_URL = "https://huggingface.co/datasets/McAuley-Lab/Amazon-Reviews-2023/resolve/main/raw/meta_categories"
 
@@ -336,7 +336,7 @@ def push_dataset(
 
 def _unpublished(folder: Path) -> list[str]:
     """Data folders the manifest does not name (a run writing beside the published dataset)."""
-    published = json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("data")
+    published = json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get(DATA_KEY)
     return [f"{entry.name}/*" for entry in folder.glob(f"{DATA_PREFIX}*") if entry.is_dir() and entry.name != published]
 
 

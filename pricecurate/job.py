@@ -20,6 +20,7 @@ from pricecurate.fs import HadoopFS, redact, redact_text
 from pricecurate.items import DROPPED, KEPT, QUARANTINED
 from pricecurate.leakage import find_leaks
 from pricecurate.progress import Progress
+from pricecurate.publish import DATA_KEY
 from pricecurate.read import discover, failed_file, parse_bytes, plan_layout, read_lines, split_size
 from pricecurate.recipe import RECIPE_NAME
 from pricecurate.split import SPLIT_ORDER, assign_splits, plan_split
@@ -136,7 +137,7 @@ def run_job(
         manifest = _manifest(
             config, plan, spec, layout, curated, balanced_by_category, balance_plan.by_slot, split_plan,
             split_by_category, spark, started, progress, builds.value, records.value, corrupt, leakage,
-        ) | {"data": output.folder}
+        ) | {DATA_KEY: output.folder}
         with progress.stage("publish"):
             for removed in output.publish(manifest):
                 progress.say(f"removed {removed}, the dataset this run replaced")

@@ -105,11 +105,11 @@ def candidate_pairs(
     )
     twos = buckets.filter(F.col("size") == 2).select(F.col("anchor").alias("a"), F.col("last").alias("b"))
     larger = buckets.filter(F.col("size") > 2).select("band", "bucket", "size", "anchor")
-    counts = larger.agg(F.count(F.lit(1)).alias("buckets"), F.sum("size").alias("members")).first()
+    members_of_larger = larger.agg(F.sum("size")).first()[0]  # None when there is no such bucket
     crowded = []
     if items is None or items > heavy:  # their anchors are crowded keys of the pairs, whichever join finds them
         crowded = larger.filter(F.col("size") > heavy).select("band", "bucket", "anchor").collect()
-    if counts["members"] is not None and counts["members"] <= broadcast_members:
+    if members_of_larger is not None and members_of_larger <= broadcast_members:
         # Few members to find: the bucket keys go to the band rows' tasks, which are not shuffled.
         members = rows.join(F.broadcast(larger), ["band", "bucket"])
     else:

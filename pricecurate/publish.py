@@ -62,17 +62,25 @@ def _step(name: str) -> None:
         after_step(name)
 
 
+def _read(fs: FileSystem, uri: str) -> str | None:
+    try:
+        return fs.read_text(uri)
+    except Exception:  # noqa: BLE001 - a missing file is as good as none, whatever the filesystem raises
+        return None
+
+
 def _manifest(fs: FileSystem, uri: str) -> dict | None:
     """The manifest at ``uri``, or None when it is missing or unreadable (cut short by a kill)."""
     try:
-        text = fs.read_text(uri)
-    except Exception:  # noqa: BLE001 - a missing file is as good as none, whatever the filesystem raises
-        return None
-    try:
-        value = json.loads(text)
+        value = json.loads(_read(fs, uri) or "")
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
+
+
+def data_prefix(manifest: dict) -> str:
+    """Where the datasets are, relative to the output folder ("" for an earlier version's flat layout)."""
+    return f"{manifest[DATA_KEY]}/" if manifest.get(DATA_KEY) else ""
 
 
 def published(fs: FileSystem, output: str) -> str | None:
@@ -148,13 +156,6 @@ def recover(fs: FileSystem, output: str, card: Callable[[dict], str]) -> list[st
         said.append(f"rewrote {CARD} for {current}")
     said += [f"removed {name}, left by an interrupted run" for name in _remove_others(fs, output, current)]
     return said
-
-
-def _read(fs: FileSystem, uri: str) -> str | None:
-    try:
-        return fs.read_text(uri)
-    except Exception:  # noqa: BLE001
-        return None
 
 
 def _recover_legacy(fs: FileSystem, output: str) -> list[str]:

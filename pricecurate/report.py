@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pricecurate.datacard import data_prefix
+from pricecurate.publish import data_prefix
 from pricecurate.report_data import (SAMPLE_PROMPTS, SPLITS, balanced_rows, first_prompts, local_dir, read_rows,
                                      summarise)
 from pricecurate.report_html import render_page

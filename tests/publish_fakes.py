@@ -19,20 +19,11 @@ import os
 import shutil
 import signal
 import sys
-from dataclasses import dataclass
-
 from pricecurate import publish
+from pricecurate.fs import Entry
 
 FILES = ("items/category=A/part-0.parquet", "items/category=B/part-0.parquet",
          "train/category=A/part-0.parquet", "test/category=A/part-0.parquet")
-
-
-@dataclass(frozen=True)
-class Entry:
-    uri: str
-    name: str
-    size: int
-    is_dir: bool
 
 
 def step(name: str) -> None:
