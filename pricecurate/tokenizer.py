@@ -1,6 +1,8 @@
 """The tokenizer: built once on the driver, shipped as JSON, rebuilt once per Python worker.
 
-The default is Llama 3.1 8B, converted offline from the tiktoken ranks that the
+Any tokenizer works offline as a tokenizer.json file or a folder holding one
+(as ``save_pretrained`` writes it); a Hugging Face model id needs the Hub. The
+default is Llama 3.1 8B, converted offline from the tiktoken ranks that the
 ``llama-models`` package ships. The conversion yields a ``tokenizers`` fast
 tokenizer that encodes exactly like the Hugging Face one; it is cached on disk
 because computing the merges takes a few seconds.
@@ -9,7 +11,9 @@ because computing the merges takes a few seconds.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,83 +100,195 @@ def _load_llama31_json() -> str:
     return text
 
 
-def _load_hub_json(name: str) -> str:
-    """Any Hugging Face model id or local directory, for users with Hub access."""
-    from transformers import AutoTokenizer
-
-    hf = AutoTokenizer.from_pretrained(name)
-    backend = getattr(hf, "backend_tokenizer", None)
-    if backend is None:
-        raise RuntimeError(f"tokenizer {name!r} has no fast (tokenizers) backend")
-    return backend.to_str()
-
-
 @dataclass(frozen=True)
 class TokenizerSpec:
-    """What the driver broadcasts: a name, and the fast tokenizer as JSON."""
+    """What the driver broadcasts: a name, the fast tokenizer as JSON, and whether decoding cleans up spaces.
+
+    ``clean_up_spaces`` is transformers' ``clean_up_tokenization_spaces``: on,
+    decoded text gets ``recipe.clean_up_decoded`` as transformers 4 applied it.
+    """
 
     name: str
     json: str
+    clean_up_spaces: bool = True
 
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.json.encode("utf-8")).hexdigest()
 
     def identity(self) -> dict:
-        return {"name": self.name, "sha256": self.sha256}
+        return {"name": self.name, "sha256": self.sha256, "clean_up_spaces": self.clean_up_spaces}
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+
+
+def _transformers_json(name: str, local: bool) -> tuple[str, bool]:
+    """A model id or folder through transformers' AutoTokenizer: the fast tokenizer JSON and its clean-up setting."""
+    from transformers import AutoTokenizer
+
+    # A local folder never needs the Hub; without this, transformers may retry it for most of a minute.
+    hf = AutoTokenizer.from_pretrained(name, local_files_only=local)
+    backend = getattr(hf, "backend_tokenizer", None)
+    if backend is None:
+        raise ValueError(f"tokenizer {name!r} has no fast (tokenizers) backend")
+    return backend.to_str(), bool(getattr(hf, "clean_up_tokenization_spaces", False))
+
+
+def _clean_up_setting(folder: Path) -> bool:
+    """``clean_up_tokenization_spaces`` from the folder's tokenizer_config.json.
+
+    False when the key or the file is absent: transformers' default.
+    """
+    config_path = folder / "tokenizer_config.json"
+    if not config_path.is_file():
+        return False
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{config_path} is not readable JSON: {_first_line(exc)}") from None
+    return bool(config.get("clean_up_tokenization_spaces", False)) if isinstance(config, dict) else False
+
+
+def _read_tokenizer_file(path: Path) -> str:
+    """The file's text, after checking that the tokenizers library can build a tokenizer from it."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read tokenizer file {path}: {_first_line(exc)}") from None
+    try:
+        text = raw.decode("utf-8")
+        Tokenizer.from_str(text)
+    except Exception as exc:  # noqa: BLE001 - tokenizers raises a bare Exception on a bad file
+        raise ValueError(f"{path} is not a tokenizer JSON file (as Tokenizer.save or save_pretrained write): "
+                         f"{_first_line(exc)}") from None
+    return text
+
+
+def _looks_like_hub_id(name: str) -> bool:
+    """``org/name`` or an old unprefixed id such as ``gpt2``; not a path to a missing file."""
+    return (re.fullmatch(r"([A-Za-z0-9][\w.-]*/)?[A-Za-z0-9][\w.-]*", name) is not None
+            and ".." not in name and not name.endswith(".json"))
+
+
+def _spec_from_folder_without_json(name: str) -> TokenizerSpec:
+    try:
+        text, clean_up = _transformers_json(name, local=True)
+    except Exception as exc:  # noqa: BLE001 - transformers fails in many ways; the user needs one line
+        raise ValueError(
+            f"tokenizer folder {name!r} has no tokenizer.json and transformers could not build one "
+            f"({_first_line(exc)}); on a machine with Hub access run "
+            f"AutoTokenizer.from_pretrained(MODEL_ID).save_pretrained({name!r})"
+        ) from None
+    return TokenizerSpec(name, text, clean_up)
+
+
+def _spec_from_hub(name: str) -> TokenizerSpec:
+    try:
+        text, clean_up = _transformers_json(name, local=False)
+    except Exception as exc:  # noqa: BLE001
+        raise ValueError(
+            f"tokenizer {name!r} is not a local file or folder, and loading it from the Hugging Face Hub failed "
+            f"(the Hub may be unreachable: {_first_line(exc)}); download it where the Hub is reachable with "
+            f"AutoTokenizer.from_pretrained({name!r}).save_pretrained(DIR) and pass DIR"
+        ) from None
+    return TokenizerSpec(name, text, clean_up)
 
 
 def load_spec(name: str = LLAMA31) -> TokenizerSpec:
-    """Resolve a tokenizer name on the driver."""
+    """Resolve a tokenizer on the driver: the built-in name, a tokenizer JSON file or a folder holding
+    tokenizer.json (both offline), or anything transformers' AutoTokenizer loads (a Hub id needs the Hub)."""
     if name == LLAMA31:
-        return TokenizerSpec(LLAMA31, _load_llama31_json())
-    if os.path.isfile(name) and name.endswith(".json"):
-        return TokenizerSpec(os.path.basename(name), Path(name).read_text(encoding="utf-8"))
-    return TokenizerSpec(name, _load_hub_json(name))
+        return TokenizerSpec(LLAMA31, _load_llama31_json(), clean_up_spaces=True)
+    path = Path(name)
+    if path.is_file():
+        return TokenizerSpec(name, _read_tokenizer_file(path), _clean_up_setting(path.parent))
+    if path.is_dir():
+        if (path / "tokenizer.json").is_file():
+            return TokenizerSpec(name, _read_tokenizer_file(path / "tokenizer.json"), _clean_up_setting(path))
+        return _spec_from_folder_without_json(name)
+    if not _looks_like_hub_id(name):
+        raise ValueError(f"tokenizer {name!r}: no such file or folder, and not a Hugging Face model id (org/name)")
+    return _spec_from_hub(name)
+
+
+def hugging_face_tokenizer(spec_json: str) -> Tokenizer:
+    tokenizer = Tokenizer.from_str(spec_json)
+    # A saved tokenizer may carry truncation or padding; transformers ignores them unless asked, and the
+    # recipe counts and cuts tokens itself.
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
 
 
 class Codec:
     """Batch encode and truncate-decode with a fast tokenizer, as the recipe needs them."""
 
-    def __init__(self, tokenizer: Tokenizer):
+    def __init__(self, tokenizer: Tokenizer, clean_up_spaces: bool = True):
         self._tokenizer = tokenizer
+        self._clean_up_spaces = clean_up_spaces
 
     def encode(self, texts: list[str]) -> list[list[int]]:
         encodings = self._tokenizer.encode_batch_fast(texts, add_special_tokens=False)
         return [encoding.ids for encoding in encodings]
 
     def decode(self, token_ids: list[list[int]]) -> list[str]:
-        """Decode like the Hugging Face tokenizer (special tokens kept), then its clean-up."""
+        """Decode like the Hugging Face tokenizer (special tokens kept), then its clean-up if the tokenizer has it."""
         decoded = self._tokenizer.decode_batch(token_ids, skip_special_tokens=False)
-        return [clean_up_decoded(text) for text in decoded]
+        return [clean_up_decoded(text) for text in decoded] if self._clean_up_spaces else decoded
 
 
 ENGINES = ("auto", "tokenizers", "tiktoken")
+TIKTOKEN_FITS = "byte-level BPE whose merges follow its ranks"
 
-_worker_codecs: dict[tuple[str, str], Codec] = {}
+_worker_codecs: dict[tuple[str, str, bool], object] = {}
 _worker_lock = threading.Lock()
 BUILD_COUNT = 0  # how many tokenizers this Python process built; reported by the job
 
 
-def build_codec(spec_json: str, engine: str = "auto"):
-    """``tiktoken`` (faster, byte-level BPE only), ``tokenizers``, or ``auto``: the first that fits."""
+def _check_engine(engine: str) -> None:
     if engine not in ENGINES:
         raise ValueError(f"unknown tokenizer engine {engine!r}; use one of {', '.join(ENGINES)}")
+
+
+def choose_engine(spec_json: str, requested: str = "auto") -> tuple[str, str]:
+    """The concrete engine for this tokenizer and a one-line reason; run once, on the driver.
+
+    tiktoken only where it gives exactly the ids and text of the Hugging Face
+    ``tokenizers`` engine; ``requested="tiktoken"`` on any other tokenizer is an error.
+    """
+    from pricecurate.tiktoken_codec import UnsupportedTokenizer, tiktoken_mismatch
+
+    _check_engine(requested)
+    if requested == "tokenizers":
+        return "tokenizers", "tokenizers: requested"
+    mismatch = tiktoken_mismatch(json.loads(spec_json))
+    if mismatch is None:
+        return "tiktoken", f"tiktoken: {TIKTOKEN_FITS}"
+    if requested == "tiktoken":
+        raise UnsupportedTokenizer(f"the tiktoken engine cannot reproduce this tokenizer: {mismatch}")
+    return "tokenizers", f"tokenizers: {mismatch}"
+
+
+def build_codec(spec_json: str, engine: str = "auto", clean_up_spaces: bool = True):
+    """``tiktoken`` (faster, exact on byte-level BPE with rank-ordered merges), ``tokenizers``, or ``auto``."""
+    _check_engine(engine)
     if engine != "tokenizers":
         from pricecurate.tiktoken_codec import TiktokenCodec, UnsupportedTokenizer
 
         try:
-            return TiktokenCodec(spec_json)
+            return TiktokenCodec(spec_json, clean_up_spaces)  # checks the fit once, for auto too
         except UnsupportedTokenizer:
             if engine == "tiktoken":
                 raise
-    return Codec(Tokenizer.from_str(spec_json))
+    return Codec(hugging_face_tokenizer(spec_json), clean_up_spaces)
 
 
-def codec_for(spec_json: str, sha256: str, engine: str = "auto"):
+def codec_for(spec_json: str, sha256: str, engine: str = "auto", clean_up_spaces: bool = True):
     """The worker's codec for this tokenizer, built on first use and then reused."""
     global BUILD_COUNT
-    key = (sha256, engine)
+    key = (sha256, engine, clean_up_spaces)
     codec = _worker_codecs.get(key)
     if codec is None:
         with _worker_lock:
@@ -180,7 +296,7 @@ def codec_for(spec_json: str, sha256: str, engine: str = "auto"):
             if codec is None:
                 # Spark runs one task per core already; tokenizer threads would oversubscribe them.
                 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-                codec = build_codec(spec_json, engine)
+                codec = build_codec(spec_json, engine, clean_up_spaces)
                 _worker_codecs[key] = codec
                 BUILD_COUNT += 1
     return codec

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -10,8 +11,8 @@ from conftest import SHARED, in_ci, shared_available
 from pricecurate import recipe
 from pricecurate.categories import CATEGORIES
 from pricecurate.sample import generate_records
-from pricecurate.tiktoken_codec import TiktokenCodec, UnsupportedTokenizer
-from pricecurate.tokenizer import Codec, build_codec
+from pricecurate.tiktoken_codec import TiktokenCodec, UnsupportedTokenizer, tiktoken_mismatch
+from pricecurate.tokenizer import Codec, build_codec, choose_engine
 
 AWKWARD = [
     "Price is $12 – café ① ² 日本語のテキスト 😀👍🏽 \u00a0 \t tabs\r\nand\u2028separators",
@@ -55,12 +56,67 @@ def test_prompts_count_the_same(engines):
     assert [len(i) for i in fast.encode(prompts)] == [len(i) for i in reference.encode(prompts)]
 
 
-def test_other_tokenizer_shapes_use_the_hugging_face_engine(tokenizer_spec):
-    data = json.loads(tokenizer_spec.json)
-    data["model"]["ignore_merges"] = False
-    other = json.dumps(data)
+def test_llama_fits_tiktoken_exactly(tokenizer_spec):
+    # Our derivation of merges from ranks is transformers' TikTokenConverter's, which built this tokenizer.
+    assert tokenizer_spec.clean_up_spaces is True
+    started = time.perf_counter()
+    mismatch = tiktoken_mismatch(json.loads(tokenizer_spec.json))
+    checked = time.perf_counter()
+    assert mismatch is None
+    engine, why = choose_engine(tokenizer_spec.json, "auto")
+    assert (engine, why) == ("tiktoken", "tiktoken: byte-level BPE whose merges follow its ranks")
+    print(f"\nLlama 3.1 exactness check: {checked - started:.2f} s (parse and check), "
+          f"choose_engine {time.perf_counter() - checked:.2f} s")
+
+
+@pytest.fixture(scope="module")
+def llama_data(tokenizer_spec) -> dict:
+    return json.loads(tokenizer_spec.json)
+
+
+def reshaped(data: dict, model=None, pre_tokenizer_steps=None, **top) -> dict:
+    """A changed copy that shares the unchanged parts (copying 128k tokens per case would be slow)."""
+    changed = {**data, **top, "model": {**data["model"], **(model or {})}}
+    if pre_tokenizer_steps:
+        steps = data["pre_tokenizer"]["pretokenizers"]
+        steps = [{**step, **pre_tokenizer_steps.get(i, {})} for i, step in enumerate(steps)]
+        changed["pre_tokenizer"] = {**data["pre_tokenizer"], "pretokenizers": steps}
+    return changed
+
+
+def merges_swapped(data: dict) -> list:
+    merges = list(data["model"]["merges"])
+    merges[100], merges[101] = merges[101], merges[100]
+    return merges
+
+
+SHAPES = {
+    "without ignore_merges": (lambda d: reshaped(d, model={"ignore_merges": False}), "BPE without ignore_merges"),
+    "with a normalizer": (lambda d: reshaped(d, normalizer={"type": "NFC"}), "has a normalizer (NFC)"),
+    "with a prefix space": (lambda d: reshaped(d, pre_tokenizer_steps={1: {"add_prefix_space": True}}),
+                            "ByteLevel pre-tokenizer splits again or adds a prefix space"),
+    "with an inverted split": (lambda d: reshaped(d, pre_tokenizer_steps={0: {"invert": True}}),
+                               "Split pre-tokenizer is not an isolated, non-inverted regex"),
+    "with another decoder": (lambda d: reshaped(d, decoder={"type": "Fuse"}), "decoder is Fuse, not ByteLevel"),
+    "with byte fallback": (lambda d: reshaped(d, model={"byte_fallback": True}), "BPE with byte fallback"),
+    "with merges out of rank order": (lambda d: reshaped(d, model={"merges": merges_swapped(d)}),
+                                      "merges do not follow its ranks (merge 100 is"),
+    "with a gap in the ids": (lambda d: reshaped(d, model={"vocab": {**d["model"]["vocab"], "!": 200000}}),
+                              "vocab ids are not 0..n-1"),
+}
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_other_tokenizer_shapes_are_not_for_tiktoken(llama_data, shape):
+    change, reason = SHAPES[shape]
+    assert reason in tiktoken_mismatch(change(llama_data))
+
+
+def test_other_tokenizer_shapes_use_the_hugging_face_engine(llama_data):
+    other = json.dumps(reshaped(llama_data, model={"ignore_merges": False}))
+    assert choose_engine(other, "auto") == ("tokenizers", "tokenizers: BPE without ignore_merges")
+    with pytest.raises(UnsupportedTokenizer, match="cannot reproduce this tokenizer: BPE without ignore_merges"):
+        choose_engine(other, "tiktoken")
     with pytest.raises(UnsupportedTokenizer):
         TiktokenCodec(other)
     assert isinstance(build_codec(other, "auto"), Codec)
-    with pytest.raises(UnsupportedTokenizer):
-        build_codec(other, "tiktoken")
