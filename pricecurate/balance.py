@@ -21,10 +21,9 @@ from pyspark.sql import functions as F
 
 from pricecurate.config import Balance
 from pricecurate.keys import TIE_BREAK, item_uniform, tie_break
+from pricecurate.recipe import COURSE_2024
 from pricecurate.session import driver_table
 
-MIN_SLOT = 1
-MAX_SLOT = 999
 _KEY = "_balance_key"
 _ORDER = (_KEY, *TIE_BREAK)  # key descending, then the tie-break ascending
 _CUT = {name: f"_cut_{name}" for name in _ORDER}
@@ -48,10 +47,11 @@ class BalancePlan:
     cuts: list[tuple]  # (slot, key, parent_asin, category, line) of the last item kept in an over-full slot
     available: int  # items left after balancing
     by_slot: dict[int, int]  # items left after balancing per $1 price slot: the balanced set's price histogram
+    slots: tuple[int, int] = COURSE_2024.slots  # the first and last slot balanced (the recipe's price range)
 
 
-def _keyed(items: DataFrame, balance: Balance, seed: int) -> DataFrame:
-    in_range = items.filter(F.col("price_slot").between(MIN_SLOT, MAX_SLOT))
+def _keyed(items: DataFrame, balance: Balance, seed: int, slots: tuple[int, int]) -> DataFrame:
+    in_range = items.filter(F.col("price_slot").between(*slots))
     return in_range.withColumn(_KEY, _sampling_key(balance, seed))
 
 
@@ -65,13 +65,15 @@ def _key_bucket() -> Column:
     return F.floor(F.log2(-F.col(_KEY)) * BUCKETS_PER_OCTAVE).cast("int")
 
 
-def plan_balance(items: DataFrame, balance: Balance, seed: int) -> BalancePlan:
+def plan_balance(
+    items: DataFrame, balance: Balance, seed: int, slots: tuple[int, int] = COURSE_2024.slots
+) -> BalancePlan:
     """Each slot's size and the cut of each over-full slot, in two passes over the key columns.
 
     Items rank by key, largest first, then by the tie-break columns, so ties
     cannot make the choice depend on partitioning.
     """
-    keyed = _keyed(items, balance, seed).select("price_slot", *_ORDER, _key_bucket().alias(_BUCKET))
+    keyed = _keyed(items, balance, seed, slots).select("price_slot", *_ORDER, _key_bucket().alias(_BUCKET))
     # Pass 1: per slot, the bucket that holds its last kept item (rank min(size, cap)).
     slot = Window.partitionBy("price_slot")
     histogram = (
@@ -91,7 +93,7 @@ def plan_balance(items: DataFrame, balance: Balance, seed: int) -> BalancePlan:
             cut_in_bucket.append((row["price_slot"], row[_BUCKET], balance.slot_cap - before))
     by_slot, available = dict(sorted(by_slot.items())), sum(by_slot.values())
     if not cut_in_bucket:
-        return BalancePlan([], available, by_slot)
+        return BalancePlan([], available, by_slot, slots)
     # Pass 2: rank only the items of each cut's bucket.
     wanted = driver_table(items.sparkSession, cut_in_bucket, f"price_slot int, {_BUCKET} int, _wanted long")
     ranked = keyed.join(F.broadcast(wanted), ["price_slot", _BUCKET]).withColumn(
@@ -103,7 +105,7 @@ def plan_balance(items: DataFrame, balance: Balance, seed: int) -> BalancePlan:
     ]
     if len(cuts) != len(cut_in_bucket):  # the histogram and the ranking disagree: a bug, never a result
         raise RuntimeError(f"balancing found {len(cuts)} cuts for {len(cut_in_bucket)} over-full slots")
-    return BalancePlan(sorted(cuts), available, by_slot)
+    return BalancePlan(sorted(cuts), available, by_slot, slots)
 
 
 def _rank_position(names: dict[str, str]) -> Column:
@@ -120,7 +122,7 @@ def _within_cut() -> Column:
 
 def apply_balance(items: DataFrame, plan: BalancePlan, balance: Balance, seed: int) -> DataFrame:
     """The items the plan keeps: a filter where they lie, against at most one cut per slot (broadcast)."""
-    keyed = _keyed(items, balance, seed)
+    keyed = _keyed(items, balance, seed, plan.slots)
     if not plan.cuts:
         return keyed.select(*items.columns)
     cut_frame = driver_table(
@@ -132,6 +134,9 @@ def apply_balance(items: DataFrame, plan: BalancePlan, balance: Balance, seed: i
     return keyed.join(F.broadcast(cut_frame), "price_slot", "left").filter(_within_cut()).select(*items.columns)
 
 
-def balance_items(items: DataFrame, balance: Balance, seed: int) -> DataFrame:
-    """Items of slots 1-999: all of slots >= keep_all_from or <= slot_cap items, else a weighted draw."""
-    return apply_balance(items, plan_balance(items, balance, seed), balance, seed)
+def balance_items(
+    items: DataFrame, balance: Balance, seed: int, slots: tuple[int, int] = COURSE_2024.slots
+) -> DataFrame:
+    """Items of the slots (1-999 in the course): all of slots >= keep_all_from or <= slot_cap items, else a
+    weighted draw."""
+    return apply_balance(items, plan_balance(items, balance, seed, slots), balance, seed)

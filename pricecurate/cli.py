@@ -24,6 +24,19 @@ RUN_EXAMPLES = [
 SAMPLE_RECORDS_PER_CATEGORY = 150
 
 
+def _recipe_help() -> str:
+    """The recipe's parameters with the course's values, for ``run --help``."""
+    from pricecurate.recipe import COURSE_2024
+
+    shown = {key: value for key, value in COURSE_2024.parameters().items() if key != "detail_removals"}
+    lines = [f"  recipe.{key} = {value!r}" for key, value in shown.items()]
+    lines.append(f"  recipe.detail_removals = [{len(COURSE_2024.detail_removals)} texts removed from the details]")
+    return (
+        "\n\nrecipe parameters (config `recipe: {base: course-2024, max_tokens: 480, ...}` or --set recipe.KEY=VALUE;"
+        " course-2024 values shown):\n" + "\n".join(lines)
+    )
+
+
 def _command(commands, name: str, summary: str, description: str, examples: list[str]) -> argparse.ArgumentParser:
     """A sub-command with its examples shown by --help and a --verbose switch."""
     command = commands.add_parser(
@@ -46,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
 
     run = _command(
         commands, "run", "run the curation job",
-        "Read meta_<Category>.jsonl[.gz] files, apply the recipe, balance, split and write Parquet.",
+        "Read meta_<Category>.jsonl[.gz] files, apply the recipe, balance, split and write Parquet." + _recipe_help(),
         RUN_EXAMPLES,
     )
     run.add_argument("--config", default="conf/course.yaml", help="YAML config (default: %(default)s)")
@@ -61,7 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override a config key, e.g. seed=7, dedup=title,text,near, near.threshold=0.85, balance.slot_cap=600, "
-        "balance.weights.Automotive=1, split.test=5000, tokenizer=meta-llama/Llama-3.1-8B, "
+        "balance.weights.Automotive=1, split.test=5000, recipe.max_tokens=480, "
+        "tokenizer=PATH (a tokenizer.json or a folder holding one), "
         "spark.executor.memory=4g (repeatable)",
     )
     run.add_argument("--overwrite", action="store_true", help="replace an existing output dataset")
@@ -134,6 +148,9 @@ def _summary(result) -> str:
     if manifest["input"]["missing_categories"]:
         lines.append(f"  no input file for: {', '.join(manifest['input']['missing_categories'])}")
     lines.extend(_leakage_lines(manifest["leakage"]))
+    tokenizer = manifest["tokenizer"]
+    lines.append(f"  recipe: {manifest['recipe']['name']}; tokenizer {tokenizer['name']} "
+                 f"(sha256 {tokenizer['sha256'][:12]}, engine {tokenizer['engine']})")
     lines.append(f"  output: {redact(result.output)}")
     return "summary\n" + "\n".join(lines)
 

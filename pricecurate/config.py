@@ -11,7 +11,8 @@ import yaml
 
 from pricecurate.categories import CATEGORIES
 from pricecurate.minhash import NearParams
-from pricecurate.recipe import RECIPE_NAME
+from pricecurate import recipe as rules
+from pricecurate.recipe import COURSE_2024, RECIPES, Recipe
 from pricecurate.tokenizer import ENGINES, LLAMA31
 
 DEDUP_FIELDS = ("title", "text", "near")
@@ -48,7 +49,7 @@ class Write:
 
 @dataclass
 class Config:
-    recipe: str = RECIPE_NAME
+    recipe: Recipe = COURSE_2024  # the item rules' limits and wording
     categories: list[str] | str = "all"
     tokenizer: str = LLAMA31
     tokenizer_engine: str = "auto"  # auto | tiktoken | tokenizers
@@ -65,6 +66,7 @@ class Config:
     def to_dict(self) -> dict:
         """The config as written to the manifest, with credential-like Spark settings masked."""
         tree = dataclasses.asdict(self)
+        tree["recipe"] = {"base": self.recipe.base, **self.recipe.parameters()}  # reads back as the same config
         tree["spark"] = {key: "***" if _SECRET_KEY.search(key) else value for key, value in self.spark.items()}
         return tree
 
@@ -78,6 +80,9 @@ def _set_path(tree: dict, dotted: str, value) -> None:
         section[dotted] = value
         return
     keys = dotted.split(".")
+    if keys[0] == "recipe" and len(keys) > 1 and isinstance(tree.get("recipe"), str):
+        # --set recipe.max_tokens=480 over "recipe: course-2024" overrides that recipe.
+        tree["recipe"] = {"base": tree["recipe"]}
     node = tree
     for key in keys[:-1]:
         node = node.setdefault(key, {})
@@ -86,11 +91,18 @@ def _set_path(tree: dict, dotted: str, value) -> None:
     node[keys[-1]] = value
 
 
+# Keys whose value is a text taken as typed: "Answer: $" must not become a YAML mapping.
+TEXT_KEYS = ("recipe.question", "recipe.price_prefix", "tokenizer")
+
+
 def parse_override(text: str) -> tuple[str, object]:
     """``key=value`` with the value read as YAML (so numbers and lists keep their type)."""
     if "=" not in text:
         raise ConfigError(f"--set {text!r}: expected key=value, e.g. --set seed=7")
     key, raw = text.split("=", 1)
+    quoted = len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\""
+    if key.strip() in TEXT_KEYS and not quoted:
+        return key.strip(), raw
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError as exc:
@@ -161,6 +173,43 @@ def _near(tree: dict) -> NearParams:
     return NearParams(float(threshold), ngram, num_perm, bands)
 
 
+_RECIPE_TYPES = {"min_price": float, "max_price": float, "question": str, "price_prefix": str}
+
+
+def _recipe(value) -> Recipe:
+    """A recipe name, or a mapping of parameters over a ``base`` recipe (course-2024 unless named)."""
+    if value is None or isinstance(value, str):
+        value = {"base": value or COURSE_2024.base}
+    tree = dict(_typed(Recipe, value, "recipe"))
+    base = tree.pop("base", COURSE_2024.base)
+    if base not in RECIPES:
+        raise ConfigError(f"recipe: unknown recipe {base!r}; known: {', '.join(RECIPES)}")
+    overrides = {}
+    for key, raw in tree.items():
+        kind = _RECIPE_TYPES.get(key, int)
+        if key == "detail_removals":
+            if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+                raise ConfigError(f"recipe.detail_removals must be a list of texts, got {raw!r}")
+            overrides[key] = tuple(raw)
+        elif kind is str:
+            if not isinstance(raw, str):
+                raise ConfigError(f"recipe.{key} must be a text, got {raw!r}")
+            overrides[key] = raw
+        elif kind is float:
+            if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+                raise ConfigError(f"recipe.{key} must be a number, got {raw!r}")
+            overrides[key] = float(raw)
+        else:
+            if isinstance(raw, bool) or not isinstance(raw, int):
+                raise ConfigError(f"recipe.{key} must be a whole number, got {raw!r}")
+            overrides[key] = raw
+    resolved = dataclasses.replace(RECIPES[base], **overrides)
+    found = rules.problems(resolved)
+    if found:
+        raise ConfigError("; ".join(found))
+    return resolved
+
+
 def build_config(tree: dict) -> Config:
     """Validate a raw mapping into a Config; every problem names the key and the fix."""
     tree = dict(_typed(Config, tree or {}, "config"))
@@ -170,8 +219,7 @@ def build_config(tree: dict) -> Config:
     near_tree = dict(_typed(NearParams, tree.pop("near", None) or {}, "near"))
 
     config = Config()
-    if "recipe" in tree and tree["recipe"] != RECIPE_NAME:
-        raise ConfigError(f"recipe: only {RECIPE_NAME!r} is implemented, got {tree['recipe']!r}")
+    config.recipe = _recipe(tree.get("recipe"))
     config.categories = _categories(tree.get("categories", "all"))
     config.tokenizer = str(tree.get("tokenizer", config.tokenizer))
     config.tokenizer_engine = str(tree.get("tokenizer_engine", config.tokenizer_engine))

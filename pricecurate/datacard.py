@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pricecurate.leakage import EXAMPLE_COLUMNS, checked_items, example_cells
 from pricecurate.publish import data_prefix
-from pricecurate.recipe import PRICE_PREFIX, QUESTION
+from pricecurate import recipe
 
 
 def _size_category(rows: int) -> str:
@@ -12,6 +12,14 @@ def _size_category(rows: int) -> str:
         if rows < limit:
             return label
     return "1M<n<10M"
+
+
+def _recipe_words(rules: recipe.Recipe) -> str:
+    changed = rules.changes()
+    origin = (f"`{rules.base}` with {', '.join(f'`{key}`' for key in changed)} changed" if changed
+              else f"`{rules.base}` as the course set it")
+    return "\n".join([f"Recipe {origin} (parameter hash `{rules.digest}`).", ""] +
+                      [f"- {sentence}" for sentence in recipe.in_words(rules)])
 
 
 def _dedup_words(manifest: dict) -> str:
@@ -68,6 +76,8 @@ def render(manifest: dict) -> str:
         if manifest["splits"]["scaled"]
         else ""
     )
+    rules = recipe.from_manifest(manifest)
+    low, high = rules.slots
     return f"""---
 configs:
 - config_name: default
@@ -98,12 +108,17 @@ tags:
 - amazon-reviews-2023
 ---
 
-# Price prediction dataset (pricecurate, recipe {manifest['recipe']})
+# Price prediction dataset (pricecurate, recipe {rules.label})
 
 Built by pricecurate from Amazon Reviews 2023 product metadata ({len(manifest['input']['files'])} input files,
 {accounting['lines']:,} records read). Each train row's `text` is a prompt that asks
-"{QUESTION}" about one product and ends with `{PRICE_PREFIX}<dollars>.00`; test rows end at `{PRICE_PREFIX}`
-so a model completes the price. Token counts use the `{manifest['tokenizer']['name']}` tokenizer.
+"{rules.question}" about one product and ends with `{rules.price_prefix}<dollars>.00`; test rows end at
+`{rules.price_prefix}` so a model completes the price. Token counts use the `{manifest['tokenizer']['name']}` tokenizer
+(sha256 `{manifest['tokenizer']['sha256'][:16]}`).
+
+## Recipe
+
+{_recipe_words(rules)}
 
 ## Splits
 
@@ -111,7 +126,7 @@ so a model completes the price. Token counts use the `{manifest['tokenizer']['na
 |---|---|
 """ + "\n".join(f"| {name} | {splits[name]:,} |" for name in names) + f"""
 {scaled}
-Balancing: whole-dollar price slots $1–$999; slots of ${config['balance']['keep_all_from']} and above keep every
+Balancing: whole-dollar price slots ${low:,}–${high:,}; slots of ${config['balance']['keep_all_from']} and above keep every
 item, smaller slots with more than {config['balance']['slot_cap']:,} items keep a weighted draw of
 {config['balance']['slot_cap']:,} (category weights: default {config['balance']['default_weight']:g},
 {', '.join(f'{k} {v:g}' for k, v in sorted(config['balance']['weights'].items())) or 'no overrides'}).

@@ -10,11 +10,12 @@ from pricecurate.items import DROPPED, KEPT
 from pricecurate.keys import item_hash, tie_break
 from pricecurate.minhash import NearParams
 from pricecurate.near import NEAR_ID, NearGroups, near_groups, near_id, sign
+from pricecurate.recipe import COURSE_2024, Recipe
 from pricecurate.stages import cut_test_prompt
 
-# dedup field -> (what is compared, drop reason)
+# dedup field -> (what is compared, given the recipe; drop reason)
 DUPLICATE_OF = {
-    "title": (lambda: F.col("title"), "duplicate_title"),
+    "title": (lambda rules: F.col("title"), "duplicate_title"),
     # The text without the price: two items with the same text must not both
     # appear, whatever their prices, or one could land in train and one in test.
     "text": (cut_test_prompt, "duplicate_text"),
@@ -25,7 +26,7 @@ BROADCAST_DROPS = 4_000_000
 DUPLICATE_REASONS = (*(reason for _, reason in DUPLICATE_OF.values()), NEAR_DUPLICATE)
 
 
-def mark_duplicates(outcomes: DataFrame, fields: list[str], seed: int) -> DataFrame:
+def mark_duplicates(outcomes: DataFrame, fields: list[str], seed: int, rules: Recipe = COURSE_2024) -> DataFrame:
     """Turn every kept item but one per exact duplicate group (title, text) into a drop with a reason.
 
     The representative is the item with the smallest seeded hash, so the choice
@@ -38,7 +39,7 @@ def mark_duplicates(outcomes: DataFrame, fields: list[str], seed: int) -> DataFr
     others = outcomes.filter(F.col("status") != KEPT)
     for field in fields:
         compared, reason = DUPLICATE_OF[field]
-        group = Window.partitionBy(compared()).orderBy(item_hash(seed, "dedup"), *tie_break())
+        group = Window.partitionBy(compared(rules)).orderBy(item_hash(seed, "dedup"), *tie_break())
         ranked = kept.withColumn("_rank", F.row_number().over(group))
         duplicates = (
             ranked.filter(F.col("_rank") > 1)
@@ -52,7 +53,8 @@ def mark_duplicates(outcomes: DataFrame, fields: list[str], seed: int) -> DataFr
 
 
 def mark_near_duplicates(
-    outcomes: DataFrame, params: NearParams, seed: int, scratch: str, broadcast_drops: int = BROADCAST_DROPS
+    outcomes: DataFrame, params: NearParams, seed: int, scratch: str, broadcast_drops: int = BROADCAST_DROPS,
+    rules: Recipe = COURSE_2024,
 ) -> tuple[DataFrame, NearGroups]:
     """Every kept item of a near-duplicate group but the one with the smallest seeded id becomes a drop.
 
@@ -62,7 +64,7 @@ def mark_near_duplicates(
     result reads ``outcomes`` and ``scratch`` (see ``near_groups``) until then.
     """
     kept = outcomes.filter(F.col("status") == KEPT).withColumn(NEAR_ID, near_id(seed))
-    signed = sign(kept, params, seed).persist(StorageLevel.MEMORY_AND_DISK)
+    signed = sign(kept, params, seed, rules=rules).persist(StorageLevel.MEMORY_AND_DISK)
     items = _require_unique_ids(signed)
     groups = near_groups(signed, params, scratch, items)
     groups.cached.append(signed)

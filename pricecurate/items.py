@@ -41,10 +41,6 @@ class Outcome:
     token_count: int | None = None
     raw: str | None = None  # the line, cut short, for quarantined lines only
 
-    @property
-    def test_prompt(self) -> str | None:
-        # Derived on demand: the Spark job cuts it in the JVM and never asks here.
-        return recipe.make_test_prompt(self.prompt) if self.prompt is not None else None
 
 
 def quarantine(reason: str, line: str) -> Outcome:
@@ -134,9 +130,10 @@ def _encodable(record: dict) -> bool:
 
 
 def build_items(
-    lines: list[bytes] | list[str], codec, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+    lines: list[bytes] | list[str], codec, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    rules: recipe.Recipe = recipe.COURSE_2024,
 ) -> list[Outcome]:
-    """Apply the recipe to a batch of raw lines; the result is aligned with ``lines``.
+    """Apply the recipe with ``rules``' parameters to a batch of raw lines; the result is aligned with ``lines``.
 
     ``codec`` encodes and truncate-decodes batches (``pricecurate.tokenizer.build_codec``).
     """
@@ -147,7 +144,7 @@ def build_items(
         if isinstance(record, Outcome):
             outcomes[index] = record
             continue
-        prepared = recipe.prepare(record)
+        prepared = recipe.prepare(record, rules)
         if isinstance(prepared, recipe.Drop):
             outcomes[index] = Outcome(
                 DROPPED, prepared.reason, record["parent_asin"], record["title"], prepared.price
@@ -157,16 +154,16 @@ def build_items(
 
     token_ids = codec.encode([candidate.text for _, _, candidate in waiting])
     long_enough = [
-        (entry, ids[: recipe.MAX_TOKENS])
+        (entry, ids[: rules.max_tokens])
         for entry, ids in zip(waiting, token_ids)
-        if recipe.has_enough_tokens(len(ids))
+        if recipe.has_enough_tokens(len(ids), rules)
     ]
     for index, record, candidate in waiting:
         outcomes[index] = Outcome(
             DROPPED, recipe.TOO_FEW_TOKENS, record["parent_asin"], record["title"], candidate.price
         )
     texts = codec.decode([ids for _, ids in long_enough])
-    prompts = [recipe.make_prompt(text, entry[2].price) for (entry, _), text in zip(long_enough, texts)]
+    prompts = [recipe.make_prompt(text, entry[2].price, rules) for (entry, _), text in zip(long_enough, texts)]
     prompt_ids = codec.encode(prompts)
     for ((index, record, candidate), _), prompt, ids in zip(long_enough, prompts, prompt_ids):
         outcomes[index] = Outcome(

@@ -22,17 +22,17 @@ from pricecurate.leakage import find_leaks
 from pricecurate.progress import Progress
 from pricecurate.publish import DATA_KEY
 from pricecurate.read import discover, failed_file, parse_bytes, plan_layout, read_lines, split_size
-from pricecurate.recipe import RECIPE_NAME
+from pricecurate import recipe as recipe_rules
 from pricecurate.split import SPLIT_ORDER, assign_splits, plan_split
 from pricecurate.stages import apply_recipe, cut_test_prompt, number_outcomes, tally_outcomes
-from pricecurate.tokenizer import load_spec
+from pricecurate.tokenizer import choose_engine, load_spec
 from pricecurate.write import WORK, Output
 
 
 
-def _dataset_text():
+def _dataset_text(rules):
     """The prompt with its price, except in test, whose text stops where the price would start."""
-    return F.when(F.col("dataset") == "test", cut_test_prompt()).otherwise(F.col("prompt"))
+    return F.when(F.col("dataset") == "test", cut_test_prompt(rules)).otherwise(F.col("prompt"))
 
 
 @dataclass
@@ -66,11 +66,15 @@ def run_job(
     if plan.ignored:
         progress.say(f"ignored (not meta_<Category> files): {', '.join(plan.ignored)}")
 
+    progress.say(f"recipe {config.recipe.label}" + _recipe_changes(config.recipe))
+    for warning in recipe_rules.warnings(config.recipe):
+        progress.say(f"warning: {warning}")
     with progress.stage("tokenizer"):
         spec = load_spec(config.tokenizer)
+        engine, why = choose_engine(spec.json, config.tokenizer_engine)
         spec_broadcast = sc.broadcast(spec.json)
         builds = sc.accumulator(0)
-        progress.say(f"tokenizer {spec.name} sha256 {spec.sha256[:16]}")
+        progress.say(f"tokenizer {spec.name} sha256 {spec.sha256[:16]}; engine {why}")
 
     layout = plan_layout(plan.files, sc.defaultParallelism, config.partitions)
     for name, share in layout.dominant_compressed:
@@ -85,7 +89,7 @@ def run_job(
     try:
         with progress.stage("items"):
             curated = _curate(
-                spark, config, plan, layout, spec_broadcast, spec.sha256, builds, records, corrupt, progress,
+                spark, config, plan, layout, (spec, spec_broadcast, engine), builds, records, corrupt, progress,
                 output.path(WORK),
             )
             accounting = curated.accounting
@@ -103,7 +107,7 @@ def run_job(
                 )
 
         with progress.stage("balance"):
-            balance_plan = plan_balance(items, config.balance, config.seed)
+            balance_plan = plan_balance(items, config.balance, config.seed, config.recipe.slots)
             balanced = apply_balance(items, balance_plan, config.balance, config.seed)
             progress.say(f"{balance_plan.available:,} items after balancing")
 
@@ -116,7 +120,7 @@ def run_job(
                 progress.say(f"only {balance_plan.available:,} balanced items: splits scaled down to {split_plan.sizes}")
 
         with progress.stage("leakage"):
-            leakage = find_leaks(assigned, config.near, config.seed)
+            leakage = find_leaks(assigned, config.near, config.seed, rules=config.recipe)
             progress.say(
                 f"{leakage['count']:,} test/validation item(s) have a near-duplicate in train "
                 f"(word {config.near.ngram}-gram Jaccard >= {config.near.threshold:g})"
@@ -129,13 +133,13 @@ def run_job(
             names = ["items", *(name for name in SPLIT_ORDER if split_plan.sizes[name])]
             rows = accounting["kept"] + sum(split_plan.sizes.values())
             output.write_datasets(
-                datasets.withColumn("text", _dataset_text()), names, rows, config.write.rows_per_file,
+                datasets.withColumn("text", _dataset_text(config.recipe)), names, rows, config.write.rows_per_file,
                 cores=sc.defaultParallelism,
             )
 
         fs.delete(output.path(WORK))  # the near-duplicate rounds: the written datasets no longer read them
         manifest = _manifest(
-            config, plan, spec, layout, curated, balanced_by_category, balance_plan.by_slot, split_plan,
+            config, plan, spec, engine, layout, curated, balanced_by_category, balance_plan.by_slot, split_plan,
             split_by_category, spark, started, progress, builds.value, records.value, corrupt, leakage,
         ) | {DATA_KEY: output.folder}
         with progress.stage("publish"):
@@ -202,17 +206,25 @@ class Curated:
     near: dict | None = None  # near-duplicate settings and groups, when ``dedup`` has ``near``
 
 
-def _curate(spark, config, plan, layout, spec_broadcast, sha256, builds, records, corrupt, progress, scratch) -> Curated:
+def _recipe_changes(rules) -> str:
+    """``: max_tokens 480, min_tokens 400`` for a changed recipe, nothing for the base recipe as it is."""
+    changes = rules.changes()
+    return (": " + ", ".join(f"{key} {value!r}" for key, value in changes.items())) if changes else ""
+
+
+def _curate(spark, config, plan, layout, tokenizer, builds, records, corrupt, progress, scratch) -> Curated:
     """Lines → outcomes (the rules run once per line, cached) → lines numbered → duplicates marked.
 
     A file Spark cannot decode to the end (a truncated or damaged .gz) fails
     the job; it is then read again up to the damage, and the run goes on with
     the file named in the manifest. Files without damage pay nothing for this.
     """
+    spec, spec_broadcast, engine = tokenizer
     while True:
         lines = read_lines(spark, plan, layout, frozenset(corrupt))
         outcomes = apply_recipe(
-            lines, spec_broadcast, sha256, config.max_record_bytes, builds, config.tokenizer_engine, records
+            lines, config.recipe, spec_broadcast, spec.sha256, config.max_record_bytes, builds, engine, records,
+            spec.clean_up_spaces,
         ).persist(StorageLevel.MEMORY_AND_DISK)
         try:
             tallies = tally_outcomes(outcomes)
@@ -233,11 +245,11 @@ def _curate(spark, config, plan, layout, spec_broadcast, sha256, builds, records
     if config.dedup:
         # Marked on the cached outcomes and cached in turn: neither the rules nor
         # the dedup windows run again for each later use of the items.
-        marked = mark_duplicates(numbered, config.dedup, config.seed)
+        marked = mark_duplicates(numbered, config.dedup, config.seed, config.recipe)
         groups = None
         if "near" in config.dedup:
             exact = marked.persist(StorageLevel.MEMORY_AND_DISK)  # signed and joined: the windows run once
-            marked, groups = mark_near_duplicates(exact, config.near, config.seed, scratch)
+            marked, groups = mark_near_duplicates(exact, config.near, config.seed, scratch, rules=config.recipe)
             groups.cached.append(exact)
         curated.outcomes = marked.persist(StorageLevel.MEMORY_AND_DISK)
         for r in (
@@ -274,7 +286,7 @@ def _near_summary(params, groups) -> dict:
     }
 
 
-def _manifest(config, plan, spec, layout, curated, balanced, balanced_by_slot, split_plan, split_by_category,
+def _manifest(config, plan, spec, engine, layout, curated, balanced, balanced_by_slot, split_plan, split_by_category,
               spark, started, progress, tokenizer_builds, rule_records, corrupt, leakage) -> dict:
     accounting = curated.accounting
     categories = {}
@@ -287,10 +299,10 @@ def _manifest(config, plan, spec, layout, curated, balanced, balanced_by_slot, s
             **{name: split_by_category.get(name, {}).get(category, 0) for name in SPLIT_ORDER},
         }
     return {
-        "recipe": RECIPE_NAME,
+        "recipe": config.recipe.describe(),
         "created": started.isoformat(timespec="seconds"),
         "config": config.to_dict(),
-        "tokenizer": {**spec.identity(), "worker_builds": tokenizer_builds},
+        "tokenizer": {**spec.identity(), "engine": engine, "worker_builds": tokenizer_builds},
         "input": {
             "files": [f.manifest_entry() for f in plan.files],
             "missing_categories": plan.missing,

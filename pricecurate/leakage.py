@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 
 from pricecurate.minhash import NearParams
 from pricecurate.near import NEAR_ID, agreement, band_rows, min_agreement, near_id, sign
+from pricecurate.recipe import COURSE_2024, Recipe
 
 EXAMPLES = 20
 PROBED = ("test", "validation")
@@ -31,11 +32,13 @@ def example_cells(pair: dict) -> tuple[str, ...]:
             pair["train_title"], f"{pair['train_price']:,.2f}")
 
 
-def find_leaks(assigned: DataFrame, params: NearParams, seed: int, examples: int = EXAMPLES) -> dict:
+def find_leaks(
+    assigned: DataFrame, params: NearParams, seed: int, examples: int = EXAMPLES, rules: Recipe = COURSE_2024
+) -> dict:
     """Counts per probed split and up to ``examples`` pairs, most similar first."""
     described = ("split", "title", "price", "category")
     members = assigned.filter(F.col("split").isNotNull()).withColumn(NEAR_ID, near_id(seed))
-    signed = sign(members, params, seed, carry=described).persist(StorageLevel.MEMORY_AND_DISK)
+    signed = sign(members, params, seed, carry=described, rules=rules).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         probes = signed.filter(F.col("split") != "train")
         train = signed.filter(F.col("split") == "train")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pricecurate.recipe import PRICE_PREFIX, QUESTION
+from pricecurate.recipe import COURSE_2024, Recipe
 
 # Words are what is left between whitespace once ASCII punctuation is blanked out: a third of a
 # regular expression's time, the same words as \w+ on nearly every text.
@@ -72,11 +72,11 @@ def lsh_bands(threshold: float, num_perm: int) -> tuple[int, int]:
     return num_perm, 1
 
 
-def item_text(prompt: str) -> str:
+def item_text(prompt: str, rules: Recipe = COURSE_2024) -> str:
     """The prompt without the question line and the price line: what near-duplicates are judged on."""
-    head = f"{QUESTION}\n\n"
+    head = f"{rules.question}\n\n"
     start = len(head) if prompt.startswith(head) else 0
-    end = prompt.rfind(f"\n\n{PRICE_PREFIX}")
+    end = prompt.rfind(f"\n\n{rules.price_prefix}")
     return prompt[start: end if end >= start else len(prompt)]
 
 

@@ -23,6 +23,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 
 from pricecurate.components import HEAVY_ROWS, bounded_join, connected_components
 from pricecurate.minhash import NearParams, band_keys, item_text, signatures
+from pricecurate.recipe import COURSE_2024, Recipe
 
 ALL_PAIRS_UP_TO = 200  # bucket members beyond which only star pairs (member, smallest id) are compared
 # Members of buckets of three or more whose keys are broadcast to the band rows rather than joined by a shuffle.
@@ -51,8 +52,10 @@ def _list_array(matrix: np.ndarray) -> pa.ListArray:
     return pa.ListArray.from_arrays(offsets, pa.array(np.ascontiguousarray(matrix).ravel()))
 
 
-def sign(items: DataFrame, params: NearParams, seed: int, carry: tuple[str, ...] = ()) -> DataFrame:
-    """(id, sig, keys, *carry) per item of ``items`` (which has ``NEAR_ID`` and ``prompt``)."""
+def sign(
+    items: DataFrame, params: NearParams, seed: int, carry: tuple[str, ...] = (), rules: Recipe = COURSE_2024
+) -> DataFrame:
+    """(id, sig, keys, *carry) per item of ``items`` (which has ``NEAR_ID`` and ``prompt`` in ``rules``' wording)."""
     bands, rows = params.lsh
     source = items.select(F.col(NEAR_ID).alias("id"), "prompt", *carry)
     carried = [field for field in source.schema.fields if field.name in carry]
@@ -62,7 +65,7 @@ def sign(items: DataFrame, params: NearParams, seed: int, carry: tuple[str, ...]
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
-            texts = [item_text(prompt) for prompt in batch.column("prompt").to_pylist()]
+            texts = [item_text(prompt, rules) for prompt in batch.column("prompt").to_pylist()]
             sigs = signatures(texts, params.ngram, params.num_perm, seed)
             keys = band_keys(sigs, bands, rows)
             columns = [batch.column("id"), _list_array(sigs.view(np.int32)), _list_array(keys)]

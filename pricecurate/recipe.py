@@ -1,12 +1,15 @@
-"""The item rules of recipe ``course-2024`` as pure functions.
+"""The item rules of recipe ``course-2024`` as pure functions of a record and the recipe's parameters.
 
 Nothing here knows about Spark or about a particular tokenizer: the token-level
 steps receive token ids and return strings, so the rules can be tested line by
-line against the reference outputs.
+line against the reference outputs. The parameters (``Recipe``) are the
+budget a user may change; ``COURSE_2024`` holds the course's values.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -84,6 +87,122 @@ class Candidate:
     text: str  # scrubbed title + "\n" + scrubbed contents, before truncation
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """The limits and wording the rules follow; ``base`` names the recipe they start from."""
+
+    base: str = RECIPE_NAME
+    min_price: float = MIN_PRICE
+    max_price: float = MAX_PRICE
+    min_chars: int = MIN_CHARS  # contents must be longer than this
+    ceiling_chars: int = CEILING_CHARS  # contents are cut here before scrubbing
+    min_tokens: int = MIN_TOKENS  # the text must have more tokens than this...
+    max_tokens: int = MAX_TOKENS  # ...and is cut to this many
+    question: str = QUESTION
+    price_prefix: str = PRICE_PREFIX
+    detail_removals: tuple[str, ...] = DETAIL_REMOVALS
+
+    def parameters(self) -> dict:
+        """Every parameter but the base's name, as plain JSON values."""
+        tree = dataclasses.asdict(self)
+        tree.pop("base")
+        tree["detail_removals"] = list(self.detail_removals)
+        return tree
+
+    @property
+    def digest(self) -> str:
+        """A short hash of the parameters: equal digests, equal rules."""
+        canonical = json.dumps(self.parameters(), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
+
+    def changes(self) -> dict:
+        """The parameters that differ from the base recipe's."""
+        base = RECIPES[self.base].parameters()
+        return {key: value for key, value in self.parameters().items() if base[key] != value}
+
+    @property
+    def label(self) -> str:
+        """``course-2024``, or ``course-2024+<digest>`` when any parameter differs."""
+        return self.base if not self.changes() else f"{self.base}+{self.digest}"
+
+    @property
+    def slots(self) -> tuple[int, int]:
+        """The whole-dollar price slots balancing fills: $1 (or the rounded minimum) to the rounded maximum."""
+        return max(1, round(self.min_price)), round(self.max_price)
+
+    def describe(self) -> dict:
+        """What the manifest records of the recipe."""
+        return {"name": self.label, "base": self.base, "hash": self.digest,
+                "changes": self.changes(), "parameters": self.parameters()}
+
+
+COURSE_2024 = Recipe()
+RECIPES = {RECIPE_NAME: COURSE_2024}
+
+
+def from_manifest(manifest: dict) -> Recipe:
+    """The recipe a dataset was built with, from its manifest (older manifests hold only the name)."""
+    entry = manifest.get("recipe", RECIPE_NAME)
+    if isinstance(entry, str):
+        return RECIPES[entry]
+    parameters = dict(entry["parameters"])
+    parameters["detail_removals"] = tuple(parameters["detail_removals"])
+    return Recipe(base=entry["base"], **parameters)
+
+
+def in_words(rules: Recipe) -> list[str]:
+    """The parameters as sentences, for the data card and the report."""
+    low, high = rules.slots
+    removals = ", ".join(f"`{removal}`" for removal in rules.detail_removals) or "nothing"
+    return [
+        f"Prices from ${rules.min_price:,.2f} to ${rules.max_price:,.2f}; balancing fills the whole-dollar slots "
+        f"${low:,}–${high:,}.",
+        f"The contents (description, features and details) must be longer than {rules.min_chars:,} characters and are "
+        f"cut at {rules.ceiling_chars:,} characters before scrubbing.",
+        f"Title and contents must make more than {rules.min_tokens:,} tokens and are cut to {rules.max_tokens:,} tokens.",
+        f"Each prompt asks \"{rules.question}\" and ends with `{rules.price_prefix}<dollars>.00`.",
+        f"Removed from the details text: {removals}.",
+    ]
+# Characters per Llama 3.1 token of recipe texts, median over the shared real records (1st percentile: 2.6).
+CHARS_PER_TOKEN = 4.0
+
+
+def problems(rules: Recipe) -> list[str]:
+    """What makes the parameters unusable, one line each (empty when they are fine)."""
+    found = []
+    for name in ("min_price", "max_price", "ceiling_chars", "max_tokens"):
+        if not getattr(rules, name) > 0:
+            found.append(f"recipe.{name} must be > 0, got {getattr(rules, name)!r}")
+    for name in ("min_chars", "min_tokens"):
+        if getattr(rules, name) < 0:
+            found.append(f"recipe.{name} must be >= 0, got {getattr(rules, name)!r}")
+    for low, high in (("min_price", "max_price"), ("min_tokens", "max_tokens")):
+        if getattr(rules, low) > getattr(rules, high):
+            found.append(f"recipe.{low} ({getattr(rules, low)}) is above recipe.{high} ({getattr(rules, high)})")
+    if not rules.question.strip():
+        found.append("recipe.question is empty")
+    if not rules.price_prefix.strip():
+        found.append("recipe.price_prefix is empty")
+    elif rules.price_prefix in rules.question:
+        # The test prompt ends at the prefix's first occurrence: inside the question, it would cut the question.
+        found.append(f"recipe.price_prefix {rules.price_prefix!r} occurs in recipe.question; test prompts would stop there")
+    if any(not removal for removal in rules.detail_removals):
+        found.append("recipe.detail_removals has an empty entry")
+    return found
+
+
+def warnings(rules: Recipe) -> list[str]:
+    """Settings that work but probably not as meant."""
+    found = []
+    if rules.ceiling_chars < rules.min_tokens * CHARS_PER_TOKEN:
+        found.append(
+            f"recipe.ceiling_chars {rules.ceiling_chars} is small for recipe.min_tokens {rules.min_tokens}: at about "
+            f"{CHARS_PER_TOKEN:g} characters a token, most texts cut there stay under the minimum and are dropped; "
+            f"use at least {int(rules.min_tokens * CHARS_PER_TOKEN)}"
+        )
+    return found
+
+
 def presented_price(record: dict) -> str:
     """The price as the dataset's loading script presented it: ``str()`` of the JSON value."""
     return str(record.get("price"))
@@ -96,7 +215,7 @@ def presented_details(record: dict) -> str | None:
     return json.dumps(record["details"])
 
 
-def parse_price(record: dict) -> float | Drop:
+def parse_price(record: dict, rules: Recipe = COURSE_2024) -> float | Drop:
     """Rule 1 on the presented price text.
 
     A JSON null (presented as "None") or an empty text is a missing price; any
@@ -109,12 +228,14 @@ def parse_price(record: dict) -> float | Drop:
         price = float(price_text)
     except ValueError:
         return Drop(UNPARSABLE_PRICE)
-    if not MIN_PRICE <= price <= MAX_PRICE:
+    if not rules.min_price <= price <= rules.max_price:
         return Drop(PRICE_OUT_OF_RANGE)
     return price
 
 
-def assemble_contents(description: list[str], features: list[str], details_text: str | None) -> str:
+def assemble_contents(
+    description: list[str], features: list[str], details_text: str | None, removals: tuple[str, ...] = DETAIL_REMOVALS
+) -> str:
     """Rule 2: description, features and the pruned details text, each ending in a newline."""
     contents = "\n".join(description)
     if contents:
@@ -123,7 +244,7 @@ def assemble_contents(description: list[str], features: list[str], details_text:
     if joined_features:
         contents += joined_features + "\n"
     if details_text:
-        for removal in DETAIL_REMOVALS:
+        for removal in removals:
             details_text = details_text.replace(removal, "")
         contents += details_text + "\n"
     return contents
@@ -153,14 +274,14 @@ def clean_up_decoded(text: str) -> str:
     return text
 
 
-def make_prompt(text: str, price: float) -> str:
+def make_prompt(text: str, price: float, rules: Recipe = COURSE_2024) -> str:
     """Rule 6: the training prompt, price rounded half to even."""
-    return f"{QUESTION}\n\n{text}\n\n{PRICE_PREFIX}{round(price)}.00"
+    return f"{rules.question}\n\n{text}\n\n{rules.price_prefix}{round(price)}.00"
 
 
-def make_test_prompt(prompt: str) -> str:
+def make_test_prompt(prompt: str, rules: Recipe = COURSE_2024) -> str:
     """The prompt up to and including the first occurrence of the price prefix."""
-    return prompt.split(PRICE_PREFIX)[0] + PRICE_PREFIX
+    return prompt.split(rules.price_prefix)[0] + rules.price_prefix
 
 
 def price_slot(price: float) -> int:
@@ -168,22 +289,23 @@ def price_slot(price: float) -> int:
     return round(price)
 
 
-def prepare(record: dict) -> Candidate | Drop:
+def prepare(record: dict, rules: Recipe = COURSE_2024) -> Candidate | Drop:
     """Rules 1-4 for one decoded record (a dict with the dataset's 2023 schema)."""
-    price = parse_price(record)
+    price = parse_price(record, rules)
     if isinstance(price, Drop):
         return price
     contents = assemble_contents(
         record.get("description") or [],
         record.get("features") or [],
         presented_details(record),
+        rules.detail_removals,
     )
-    if len(contents) <= MIN_CHARS:
+    if len(contents) <= rules.min_chars:
         return Drop(TOO_FEW_CHARS, price)
-    contents = contents[:CEILING_CHARS]
+    contents = contents[: rules.ceiling_chars]
     return Candidate(price, f"{scrub(record['title'])}\n{scrub(contents)}")
 
 
-def has_enough_tokens(token_count: int) -> bool:
+def has_enough_tokens(token_count: int, rules: Recipe = COURSE_2024) -> bool:
     """Rule 5's threshold on the untruncated text."""
-    return token_count > MIN_TOKENS
+    return token_count > rules.min_tokens

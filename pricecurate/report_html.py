@@ -8,6 +8,7 @@ import html
 import numpy as np
 
 from pricecurate.leakage import EXAMPLE_COLUMNS, checked_items, example_cells
+from pricecurate.recipe import from_manifest, in_words
 from pricecurate.report_data import SAMPLE_PROMPTS, SPLITS
 from pricecurate.report_plots import NO_ITEMS, PLOTS
 
@@ -118,13 +119,16 @@ def render_page(manifest: dict, summary: dict, pngs: dict[str, bytes]) -> str:
     nav += (" <a href='#funnel-table-section'>Funnel table</a> <a href='#leakage'>Leakage</a>"
             " <a href='#samples'>Sample prompts</a>")
     figures = "".join(_figure(name, title, caption, pngs[name]) for name, title, caption in PLOTS)
-    recipe = html.escape(str(manifest.get("recipe", "?")))
+    rules = from_manifest(manifest)
+    recipe = html.escape(rules.label)
+    parameters = "".join(f"<li>{html.escape(sentence)}</li>" for sentence in in_words(rules))
     created = html.escape(str(manifest.get("created", "?")))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>pricecurate report: {recipe}</title><style>{CSS}</style></head>
 <body>
 <h1>pricecurate report</h1>
 <p class="muted">Recipe {recipe}, created {created}.</p>
+<ul class="muted">{parameters}</ul>
 <nav>{nav}</nav>
 <h2 id="summary">Summary</h2>
 {_summary_table(summary)}

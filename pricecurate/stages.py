@@ -14,7 +14,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 from pricecurate import items as item_rules
 from pricecurate import tokenizer as tok
 from pricecurate.read import POSITION, SPLIT_START, line_offsets, number_lines
-from pricecurate.recipe import PRICE_PREFIX, price_slot
+from pricecurate.recipe import Recipe, price_slot
 
 _ARROW_SCHEMA = pa.schema(
     [
@@ -40,14 +40,14 @@ def outcome_schema() -> T.StructType:
     """The Spark side of the same schema (needs a running session to convert).
 
     The test prompt is not shipped back from Python: it is a prefix of the
-    prompt, cut in the JVM where needed (``cut_test_prompt()``).
+    prompt, cut in the JVM where needed (``cut_test_prompt``).
     """
     return from_arrow_schema(_ARROW_SCHEMA)
 
 
-def cut_test_prompt() -> Column:
+def cut_test_prompt(rules: Recipe) -> Column:
     """``recipe.make_test_prompt`` as a column: the prompt up to its first price prefix, inclusive."""
-    return F.concat(F.substring_index("prompt", PRICE_PREFIX, 1), F.lit(PRICE_PREFIX))
+    return F.concat(F.substring_index("prompt", rules.price_prefix, 1), F.lit(rules.price_prefix))
 
 
 def outcome_batches(batch: pa.RecordBatch, outcomes: list[item_rules.Outcome]) -> Iterator[pa.RecordBatch]:
@@ -119,10 +119,10 @@ def _dropped_tally(batch: pa.RecordBatch, outcomes: list[item_rules.Outcome]) ->
 
 
 def apply_recipe(
-    lines: DataFrame, spec_broadcast, sha256: str, max_record_bytes: int, builds, engine: str = "auto",
-    records=None,
+    lines: DataFrame, rules: Recipe, spec_broadcast, sha256: str, max_record_bytes: int, builds,
+    engine: str = "auto", records=None, clean_up_spaces: bool = True,
 ) -> DataFrame:
-    """One outcome row per input line (dropped lines tallied).
+    """One outcome row per input line (dropped lines tallied), by ``rules``' parameters.
 
     ``builds`` is an accumulator counting tokenizer builds; ``records``, if
     given, one counting the lines that went through the rules, so a run can
@@ -131,13 +131,13 @@ def apply_recipe(
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         before = tok.BUILD_COUNT
-        codec = tok.codec_for(spec_broadcast.value, sha256, engine)
+        codec = tok.codec_for(spec_broadcast.value, sha256, engine, clean_up_spaces)
         builds.add(tok.BUILD_COUNT - before)
         for batch in batches:
             raw_lines = batch.column("value").to_pylist()
             if records is not None:
                 records.add(len(raw_lines))
-            outcomes = item_rules.build_items(raw_lines, codec, max_record_bytes)
+            outcomes = item_rules.build_items(raw_lines, codec, max_record_bytes, rules)
             yield from outcome_batches(batch, outcomes)
 
     return lines.mapInArrow(run, outcome_schema())

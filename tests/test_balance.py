@@ -50,6 +50,20 @@ def test_plan_counts_exactly_what_the_filter_keeps(spark):
     assert plan.available == CAP + 1400 + 90 == apply_balance(items, plan, balance, seed=42).count()
 
 
+def test_slots_follow_the_recipe_price_range(spark):
+    """A recipe with prices from $15 to $400 balances slots 15-400: slot 10 and slot 0 are outside it."""
+    from pricecurate.recipe import Recipe
+
+    items = synthetic_items(spark, 3)
+    balance = Balance(weights={"Automotive": 1.0})
+    rules = Recipe(min_price=15, max_price=400)
+    plan = plan_balance(items, balance, 42, rules.slots)
+    assert rules.slots == (15, 400) and plan.slots == (15, 400)
+    assert plan.by_slot == {20: 90, 300: 1400} and plan.cuts == []
+    kept = Counter(r["price_slot"] for r in apply_balance(items, plan, balance, 42).collect())
+    assert kept == {20: 90, 300: 1400}
+
+
 def _course_draw_mean(ratio: float, draws: int = 300) -> float:
     """Automotive items the course's draw (numpy.random.choice(p=weights, replace=False)) keeps, on average,
     from a slot of 1,500 Automotive (weight 1) and 1,500 others (weight ``ratio``) cut to CAP."""
@@ -114,7 +128,7 @@ def test_the_cut_is_the_slot_cap_th_item_in_key_order(spark, cap):
     items = synthetic_items(spark, 3)
     balance = Balance(slot_cap=cap, weights={"Automotive": 1.0})
     plan = plan_balance(items, balance, seed=42)
-    keyed = _keyed(items, balance, 42).filter(F.col("price_slot") == 10)
+    keyed = _keyed(items, balance, 42, plan.slots).filter(F.col("price_slot") == 10)
     ranked = sorted(tuple(r) for r in keyed.select((-F.col(_KEY)).alias("k"), *TIE_BREAK).collect())
     k, *tie = ranked[cap - 1]
     assert plan.cuts[0] == (10, -k, *tie)

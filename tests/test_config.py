@@ -65,7 +65,7 @@ def test_overrides_keep_their_types():
     ("near.bands=200", "near.bands must be at most near.num_perm (128)"),
     ("near.shingles=3", "near: unknown key(s) shingles"),
     ("categories=Automotive,Cars", "categories: unknown name(s) Cars"),
-    ("recipe=other", "only 'course-2024' is implemented"),
+    ("recipe=other", "recipe: unknown recipe 'other'; known: course-2024"),
     ("split.train=ten", "split.train must be a whole number"),
     ("seed", "expected key=value"),
 ])

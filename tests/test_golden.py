@@ -8,6 +8,7 @@ import pytest
 
 from conftest import SHARED, SHARED_SETS, load_golden, needs_shared
 from pricecurate.items import KEPT, build_items
+from pricecurate.recipe import make_test_prompt
 
 
 def golden_view(entry: dict) -> tuple:
@@ -27,7 +28,7 @@ def outcome_view(outcome) -> tuple:
         outcome.reason,
         outcome.price,
         outcome.prompt,
-        outcome.test_prompt,
+        make_test_prompt(outcome.prompt) if outcome.prompt is not None else None,
         outcome.token_count or 0,
     )
 

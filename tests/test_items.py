@@ -26,7 +26,7 @@ def test_kept_item_has_prompt_and_exact_token_count(codec):
     assert outcome.status == KEPT
     assert outcome.prompt.startswith(recipe.QUESTION + "\n\nHose Nozzle\n")
     assert outcome.prompt.endswith("\n\nPrice is $12.00")  # 12.5 rounds half to even
-    assert outcome.test_prompt == outcome.prompt[: -len("12.00")]
+    assert recipe.make_test_prompt(outcome.prompt) == outcome.prompt[: -len("12.00")]
     assert outcome.token_count == len(codec.encode([outcome.prompt])[0])
 
 

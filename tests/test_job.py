@@ -13,6 +13,7 @@ from pricecurate import accounting
 from pricecurate.config import load_config
 from pricecurate.job import run_job
 from pricecurate.read import discover, plan_layout, read_lines
+from pricecurate.recipe import COURSE_2024
 from pricecurate.fs import HadoopFS
 from pricecurate.stages import apply_recipe, cut_test_prompt, number_outcomes, tally_outcomes
 
@@ -36,11 +37,11 @@ def test_spark_outcomes_match_golden_line_by_line(spark, tokenizer_spec, name, p
     builds = spark.sparkContext.accumulator(0)
     records = spark.sparkContext.accumulator(0)
     spec = spark.sparkContext.broadcast(tokenizer_spec.json)
-    cached = apply_recipe(lines, spec, tokenizer_spec.sha256, 4 * 1024 * 1024, builds, records=records).cache()
+    cached = apply_recipe(lines, COURSE_2024, spec, tokenizer_spec.sha256, 4 * 1024 * 1024, builds, records=records).cache()
     try:
         read_tasks = lines.rdd.getNumPartitions()
         outcomes = number_outcomes(cached, tally_outcomes(cached))
-        rows = outcomes.withColumn("test_prompt", F.when(F.col("status") == "kept", cut_test_prompt())).select(
+        rows = outcomes.withColumn("test_prompt", F.when(F.col("status") == "kept", cut_test_prompt(COURSE_2024))).select(
             "file", "line", "status", "reason", "lines", "price", "prompt", "test_prompt", "token_count", "category"
         ).collect()
     finally:
@@ -163,3 +164,34 @@ def test_output_folder_loads_as_a_hub_dataset_through_its_card(real_run):
     for name, split in loaded.items():
         assert split.num_rows == info["splits"]["sizes"][name]
         assert split.features["token_count"].dtype == "int32" and split.features["price"].dtype == "float64"
+
+
+def test_recipe_wording_from_the_config_changes_only_the_words(spark, real_run, tmp_path):
+    """Another question and price prefix: the same items, prices and splits row for row, in the new words; the
+    manifest and the card name the changed recipe."""
+    output, _ = real_run
+    question, prefix = "What would this sell for, in whole dollars?", "Our estimate: US$"
+    config = load_config("conf/course.yaml", ["categories=all", "split.train=500", "split.test=20",
+                                              f"recipe.question={question}", f"recipe.price_prefix={prefix}"])
+    reworded = str(tmp_path / "reworded")
+    result = run_job(spark, config, str(SHARED / "data" / "real"), reworded)
+    course = load_config("conf/course.yaml").recipe
+
+    def reword(text: str) -> str:
+        body = text[len(course.question):]
+        head, sep, price = body.rpartition(course.price_prefix)
+        return question + (head + prefix + price if sep else body.removesuffix(course.price_prefix) + prefix)
+
+    for split in ("items", "train", "test"):
+        before, after = split_rows(output, split), split_rows(reworded, split)
+        assert len(after) == len(before) > 0, split
+        # text, price, category, parent_asin, title (token counts change with the words)
+        assert sorted((reword(r[0]), *r[1:5]) for r in before) == sorted(r[:5] for r in after), split
+    assert all(r[0].endswith(prefix) for r in split_rows(reworded, "test"))
+    info = result.manifest["recipe"]
+    assert info["changes"] == {"question": question, "price_prefix": prefix}
+    assert info["name"] == f"course-2024+{info['hash']}" and info["parameters"]["max_tokens"] == 160
+    assert manifest(output)["recipe"]["name"] == "course-2024" and manifest(output)["recipe"]["changes"] == {}
+    card = open(f"{reworded}/README.md", encoding="utf-8").read()
+    assert f"recipe {info['name']}" in card and f'"{question}"' in card and f"`{prefix}<dollars>.00`" in card
+    assert "`question`, `price_prefix` changed" in card and info["hash"] in card
