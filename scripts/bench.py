@@ -9,7 +9,9 @@ Measures, on synthetic input spread evenly over all 34 categories:
       and at local[2] with conf/default.yaml (all categories, exact and near dedup) and with it less `near`,
       each on the big input and on a tiny one (fixed cost); the baseline is held to the same one CPU;
   (c) the floor: one encode_batch_fast call over every text the recipe sends to the tokenizer;
-  (d) near-duplicate groups against exact Jaccard, per similarity band (scripts/near_quality.py).
+  (d) near-duplicate groups against exact Jaccard, per similarity band (scripts/near_quality.py);
+  (e) the recipe budget: conf/long-context.yaml's job rate beside default.yaml's, and what each preset keeps of
+      the real records in ../shared/data (kept share, tokens per prompt; the synthetic texts are short).
 The big input is the synthetic sample plus planted near-duplicate families (one per 2,000 records).
 The Spark jobs run first, before this process loads any tokenizer, so nothing here competes with them
 for the two cores and no process is forked after the tokenizers thread pool has started.
@@ -56,7 +58,14 @@ JOBS = {
     # The same without near-duplicate detection: what `near` costs.
     "local2_exact": JobSetup("local[2]", False, "job local[2], default.yaml, exact dedup only",
                              ROOT / "conf" / "default.yaml", ("dedup=title,text",)),
+    # The bigger budget: texts up to 3,400 characters go through the tokenizer instead of 1,120.
+    "local2_long": JobSetup("local[2]", False, "job local[2], conf/long-context.yaml",
+                            ROOT / "conf" / "long-context.yaml"),
 }
+BUDGET_PRESETS = ("course.yaml", "long-context.yaml")
+# 2023 records, and older records converted to the 2023 schema (shorter texts, on average).
+SHARED_DATA = Path(os.environ.get("PRICECURATE_SHARED", ROOT.parent / "shared")) / "data"
+BUDGET_SETS = ("real", "converted")
 # Planted near-duplicate families (13 variants each) per 2,000 records: about 3% of the kept items have a
 # near-twin, as measured on the real records in ../shared; the synthetic sample alone has none.
 RECORDS_PER_PLANTED_FAMILY = 2_000
@@ -188,6 +197,29 @@ def kept_by_build_items(lines: list[str], codec) -> int:
         for start in range(0, len(lines), batch)
         for outcome in build_items(lines[start : start + batch], codec)
     )
+
+
+def budget_on_real_records(spec_json: str) -> dict | None:
+    """Per record set and preset, what the preset's recipe keeps of the real records in ../shared and how long
+    the prompts are."""
+    from pricecurate.config import load_config
+    from pricecurate.items import KEPT, build_items
+
+    if not SHARED_DATA.is_dir():
+        return None
+    codec = job_codec(spec_json)
+    found = {}
+    for name in BUDGET_SETS:
+        lines = [line for path in sorted((SHARED_DATA / name).glob("*.jsonl"))
+                 for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        for preset in BUDGET_PRESETS:
+            rules = load_config(ROOT / "conf" / preset).recipe
+            tokens = [o.token_count for o in build_items(lines, codec, rules=rules) if o.status == KEPT]
+            found[f"{name}, {preset}"] = {
+                "recipe": rules.label, "records": len(lines), "kept": len(tokens),
+                "mean_tokens": round(sum(tokens) / len(tokens), 1) if tokens else None,
+                "max_tokens": max(tokens, default=None), "prompt_tokens": sum(tokens)}
+    return found
 
 
 def candidate_texts(folder: Path) -> list[str]:
@@ -464,7 +496,8 @@ def print_report(r: dict, big: dict[str, JobRun], tiny: dict[str, JobRun]) -> No
                        ("local1_vs_floor_1thread", "job local[1] / floor 1 thread (steady)"),
                        ("local1_vs_job_engine_floor", "job local[1] / job-engine floor (steady)"),
                        ("local2_default_vs_local2", "job local[2] default.yaml / course.yaml (steady)"),
-                       ("local2_exact_vs_local2", "job local[2] exact dedup only / course.yaml (steady)")):
+                       ("local2_exact_vs_local2", "job local[2] exact dedup only / course.yaml (steady)"),
+                       ("local2_long_vs_local2_default", "job local[2] long-context / default.yaml (steady)")):
         value, target = r["ratios"][key], TARGETS.get(key)
         verdict = "" if target is None or value is None else ("  met" if value >= target else "  NOT met")
         shown = "n/a" if value is None else f"{value:.2f}x"
@@ -487,7 +520,20 @@ def print_report(r: dict, big: dict[str, JobRun], tiny: dict[str, JobRun]) -> No
     if None in (r[f"job_{name}_rps"] for name in JOBS):
         print("  note: a big run was no slower than its tiny run, so its steady rate is n/a (raise --records)")
 
-    short = {"local1": "l1", "local1_unpinned": "l1u", "local2": "l2", "local2_default": "l2d", "local2_exact": "l2x"}
+    budget = r.get("budget")
+    if budget:
+        print(f"\n{'recipe budget, shared records':<30}{'recipe':>26}{'records':>9}{'kept':>7}{'share':>8}{'tokens':>8}"
+              f"{'max':>6}{'all tokens':>12}")
+        for label, b in budget.items():
+            print(f"  {label:<28}{b['recipe']:>26}{b['records']:>9,}{b['kept']:>7,}{b['kept'] / b['records']:>8.1%}"
+                  f"{fmt(b['mean_tokens'], '.0f'):>8}{fmt(b['max_tokens'], ',.0f'):>6}{b['prompt_tokens']:>12,}")
+        print(f"  ({SHARED_DATA}; tokens: prompt tokens per kept item, mean)")
+    long_kept = r["kept"].get("local2_long")
+    if long_kept is not None:
+        print(f"  synthetic input: long-context keeps {long_kept:,} items, default.yaml {r['kept']['local2_default']:,}")
+
+    short = {"local1": "l1", "local1_unpinned": "l1u", "local2": "l2", "local2_default": "l2d", "local2_exact": "l2x",
+             "local2_long": "l2L"}
     runs = {f"{short[name]} {size}": group[name] for name in JOBS for size, group in (("tiny", tiny), ("big", big))}
     stages = list(dict.fromkeys(s for run in runs.values() for s in run.manifest["stage_seconds"]))
     print(f"\n{'stage seconds':<30}" + "".join(f"{name:>9}" for name in runs))
@@ -616,7 +662,9 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
         "local1_vs_job_engine_floor": ratio(result["job_local1_rps"], result["floor_job_engine_rps"]),
         "local2_default_vs_local2": ratio(result["job_local2_default_rps"], result["job_local2_rps"]),
         "local2_exact_vs_local2": ratio(result["job_local2_exact_rps"], result["job_local2_rps"]),
+        "local2_long_vs_local2_default": ratio(result["job_local2_long_rps"], result["job_local2_default_rps"]),
     }
+    result["budget"] = budget_on_real_records(spec.json)
     # Steady-state seconds with near over seconds without, less one.
     exact_vs_near = ratio(result["job_local2_exact_rps"], result["job_local2_default_rps"])
     result["near_cost"] = None if exact_vs_near is None else round(exact_vs_near - 1, 3)
