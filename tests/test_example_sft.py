@@ -1,4 +1,4 @@
-"""The examples/prepare_sft.py example: loading, prompt-completion split and loss mask (no Spark)."""
+"""The examples/prepare_sft.py example on a prompt-completion export: loading, the split, the loss mask (no Spark)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ def output_dir(tmp_path_factory):
     """A tiny output laid out like a pricecurate run (which also keeps category in the files)."""
     output = tmp_path_factory.mktemp("out")
     root = output / "data-20261127T000000-abc"
-    (output / "manifest.json").write_text(json.dumps({"data": root.name}))
+    (output / "manifest.json").write_text(json.dumps({"data": root.name,
+                                                      "splits": {"sizes": {"train": len(TRAIN_TEXTS), "test": 1}}}))
 
     def write(split, texts, prices):
         table = pa.table(
@@ -59,6 +60,16 @@ def output_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def export_dir(output_dir, tmp_path_factory):
+    return prepare_sft.export_prompt_completion(output_dir, tmp_path_factory.mktemp("export") / "pc")
+
+
+@pytest.fixture(scope="module")
+def splits(export_dir, tmp_path_factory):
+    return prepare_sft.load_splits(export_dir, cache_dir=str(tmp_path_factory.mktemp("hf-cache")))
+
+
+@pytest.fixture(scope="module")
 def tokenizer(tokenizer_spec):
     from tokenizers import Tokenizer
     from transformers import PreTrainedTokenizerFast
@@ -71,29 +82,38 @@ def tokenizer(tokenizer_spec):
     )
 
 
-def test_load_splits(output_dir, tmp_path):
-    splits = prepare_sft.load_splits(output_dir, cache_dir=str(tmp_path / "hf-cache"))
+def test_load_exported_splits(splits):
     assert splits["train"].num_rows == len(TRAIN_TEXTS)
     assert splits["test"].num_rows == 1
-    assert sorted(splits["train"]["text"]) == sorted(TRAIN_TEXTS)
+    assert set(splits["train"].column_names) == {"prompt", "completion", "price", "category", "parent_asin"}
     assert set(splits["train"]["category"]) == {"Tools"}
-    assert splits["test"][0]["text"].endswith(PRICE_PREFIX)
 
 
-def test_prompt_completion_splits_at_last_prefix():
+def test_prompt_completion_splits_at_last_prefix(splits):
+    pairs = {row["prompt"] + row["completion"]: row for row in splits["train"]}
+    assert sorted(pairs) == sorted(TRAIN_TEXTS)  # prompt + completion is the train text
     for text, price in zip(TRAIN_TEXTS, PRODUCTS):
-        pair = prepare_sft.to_prompt_completion({"text": text})
-        assert pair["prompt"] + pair["completion"] == text
-        assert pair["prompt"].endswith("\n\n" + PRICE_PREFIX)
-        assert pair["completion"] == price
-    # A test row has nothing after the prefix.
-    assert prepare_sft.to_prompt_completion({"text": "Q\n\nx\n\nPrice is $"})["completion"] == ""
-    with pytest.raises(ValueError):
-        prepare_sft.to_prompt_completion({"text": "no prefix here"})
+        row = pairs[text]
+        assert row["prompt"].endswith("\n\n" + PRICE_PREFIX)
+        assert row["completion"] == price
+        assert row["price"] == float(price)
+    # The product text with "Price is $5 off" in it keeps it in the prompt.
+    assert "Price is $5 off" in pairs[TRAIN_TEXTS[3]]["prompt"]
+    # A test row's completion is the true price in the same form, so replies can be scored.
+    test = splits["test"][0]
+    assert test["prompt"].endswith(PRICE_PREFIX) and test["completion"] == "12.00"
 
 
-def test_loss_tokens_are_exactly_the_price(tokenizer):
-    input_ids, attention_mask, labels = prepare_sft.completion_mask(tokenizer, TRAIN_TEXTS)
+def test_main_exports_a_dataset_first(output_dir, capsys):
+    prepare_sft.main([str(output_dir), "--rows", "1"])
+    printed = capsys.readouterr().out
+    assert "train: 4 rows" in printed and "'7.00': ['7', '.', '00'] -> '7.00'" in printed
+
+
+def test_loss_tokens_are_exactly_the_price(tokenizer, splits):
+    train = splits["train"]  # one file: rows in the order they were written, TRAIN_TEXTS's
+    assert [p + c for p, c in zip(train["prompt"], train["completion"])] == TRAIN_TEXTS
+    input_ids, attention_mask, labels = prepare_sft.completion_mask(tokenizer, train["prompt"], train["completion"])
     width = len(input_ids[0])
     assert all(len(row) == width for rows in (input_ids, attention_mask, labels) for row in rows)
 
@@ -111,7 +131,7 @@ def test_loss_tokens_are_exactly_the_price(tokenizer):
         assert tokenizer.decode([row[i] for i in loss_positions]) == price
 
         # Same count as TRL's way: tokenize prompt and prompt+completion, the difference is the completion.
-        prompt = prepare_sft.to_prompt_completion({"text": text})["prompt"]
+        prompt = text[: text.rfind(PRICE_PREFIX) + len(PRICE_PREFIX)]
         prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
         full_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         assert full_ids[: len(prompt_ids)] == prompt_ids
@@ -119,19 +139,20 @@ def test_loss_tokens_are_exactly_the_price(tokenizer):
         assert ids[:real] == [tokenizer.bos_token_id] + full_ids
 
 
-def test_price_token_split(tokenizer):
+def test_price_token_split(tokenizer, splits):
     """Llama 3 splits digits in runs of up to three: "123.00" is "123", ".", "00"."""
-    _ids, _mask, labels = prepare_sft.completion_mask(tokenizer, [TRAIN_TEXTS[1]])
+    row = splits["train"][1]
+    _ids, _mask, labels = prepare_sft.completion_mask(tokenizer, [row["prompt"]], [row["completion"]])
     pieces = [tokenizer.decode([label]) for label in labels[0] if label != -100]
     assert pieces == ["123", ".", "00"]
 
 
-def test_eos_and_max_length(tokenizer):
-    text = TRAIN_TEXTS[0]
-    ids, mask, labels = prepare_sft.completion_mask(tokenizer, [text], max_length=200, eos=True)
+def test_eos_and_max_length(tokenizer, splits):
+    prompt, completion = splits["train"][0]["prompt"], splits["train"][0]["completion"]
+    ids, mask, labels = prepare_sft.completion_mask(tokenizer, [prompt], [completion], max_length=200, eos=True)
     assert len(ids[0]) == len(mask[0]) == len(labels[0]) == 200
     loss = [label for label in labels[0] if label != -100]
     assert loss[-1] == tokenizer.eos_token_id
     assert tokenizer.decode(loss) == "7.00<|end_of_text|>"
     with pytest.raises(ValueError):
-        prepare_sft.completion_mask(tokenizer, [text], max_length=5)
+        prepare_sft.completion_mask(tokenizer, [prompt], [completion], max_length=5)
