@@ -46,7 +46,8 @@ def _command(commands, name: str, summary: str, description: str, examples: list
         epilog="examples:\n" + "\n".join(f"  {example}" for example in examples),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    command.add_argument("--verbose", action="store_true", help="show tracebacks on errors")
+    command.add_argument("--verbose", action="store_true",
+                         help="show tracebacks on errors, and the start-up messages of Spark and libraries")
     return command
 
 
@@ -80,7 +81,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--overwrite", action="store_true", help="replace an existing output dataset")
     run.add_argument("--no-report", action="store_true", help="skip the plots and HTML report at the end")
-    run.add_argument("--log", help="also append progress lines to this file")
+    run.add_argument("--log", help="also append progress lines to this file (with a status line every 30 s)")
+    run.add_argument("--quiet", action="store_true", help="print only warnings, errors and the final summary")
+    run.add_argument("--reuse-items", metavar="PREVIOUS_OUTPUT",
+                     help="read the items a previous run made of the same inputs with the same recipe and tokenizer "
+                     "instead of applying the rules again (refused, with the reason, when anything differs)")
+
+    plan = _command(
+        commands, "plan", "show what a run would read and make, without running it",
+        "List the input files per category with their sizes, say which cannot be split, estimate the records, the "
+        "read tasks, the recipe's kept share (on the first lines of each file), the output size and the wall time. "
+        "Reads only the file listing and each file's first MB.",
+        ["pricecurate plan --config conf/default.yaml --input raw/meta_categories",
+         "pricecurate plan --config conf/long-context.yaml --input s3a://bucket/meta --master spark://host:7077"],
+    )
+    plan.add_argument("--config", default="conf/course.yaml", help="YAML config (default: %(default)s)")
+    plan.add_argument("--input", help="input directory, as for run (default: the bundled sample)")
+    plan.add_argument("--categories", help="comma-separated category names, or 'all' (overrides the config)")
+    plan.add_argument("--master", help="Spark master URL, for its cores (default: local[*])")
+    plan.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                      help="override a config key, as for run (repeatable)")
 
     sample = _command(
         commands, "sample", "write the bundled synthetic sample input",
@@ -119,6 +139,54 @@ def _parser() -> argparse.ArgumentParser:
     push.add_argument("output_dir", help="a pricecurate output folder")
     push.add_argument("repo_id", help="dataset repository, e.g. user/amazon-prices")
     push.add_argument("--private", action="store_true", help="create the repository as private")
+
+    export = _command(
+        commands, "export", "write a dataset's splits as fine-tuning files (chat JSONL, messages, prompt-completion)",
+        "Write one file per split into DEST: chat-jsonl (DEST/<split>.jsonl, {\"messages\": [system, user, assistant]} "
+        "per line, as hosted fine-tuning services take it), messages (DEST/<split>.parquet, a messages column) or "
+        "prompt-completion (DEST/<split>.parquet: prompt ends at the price prefix, completion is the price as the "
+        "train text has it; in test too, so test rows can be scored). Rows keep the dataset's storage order. Every "
+        "row is checked and the files replace DEST's only when all are good; tokens are counted with the dataset's "
+        "tokenizer. Template fields: " + ", ".join("{%s}" % name for name in _export_placeholders()) + ".",
+        ["pricecurate export out/course --format chat-jsonl --dest export/chat",
+         "pricecurate export out/course --format prompt-completion --dest export/trl --splits train,test",
+         "pricecurate export out/course --format chat-jsonl --dest export/chat --templates chat.yaml --overwrite",
+         "pricecurate export out/course --format chat-jsonl --dest export/chat --system 'Answer with a price only.' "
+         "--assistant-template '{prefix}{rounded}'",
+         "pricecurate export hdfs:///curated/course --format messages --dest export/messages --master yarn"],
+    )
+    export.add_argument("output_dir", help="a pricecurate output folder (local path or Hadoop URI)")
+    export.add_argument("--format", required=True, choices=_export_formats(), help="what to write")
+    export.add_argument("--dest", required=True, help="local folder for <split>.jsonl or <split>.parquet")
+    export.add_argument("--splits", help="comma-separated splits (default: every split with rows)")
+    export.add_argument("--system", help="system message (chat formats)")
+    export.add_argument("--user-template", help="user message template (default: '{question}\\n\\n{description}')")
+    export.add_argument("--assistant-template", help="assistant message template (default: '{prefix}{price}')")
+    export.add_argument("--templates", metavar="FILE.yaml", help="YAML with system, user and/or assistant texts; "
+                        "the flags above override it")
+    export.add_argument("--max-line-bytes", type=int, default=1024 * 1024,
+                        help="refuse a chat-jsonl line longer than this (default: %(default)s)")
+    export.add_argument("--no-token-count", action="store_true",
+                        help="export without token counts (when the dataset's tokenizer cannot be loaded here)")
+    export.add_argument("--overwrite", action="store_true", help="replace export files already in DEST")
+    export.add_argument("--master", help="Spark master for a Hadoop URI (default: local[*])")
+
+    evaluate = _command(
+        commands, "evaluate", "score price predictions against a split (average error, RMSLE, hit rate)",
+        "Score PREDICTIONS (.csv, .jsonl or .parquet with parent_asin and one of: prediction, price, or completion, "
+        "a model's raw reply whose first number after the price prefix is taken; unparsable replies count as $0) "
+        "against a split. Every row of the split needs exactly one prediction. Writes evaluation.json, "
+        "scatter.png and evaluation.html into --out. Bands: green (a hit) error < $40 or < 20% of the true price; "
+        "orange < $80 or < 40%; red the rest.",
+        ["pricecurate evaluate out/course predictions.csv",
+         "pricecurate evaluate out/course replies.jsonl --out out/course/evaluation/llama-ft",
+         "pricecurate evaluate out/course validation.parquet --split validation"],
+    )
+    evaluate.add_argument("output_dir", help="a pricecurate output folder (local path or Hadoop URI)")
+    evaluate.add_argument("predictions", help="predictions file: .csv, .jsonl or .parquet")
+    evaluate.add_argument("--split", default="test", help="split to score against (default: %(default)s)")
+    evaluate.add_argument("--out", help="folder for the evaluation files (default: OUTPUT_DIR/evaluation)")
+    evaluate.add_argument("--master", help="Spark master for a Hadoop URI (default: local[*])")
     return parser
 
 
@@ -180,21 +248,19 @@ def _preflight(input_uri: str, output_uri: str, overwrite: bool) -> None:
 
 
 def _run(args) -> int:
-    from pyspark.sql import SparkSession
-
     from pricecurate.job import run_job
     from pricecurate.progress import Progress
-    from pricecurate.session import build_session
 
     overrides = list(args.overrides)
     if args.categories:
         overrides.append(f"categories={args.categories}")
+    if args.reuse_items:
+        overrides.append(f"reuse_items={args.reuse_items}")
     config = load_config(args.config, overrides)
     input_uri = args.input or _bundled_sample_dir()
     _preflight(input_uri, args.output, args.overwrite)
-    progress = Progress(log_path=args.log)
-    owns_session = SparkSession.getActiveSession() is None
-    spark = build_session(args.master, config.spark)
+    progress = Progress(log_path=args.log, quiet=args.quiet)
+    spark, owns_session = _session(args, config)
     try:
         result = run_job(spark, config, input_uri, args.output, args.overwrite, progress)
     finally:
@@ -205,6 +271,39 @@ def _run(args) -> int:
     print(_summary(result))
     print(f"  wall time: {progress.elapsed:.1f}s")
     progress.close()
+    return 0
+
+
+def _session(args, config):
+    """The SparkSession for a command, and whether the command started it (and so stops it).
+
+    A session this command starts has its start-up noise hidden unless ``--verbose``.
+    """
+    from pyspark.sql import SparkSession
+
+    from pricecurate.noise import startup_noise_filtered
+    from pricecurate.session import build_session
+
+    if SparkSession.getActiveSession() is not None:
+        return build_session(args.master, config.spark), False
+    if args.verbose:
+        return build_session(args.master, config.spark), True
+    with startup_noise_filtered():
+        return build_session(args.master, config.spark), True
+
+
+def _plan(args) -> int:
+    from pricecurate.estimate import plan_run
+
+    overrides = list(args.overrides) + ([f"categories={args.categories}"] if args.categories else [])
+    config = load_config(args.config, overrides)
+    input_uri = args.input or _bundled_sample_dir()
+    spark, owns_session = _session(args, config)
+    try:
+        print("\n".join(plan_run(spark, config, input_uri)))
+    finally:
+        if owns_session:
+            spark.stop()
     return 0
 
 
@@ -258,16 +357,53 @@ def _push(args) -> int:
     return 0
 
 
+def _export_formats() -> tuple[str, ...]:
+    from pricecurate.export_formats import FORMATS
+
+    return FORMATS
+
+
+def _export_placeholders() -> list[str]:
+    from pricecurate.export_formats import PLACEHOLDERS
+
+    return list(PLACEHOLDERS)
+
+
+def _export(args) -> int:
+    from pricecurate.export import export_dataset, resolve_templates, summary
+
+    templates = resolve_templates(args.templates, args.system, args.user_template, args.assistant_template)
+    splits = [s.strip() for s in args.splits.split(",") if s.strip()] if args.splits else None
+    result = export_dataset(args.output_dir, args.format, args.dest, splits, templates, args.max_line_bytes,
+                            count_tokens=not args.no_token_count, overwrite=args.overwrite, master=args.master,
+                            say=lambda line: print(line, file=sys.stderr, flush=True))
+    print(summary(result))
+    return 0
+
+
+def _evaluate(args) -> int:
+    from pricecurate.evaluate import evaluate, summary
+
+    print(summary(evaluate(args.output_dir, args.predictions, args.split, args.out, args.master)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    from pricecurate.export_formats import ExportError
     from pricecurate.hub import HubError
+    from pricecurate.predictions import EvaluationError
+    from pricecurate.noise import silence_libraries
 
     args = _parser().parse_args(argv)
-    handler = {"run": _run, "sample": _sample, "report": _report, "download": _download, "push": _push}[
+    if not getattr(args, "verbose", False):
+        silence_libraries()
+    handler = {"run": _run, "plan": _plan, "sample": _sample, "report": _report, "download": _download, "push": _push,
+               "export": _export, "evaluate": _evaluate}[
         args.command
     ]
     try:
         return handler(args)
-    except (ConfigError, InputError, OutputError, HubError) as exc:
+    except (ConfigError, InputError, OutputError, HubError, ExportError, EvaluationError) as exc:
         if getattr(args, "verbose", False):
             traceback.print_exc()
         print(f"pricecurate: error: {exc}", file=sys.stderr)

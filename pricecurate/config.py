@@ -61,6 +61,7 @@ class Config:
     write: Write = field(default_factory=Write)
     max_record_bytes: int = 4 * 1024 * 1024
     partitions: int = 0  # 0: derived from the input size and the cores
+    reuse_items: str = ""  # a previous output whose curated items stand for this run's (same inputs, recipe, tokenizer)
     spark: dict[str, str] = field(default_factory=dict)  # extra Spark settings
 
     def to_dict(self) -> dict:
@@ -92,7 +93,7 @@ def _set_path(tree: dict, dotted: str, value) -> None:
 
 
 # Keys whose value is a text taken as typed: "Answer: $" must not become a YAML mapping.
-TEXT_KEYS = ("recipe.question", "recipe.price_prefix", "tokenizer")
+TEXT_KEYS = ("recipe.question", "recipe.price_prefix", "tokenizer", "reuse_items")
 
 
 def parse_override(text: str) -> tuple[str, object]:
@@ -229,6 +230,7 @@ def build_config(tree: dict) -> Config:
     config.dedup = _dedup(tree.get("dedup"))
     config.max_record_bytes = _int(tree.get("max_record_bytes", config.max_record_bytes), "max_record_bytes", 1024)
     config.partitions = _int(tree.get("partitions", config.partitions), "partitions")
+    config.reuse_items = str(tree.get("reuse_items") or "")
     spark = tree.get("spark") or {}
     if not isinstance(spark, dict):
         raise ConfigError(f"spark: expected a mapping of Spark settings, got {spark!r}")

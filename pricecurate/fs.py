@@ -90,6 +90,28 @@ class HadoopFS:
         finally:
             stream.close()
 
+    def head(self, uri: str, max_bytes: int) -> bytes:
+        """The first ``max_bytes`` bytes of a file (fewer if it is shorter), as stored (no decompression)."""
+        return self.read_range(uri, 0, max_bytes)
+
+    def read_range(self, uri: str, offset: int, max_bytes: int) -> bytes:
+        """Up to ``max_bytes`` bytes from ``offset`` on, as stored."""
+        path, fs = self._path(uri)
+        stream = fs.open(path)
+        try:
+            if offset:
+                stream.seek(offset)
+            bounded = self._jvm.org.apache.commons.io.input.BoundedInputStream(stream, max_bytes)
+            data = self._jvm.org.apache.commons.io.IOUtils.toByteArray(bounded)
+        finally:
+            stream.close()
+        return bytes(data)
+
+    def modified(self, uri: str) -> int:
+        """The file's modification time, in milliseconds since the epoch."""
+        path, fs = self._path(uri)
+        return int(fs.getFileStatus(path).getModificationTime())
+
     def read_text(self, uri: str) -> str:
         path, fs = self._path(uri)
         stream = fs.open(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import Counter
 from dataclasses import dataclass
 
@@ -12,22 +13,28 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pricecurate import datacard
+from pricecurate import recipe as recipe_rules
+from pricecurate import reuse
 from pricecurate.accounting import build_accounting
 from pricecurate.balance import apply_balance, plan_balance
 from pricecurate.config import Config
 from pricecurate.dedup import DUPLICATE_REASONS, mark_duplicates, mark_near_duplicates
+from pricecurate.estimate import describe, estimate, read_heads
 from pricecurate.fs import HadoopFS, redact, redact_text
 from pricecurate.items import DROPPED, KEPT, QUARANTINED
 from pricecurate.leakage import find_leaks
+from pricecurate.live import SparkStatus, Totals
 from pricecurate.progress import Progress
-from pricecurate.publish import DATA_KEY
+from pricecurate.publish import DATA_KEY, ITEMS_DONE, MANIFEST, resumable
 from pricecurate.read import discover, failed_file, parse_bytes, plan_layout, read_lines, split_size
-from pricecurate import recipe as recipe_rules
 from pricecurate.split import SPLIT_ORDER, assign_splits, plan_split
-from pricecurate.stages import apply_recipe, cut_test_prompt, number_outcomes, tally_outcomes
-from pricecurate.tokenizer import choose_engine, load_spec
+from pricecurate.stages import NUMBERED_COLUMNS, apply_recipe, cut_test_prompt, number_outcomes, tally_outcomes
+from pricecurate.tokenizer import cache_dir, choose_engine, load_spec
 from pricecurate.write import WORK, Output
 
+
+
+RUN_SAMPLE_BYTES = 256 * 1024  # of each file's head, for the estimate printed before the run
 
 
 def _dataset_text(rules):
@@ -68,29 +75,42 @@ def run_job(
 
     progress.say(f"recipe {config.recipe.label}" + _recipe_changes(config.recipe))
     for warning in recipe_rules.warnings(config.recipe):
-        progress.say(f"warning: {warning}")
+        progress.warn(warning)
     with progress.stage("tokenizer"):
         spec = load_spec(config.tokenizer)
         engine, why = choose_engine(spec.json, config.tokenizer_engine)
         spec_broadcast = sc.broadcast(spec.json)
         builds = sc.accumulator(0)
         progress.say(f"tokenizer {spec.name} sha256 {spec.sha256[:16]}; engine {why}")
+    key = reuse.curation_key([reuse.fingerprint(fs, file) for file in plan.files], config.recipe, spec.sha256,
+                             config.max_record_bytes)
+    reused = _reused(fs, config.reuse_items, key) if config.reuse_items else _resumed(fs, output.uri, key, progress)
 
     layout = plan_layout(plan.files, sc.defaultParallelism, config.partitions)
     for name, share in layout.dominant_compressed:
-        progress.say(
+        progress.warn(
             f"{name} is compressed, so one task reads it whole ({share:.0%} of the input); "
             "decompress it to let many tasks read it"
         )
     previous = _set_session(spark, _job_settings(spark, config, plan, layout))
+    planned = estimate(plan, read_heads(fs, plan, RUN_SAMPLE_BYTES),
+                       parse_bytes(spark.conf.get("spark.sql.files.maxPartitionBytes")), sc.defaultParallelism,
+                       config, cache_dir())
+    for line in describe(planned, per_file=False):
+        progress.say(line)
     corrupt: dict[str, str] = {}
     records = sc.accumulator(0)
+    kept = sc.accumulator(0)
+    if sc.uiWebUrl:
+        progress.say(f"Spark UI: {sc.uiWebUrl}")
+    progress.watch(SparkStatus(sc, kept))
     curated = assigned = None
     try:
+        progress.expect(Totals(bytes=sum(f.size for f in plan.files), records=planned.records))
         with progress.stage("items"):
             curated = _curate(
-                spark, config, plan, layout, (spec, spec_broadcast, engine), builds, records, corrupt, progress,
-                output.path(WORK),
+                spark, config, plan, layout, (spec, spec_broadcast, engine), builds, (records, kept), corrupt,
+                progress, output, reused, key,
             )
             accounting = curated.accounting
             progress.say(
@@ -141,7 +161,8 @@ def run_job(
         manifest = _manifest(
             config, plan, spec, engine, layout, curated, balanced_by_category, balance_plan.by_slot, split_plan,
             split_by_category, spark, started, progress, builds.value, records.value, corrupt, leakage,
-        ) | {DATA_KEY: output.folder}
+        ) | {DATA_KEY: output.folder, "curation": {
+            **curated.curation, "reused_from": redact(reused.where) if reused else None}}
         with progress.stage("publish"):
             for removed in output.publish(manifest):
                 progress.say(f"removed {removed}, the dataset this run replaced")
@@ -155,6 +176,7 @@ def run_job(
             assigned.unpersist()
         spec_broadcast.unpersist()
         _set_session(spark, previous)
+        progress.watch(None)
     progress.say(f"dataset written to {redact(output.uri)}")
     return RunResult(output.uri, manifest)
 
@@ -204,6 +226,42 @@ class Curated:
     read_tasks: int
     cached: DataFrame  # what to unpersist at the end
     near: dict | None = None  # near-duplicate settings and groups, when ``dedup`` has ``near``
+    # What reuse needs: the key the items depend on, and the tally of lines as the rules left them (before dedup).
+    curation: dict | None = None
+
+
+@dataclass(frozen=True)
+class Reused:
+    """A previous run whose curated items stand for this run's."""
+
+    where: str  # its output folder
+    path: str  # its curated/ folder
+    curation: dict  # its manifest's curation section
+
+
+def _reused(fs, where: str, key: dict) -> Reused:
+    """The previous output at ``where``, if its curated items stand for this run's; else ``reuse.ReuseError``."""
+    where = fs.qualify(where).rstrip("/")
+    manifest = json.loads(fs.read_text(f"{where}/{MANIFEST}")) if fs.exists(f"{where}/{MANIFEST}") else None
+    curation = reuse.check(manifest, key, where)
+    path = f"{where}/{manifest[DATA_KEY]}/{reuse.CURATED}"
+    if not fs.exists(path):
+        raise reuse.ReuseError(f"cannot reuse items: {redact(path)} is missing")
+    return Reused(where, path, curation)
+
+
+def _resumed(fs, output: str, key: dict, progress) -> Reused | None:
+    """The items an interrupted run on this output finished, when they stand for this run's."""
+    folder = resumable(fs, output)
+    if folder is None:
+        return None
+    curation = json.loads(fs.read_text(f"{output}/{folder}/{ITEMS_DONE}"))
+    reason = reuse.difference(curation["key"], key)
+    if reason:
+        progress.say(f"not resuming from the items in {folder}: {reason}")
+        return None
+    progress.say(f"resuming: the items in {folder}, which an interrupted run finished, stand for this run's")
+    return Reused(f"{output}/{folder}", f"{output}/{folder}/{reuse.CURATED}", curation)
 
 
 def _recipe_changes(rules) -> str:
@@ -212,36 +270,27 @@ def _recipe_changes(rules) -> str:
     return (": " + ", ".join(f"{key} {value!r}" for key, value in changes.items())) if changes else ""
 
 
-def _curate(spark, config, plan, layout, tokenizer, builds, records, corrupt, progress, scratch) -> Curated:
-    """Lines → outcomes (the rules run once per line, cached) → lines numbered → duplicates marked.
-
-    A file Spark cannot decode to the end (a truncated or damaged .gz) fails
-    the job; it is then read again up to the damage, and the run goes on with
-    the file named in the manifest. Files without damage pay nothing for this.
-    """
-    spec, spec_broadcast, engine = tokenizer
-    while True:
-        lines = read_lines(spark, plan, layout, frozenset(corrupt))
-        outcomes = apply_recipe(
-            lines, config.recipe, spec_broadcast, spec.sha256, config.max_record_bytes, builds, engine, records,
-            spec.clean_up_spaces,
-        ).persist(StorageLevel.MEMORY_AND_DISK)
-        try:
-            tallies = tally_outcomes(outcomes)
-        except Exception as error:  # noqa: BLE001 - Spark wraps read failures in several types
-            outcomes.unpersist()
-            damaged = failed_file(error, plan)
-            if damaged is None or damaged.name in corrupt:
-                raise
-            corrupt[damaged.name] = str(error).strip().splitlines()[0][:300]
-            progress.say(f"{damaged.name} cannot be read to the end; reading it up to the damage")
-            continue
-        break
-    tally: Counter = Counter()
-    for t in tallies:
-        tally[(t.file, t.category, t.status, t.reason)] += t.lines
-    numbered = number_outcomes(outcomes, tallies)
-    curated = Curated(numbered, {}, lines.rdd.getNumPartitions(), outcomes)
+def _curate(spark, config, plan, layout, tokenizer, builds, counters, corrupt, progress, output: Output,
+            reused: Reused | None, key: dict) -> Curated:
+    """Lines → outcomes (the rules run once per line, cached, or read back from a previous run) → kept for
+    reuse → duplicates marked."""
+    if reused is None:
+        numbered, tally, read_tasks, cached = _apply_rules(
+            spark, config, plan, layout, tokenizer, builds, counters, corrupt, progress)
+    else:
+        numbered = reuse.read_back(spark, reused.path, NUMBERED_COLUMNS).persist(StorageLevel.MEMORY_AND_DISK)
+        tally = Counter({tuple(row[:4]): row[4] for row in reused.curation["tally"]})
+        read_tasks, cached = reused.curation["read_tasks"], numbered
+        corrupt.update(reused.curation["damaged"])
+        progress.say(f"items: reusing what the rules made in {redact(reused.where)} (same inputs, recipe and tokenizer)")
+    reuse.keep(numbered, output.path(reuse.CURATED))
+    curated = Curated(numbered, {}, read_tasks, cached, curation={
+        "key": key, "read_tasks": read_tasks, "damaged": dict(corrupt),
+        "tally": [[*line, count] for line, count in sorted(
+            tally.items(), key=lambda item: tuple("" if part is None else str(part) for part in item[0])) if count],
+    })
+    # Written last: a run killed from here on leaves items the next run on this output can resume from.
+    output.fs.write_text(output.path(ITEMS_DONE), json.dumps(curated.curation))
     if config.dedup:
         # Marked on the cached outcomes and cached in turn: neither the rules nor
         # the dedup windows run again for each later use of the items.
@@ -249,7 +298,8 @@ def _curate(spark, config, plan, layout, tokenizer, builds, records, corrupt, pr
         groups = None
         if "near" in config.dedup:
             exact = marked.persist(StorageLevel.MEMORY_AND_DISK)  # signed and joined: the windows run once
-            marked, groups = mark_near_duplicates(exact, config.near, config.seed, scratch, rules=config.recipe)
+            marked, groups = mark_near_duplicates(exact, config.near, config.seed, output.path(WORK),
+                                                  rules=config.recipe)
             groups.cached.append(exact)
         curated.outcomes = marked.persist(StorageLevel.MEMORY_AND_DISK)
         for r in (
@@ -258,7 +308,7 @@ def _curate(spark, config, plan, layout, tokenizer, builds, records, corrupt, pr
         ):
             tally[(r["file"], r["category"], KEPT, None)] -= r["count"]
             tally[(r["file"], r["category"], DROPPED, r["reason"])] += r["count"]
-        outcomes.unpersist()  # the deduplicated cache is complete and no longer reads it
+        cached.unpersist()  # the deduplicated cache is complete and no longer reads it
         curated.cached = curated.outcomes
         if groups is not None:
             groups.release()
@@ -272,6 +322,39 @@ def _curate(spark, config, plan, layout, tokenizer, builds, records, corrupt, pr
         files={f.name: f.category for f in plan.files},
     )
     return curated
+
+
+def _apply_rules(spark, config, plan, layout, tokenizer, builds, counters, corrupt, progress):
+    """The rules over every line, once: (numbered outcomes, tally per file/category/status/reason, read tasks,
+    the cache to release).
+
+    A file Spark cannot decode to the end (a truncated or damaged .gz) fails
+    the job; it is then read again up to the damage, and the run goes on with
+    the file named in the manifest. Files without damage pay nothing for this.
+    """
+    spec, spec_broadcast, engine = tokenizer
+    records, kept = counters
+    while True:
+        lines = read_lines(spark, plan, layout, frozenset(corrupt))
+        outcomes = apply_recipe(
+            lines, config.recipe, spec_broadcast, spec.sha256, config.max_record_bytes, builds, engine, records,
+            spec.clean_up_spaces, kept,
+        ).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            tallies = tally_outcomes(outcomes)
+        except Exception as error:  # noqa: BLE001 - Spark wraps read failures in several types
+            outcomes.unpersist()
+            damaged = failed_file(error, plan)
+            if damaged is None or damaged.name in corrupt:
+                raise
+            corrupt[damaged.name] = str(error).strip().splitlines()[0][:300]
+            progress.warn(f"{damaged.name} cannot be read to the end; reading it up to the damage")
+            continue
+        break
+    tally: Counter = Counter()
+    for t in tallies:
+        tally[(t.file, t.category, t.status, t.reason)] += t.lines
+    return number_outcomes(outcomes, tallies), tally, lines.rdd.getNumPartitions(), outcomes
 
 
 def _near_summary(params, groups) -> dict:

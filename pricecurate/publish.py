@@ -15,7 +15,9 @@ rename is a copy and a delete of every file, is as safe as HDFS.
 ``recover`` runs before every run: it publishes the newest complete data folder
 when the top manifest does not (a run killed after finishing its data), rewrites
 a card that does not match the manifest, and deletes data folders that are
-incomplete or superseded. Leftovers of the rename-based publish of earlier
+incomplete or superseded, except the newest incomplete one whose items are
+complete (``ITEMS_DONE``): a later run with the same inputs, recipe and
+tokenizer resumes from them, and its publish removes the folder. Leftovers of the rename-based publish of earlier
 versions (``.<name>.pricecurate-*`` beside the output) are restored, never
 deleted while they hold the only dataset.
 """
@@ -35,6 +37,7 @@ DATA_KEY = "data"  # the manifest's name for its data folder
 LEGACY_MARK = ".pricecurate-"  # earlier versions staged and retired datasets in .<name>.pricecurate-<kind>-<id>
 LEGACY_DATASETS = ("items", "train", "validation", "test", "quarantine")  # at the top of an earlier-version output
 DERIVED = ("report",)  # made from the published dataset (``pricecurate report``): stale once it is replaced
+ITEMS_DONE = "curated.json"  # in a data folder: the run finished its items (``pricecurate.reuse``), written last
 
 # Called with the name of each publish step once it is done: tests kill the process there.
 after_step: Callable[[str], None] | None = None
@@ -110,12 +113,19 @@ def publish(fs: FileSystem, output: str, folder: str, manifest: dict, card: Call
     return _remove_others(fs, output, folder)
 
 
-def _remove_others(fs: FileSystem, output: str, keep: str) -> list[str]:
-    """Every data folder but ``keep``, and an earlier version's flat datasets; manifests first, so a
-    folder half deleted is never taken for a complete one."""
+def resumable(fs: FileSystem, output: str) -> str | None:
+    """The newest data folder an interrupted run left with its items done and its datasets not."""
+    names = sorted(e.name for e in _data_folders(fs, output)
+                   if not fs.exists(f"{e.uri}/{MANIFEST}") and fs.exists(f"{e.uri}/{ITEMS_DONE}"))
+    return names[-1] if names else None
+
+
+def _remove_others(fs: FileSystem, output: str, keep: str, spare: str | None = None) -> list[str]:
+    """Every data folder but ``keep`` (and ``spare``), and an earlier version's flat datasets; manifests first,
+    so a folder half deleted is never taken for a complete one."""
     removed = []
     for entry in _data_folders(fs, output):
-        if entry.name == keep:
+        if entry.name in (keep, spare):
             continue
         fs.delete(f"{entry.uri}/{MANIFEST}")
         _step("retiring")
@@ -145,16 +155,21 @@ def recover(fs: FileSystem, output: str, card: Callable[[dict], str]) -> list[st
         publish(fs, output, newest, manifest, card)
         said.append(f"published {newest}, which an interrupted run had finished")
         return said
+    spare = resumable(fs, output)
+    if spare:
+        said.append(f"kept the items {spare} holds: an interrupted run finished them, and a run with the same "
+                    "inputs, recipe and tokenizer resumes from them")
     if current is None:
         for entry in folders:
-            fs.delete(entry.uri)
-            said.append(f"removed {entry.name}, left incomplete by an interrupted run")
+            if entry.name != spare:
+                fs.delete(entry.uri)
+                said.append(f"removed {entry.name}, left incomplete by an interrupted run")
         return said
     manifest = _manifest(fs, f"{output}/{MANIFEST}")
     if _read(fs, f"{output}/{CARD}") != card(manifest):
         fs.write_text(f"{output}/{CARD}", card(manifest))
         said.append(f"rewrote {CARD} for {current}")
-    said += [f"removed {name}, left by an interrupted run" for name in _remove_others(fs, output, current)]
+    said += [f"removed {name}, left by an interrupted run" for name in _remove_others(fs, output, current, spare)]
     return said
 
 

@@ -36,6 +36,11 @@ _ARROW_SCHEMA = pa.schema(
 )
 
 
+# The outcomes once numbered (``number_outcomes``): ``line`` in place of the read split and position.
+NUMBERED_COLUMNS = [name for name in _ARROW_SCHEMA.names if name not in ("split_start", "position")]
+NUMBERED_COLUMNS.insert(NUMBERED_COLUMNS.index("file") + 1, "line")
+
+
 def outcome_schema() -> T.StructType:
     """The Spark side of the same schema (needs a running session to convert).
 
@@ -120,13 +125,14 @@ def _dropped_tally(batch: pa.RecordBatch, outcomes: list[item_rules.Outcome]) ->
 
 def apply_recipe(
     lines: DataFrame, rules: Recipe, spec_broadcast, sha256: str, max_record_bytes: int, builds,
-    engine: str = "auto", records=None, clean_up_spaces: bool = True,
+    engine: str = "auto", records=None, clean_up_spaces: bool = True, kept=None,
 ) -> DataFrame:
     """One outcome row per input line (dropped lines tallied), by ``rules``' parameters.
 
     ``builds`` is an accumulator counting tokenizer builds; ``records``, if
     given, one counting the lines that went through the rules, so a run can
-    prove it applied them once per line.
+    prove it applied them once per line; ``kept``, if given, one counting kept
+    items, for the live progress line.
     """
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -138,6 +144,8 @@ def apply_recipe(
             if records is not None:
                 records.add(len(raw_lines))
             outcomes = item_rules.build_items(raw_lines, codec, max_record_bytes, rules)
+            if kept is not None:
+                kept.add(sum(outcome.status == item_rules.KEPT for outcome in outcomes))
             yield from outcome_batches(batch, outcomes)
 
     return lines.mapInArrow(run, outcome_schema())

@@ -54,7 +54,8 @@ def llama31_special_tokens() -> list[str]:
     return names
 
 
-def _cache_dir() -> Path:
+def cache_dir() -> Path:
+    """Where pricecurate keeps what it computed once: the converted tokenizer, the last bench's figures."""
     base = os.environ.get("PRICECURATE_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "pricecurate"
     )
@@ -89,7 +90,7 @@ def build_llama31_json() -> str:
 def _load_llama31_json() -> str:
     ranks = _llama31_ranks_file()
     ranks_digest = hashlib.sha256(ranks.read_bytes()).hexdigest()[:16]
-    cached = _cache_dir() / f"{LLAMA31}-{ranks_digest}.json"
+    cached = cache_dir() / f"{LLAMA31}-{ranks_digest}.json"
     if cached.exists():
         return cached.read_text(encoding="utf-8")
     text = build_llama31_json()

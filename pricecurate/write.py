@@ -23,6 +23,7 @@ MANIFEST = publish.MANIFEST
 _PARTITION_DIR = "_category_dir"
 _DATASET_DIR = "_dataset_dir"
 WORK = "_work"  # a run's intermediate files (near-duplicate rounds), deleted before publish
+CURATED = "curated"  # the items as the rules left them, for reuse (``pricecurate.reuse``)
 _SCRATCH = "_spark_output"  # where Spark writes; files then move to <dataset>/category=<name>
 
 
@@ -143,6 +144,13 @@ class Output:
         return publish.publish(self.fs, self.uri, self.folder, manifest, self._card)
 
     def abandon(self) -> None:
-        """A failed run's data folder goes, unless the output's manifest already names it."""
-        if publish.published(self.fs, self.uri) != self.folder:
+        """A failed run's data folder goes, unless the output's manifest already names it; finished items stay
+        (with nothing else) for the next run to resume from."""
+        if publish.published(self.fs, self.uri) == self.folder or not self.fs.exists(self.staging):
+            return
+        if not self.fs.exists(self.path(publish.ITEMS_DONE)):
             self.fs.delete(self.staging)
+            return
+        for entry in self.fs.list(self.staging):
+            if entry.name not in (publish.ITEMS_DONE, CURATED):
+                self.fs.delete(entry.uri)

@@ -17,6 +17,7 @@ from pricecurate import publish
 from pricecurate.cli import main
 from pricecurate.config import load_config
 from pricecurate.job import run_job
+from pricecurate.progress import Progress
 from pricecurate.report import write_report
 from pricecurate.sample import write_sample
 
@@ -115,16 +116,29 @@ def test_the_report_shows_every_balanced_item_not_only_the_splits(course_run):
         assert all(info["balanced_by_price_slot"].get(str(round(row[1])), 0) > 0 for row in split_rows(str(course_run), split))
 
 
-def test_a_failed_run_leaves_the_previous_dataset_and_removes_its_data_folder(spark, course_run, mixed_input,
-                                                                              monkeypatch):
+def test_a_failed_run_leaves_the_previous_dataset_and_only_its_items_which_the_next_run_resumes_from(
+        spark, course_run, mixed_input, monkeypatch):
     before, listing = split_rows(str(course_run), "train"), sorted(os.listdir(course_run))
+    published = manifest(str(course_run))
 
     def fail(*_args, **_kwargs):
         raise RuntimeError("disk full")
 
+    config = load_config("conf/course.yaml", ["categories=all", "seed=3"])
     monkeypatch.setattr(publish, "publish", fail)  # every dataset is written; the commit fails
     with pytest.raises(RuntimeError, match="disk full"):
-        run_job(spark, load_config("conf/course.yaml", ["categories=all", "seed=3"]), str(mixed_input),
-                str(course_run), overwrite=True)
-    assert sorted(os.listdir(course_run)) == listing
-    assert split_rows(str(course_run), "train") == before
+        run_job(spark, config, str(mixed_input), str(course_run), overwrite=True)
+    [left] = sorted(set(os.listdir(course_run)) - set(listing))
+    kept = sorted(name for name in os.listdir(course_run / left) if not name.startswith("."))  # not Hadoop's .crc
+    assert left.startswith("data-") and kept == ["curated", publish.ITEMS_DONE]
+    assert split_rows(str(course_run), "train") == before and manifest(str(course_run)) == published
+
+    monkeypatch.undo()
+    said = io.StringIO()
+    result = run_job(spark, config, str(mixed_input), str(course_run), overwrite=True,
+                     progress=Progress(said, interactive=False))
+    assert f"kept the items {left} holds" in said.getvalue() and f"resuming: the items in {left}" in said.getvalue()
+    info = result.manifest
+    assert info["spark"]["rule_records"] == 0 and info["curation"]["reused_from"].endswith(left)
+    assert info["accounting"] == published["accounting"]  # the same lines, whatever the seed
+    assert [n for n in os.listdir(course_run) if n.startswith("data-")] == [info["data"]]  # then cleaned up

@@ -38,11 +38,13 @@ def test_bad_config_key_is_one_line_error(tmp_path, small_input):
     assert "Traceback" not in result.stderr
 
 
-def test_existing_output_needs_overwrite_and_is_replaced_whole(spark, tmp_path, small_input):
+def test_existing_output_needs_overwrite_and_is_replaced_whole(spark, tmp_path, small_input, capsys):
     output = tmp_path / "out"
     args = ["run", "--input", str(small_input), "--output", str(output), "--categories", "all",
             "--set", "split.train=50", "--set", "split.test=5"]
     assert main(args) == 0
+    said = capsys.readouterr()
+    assert "items: started" in said.err and "summary" in said.out
     first = split_rows(str(output), "train")
     assert len(first) == 50
 
@@ -51,7 +53,10 @@ def test_existing_output_needs_overwrite_and_is_replaced_whole(spark, tmp_path, 
     assert main(args) == 2  # refused: the first dataset stays as it was
     assert (first_data / "train" / "marker.txt").exists() and split_rows(str(output), "train") == first
 
-    assert main([*args, "--overwrite", "--set", "seed=1"]) == 0
+    capsys.readouterr()
+    assert main([*args, "--overwrite", "--set", "seed=1", "--quiet"]) == 0
+    said = capsys.readouterr()  # --quiet: the summary only (and warnings, none here)
+    assert said.err == "" and said.out.startswith("summary\n") and "records read" in said.out
     assert not first_data.exists()  # replaced whole, not merged
     assert split_rows(str(output), "train") != first
     assert manifest(str(output))["config"]["seed"] == 1

@@ -21,7 +21,6 @@ from helpers import LOOPBACK, data_dir, listening_sockets
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "scripts", "standalone.sh")
 MASTER = "spark://127.0.0.1:7077"
-MASTER_JSON = "http://127.0.0.1:8080/json/"
 CATEGORIES = ["Automotive", "Electronics", "Toys_and_Games"]
 COLUMNS = ("text", "price", "category", "parent_asin", "title", "token_count")
 JOB_TIMEOUT = 360
@@ -61,8 +60,8 @@ def _run(cmd: list[str], env: dict[str, str], what: str, timeout: int = JOB_TIME
     return proc
 
 
-def _master_state() -> dict:
-    with urllib.request.urlopen(MASTER_JSON, timeout=5) as response:
+def _master_state(ui_port: int) -> dict:
+    with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/json/", timeout=5) as response:
         return json.load(response)
 
 
@@ -81,61 +80,77 @@ def _manifest(output: str) -> dict:
 
 
 @pytest.mark.cluster
-def test_standalone_cluster_matches_local_mode(tmp_path):
+def test_authenticated_standalone_cluster_matches_local_mode_and_refuses_strangers(tmp_path, spark):
+    """spark-submit to a standalone cluster with SPARK_AUTH_SECRET: the master turns away a client without the
+    secret, the job with it gives the local run's dataset row for row, and the secret is masked."""
     if shutil.which("java") is None:
         pytest.skip("java is not on PATH; a Spark standalone cluster needs a JVM")
+    from pricecurate import accounting
+    from pricecurate.config import load_config
+    from pricecurate.job import run_job
     from pricecurate.sample import write_sample
 
-    env = _env(tmp_path)
+    token = "pc" + secrets.token_hex(16)  # the prefix keeps --set's YAML reading it as a string
+    # Ports of its own, so a cluster another test left behind cannot answer in its place.
+    master_port, master_ui, worker_ui = _free_ports(3)
+    env = {**_env(tmp_path), "SPARK_AUTH_SECRET": token, "MASTER_PORT": str(master_port),
+           "MASTER_WEBUI_PORT": str(master_ui), "WORKER_WEBUI_PORT": str(worker_ui)}
+    master = f"spark://127.0.0.1:{master_port}"
     data = tmp_path / "input"
     write_sample(data, records_per_category=80, categories=CATEGORIES, gzip_categories=["Electronics"])
     out_cluster = str(tmp_path / "out-cluster")
-    out_local = str(tmp_path / "out-local")
     # slot_cap 2: balancing cuts over-full price slots, so its draw is compared too, not only a keep-all.
-    job_args = ["--config", "conf/course.yaml", "--input", str(data), "--categories", "all",
-                "--set", "split.train=40", "--set", "split.test=15", "--set", "balance.slot_cap=2"]
+    overrides = ["split.train=40", "split.test=15", "balance.slot_cap=2"]
+    job_args = ["--config", "conf/course.yaml", "--input", str(data), "--categories", "all"]
+    for item in overrides:
+        job_args += ["--set", item]
     spark_submit = os.path.join(os.path.dirname(sys.executable), "spark-submit")
-
     try:
-        _run([SCRIPT, "start"], env, "standalone.sh start", timeout=120)
+        _run([SCRIPT, "start"], env, "standalone.sh start (authenticated)", timeout=120)
+        assert os.stat(os.path.join(env["STANDALONE_DIR"], "auth.properties")).st_mode & 0o777 == 0o600
         import psutil
 
         daemons = [psutil.Process(int(p.read_text())) for p in (tmp_path / "standalone").glob("*.pid")]
         sockets = set().union(*(listening_sockets(daemon) for daemon in daemons))
         assert len(daemons) == 2 and sockets, (daemons, sockets)  # master and worker, each listening
         assert {ip for _, ip, _ in sockets} <= LOOPBACK, sorted(sockets)
-        _run(
+        # Without auth the same request reaches the RPC dispatcher and fails there (RequestMessage,
+        # EOFException); with auth the SASL gate answers first. Milliseconds, where a real client
+        # without the secret would retry registration for a minute.
+        error = _unauthenticated_rpc(master_port)
+        assert "SASL" in error and "RequestMessage" not in error, error[:2000]
+        run = _run(
             [
-                spark_submit, "--master", MASTER,
+                spark_submit, "--master", master,
                 "--conf", f"spark.pyspark.python={sys.executable}",
                 "--conf", "spark.driver.host=127.0.0.1",
                 "--conf", "spark.driver.bindAddress=127.0.0.1",
                 "--conf", "spark.executor.memory=1g",
                 "jobs/curate.py", *job_args, "--output", out_cluster,
+                "--set", "spark.authenticate=true", "--set", f"spark.authenticate.secret={token}",
             ],
             env,
-            "spark-submit to the standalone cluster",
+            "spark-submit to the authenticated standalone cluster",
         )
         # The driver unregisters when it stops; give the master a moment to file the app as completed.
         deadline = time.monotonic() + 20
-        state = _master_state()
+        state = _master_state(master_ui)
         while not state.get("completedapps") and time.monotonic() < deadline:
             time.sleep(1)
-            state = _master_state()
+            state = _master_state(master_ui)
         completed = state.get("completedapps") or []
         assert completed, f"the master lists no completed application: {json.dumps(state)[:2000]}"
         assert any(app.get("name") == "pricecurate" for app in completed), completed
     finally:
         subprocess.run([SCRIPT, "stop"], cwd=ROOT, env=env, timeout=120)
 
-    _run(
-        [sys.executable, "-m", "pricecurate.cli", "run", *job_args, "--output", out_local, "--master", "local[2]"],
-        env,
-        "local[2] run",
-    )
+    # The same job in this process, local mode.
+    out_local = str(tmp_path / "out-local")
+    run_job(spark, load_config("conf/course.yaml", ["categories=all", *overrides]), str(data), out_local)
 
     cluster, local = _manifest(out_cluster), _manifest(out_local)
-    assert cluster["accounting"] == local["accounting"]
+    assert cluster["spark"]["master"] == master
+    assert cluster["accounting"] == local["accounting"] and accounting.balances(cluster["accounting"])
     assert cluster["splits"] == local["splits"]
     assert cluster["accounting"]["lines"] == 80 * len(CATEGORIES)
     assert cluster["accounting"]["kept"] > cluster["balanced"] == local["balanced"]  # the cut dropped items
@@ -143,6 +158,10 @@ def test_standalone_cluster_matches_local_mode(tmp_path):
         cluster_rows, local_rows = _rows(out_cluster, split), _rows(out_local, split)
         assert split == "items" or len(cluster_rows) == cluster["splits"]["sizes"][split]
         assert cluster_rows == local_rows, f"{split} rows differ between the cluster and local mode"
+    assert cluster["config"]["spark"]["spark.authenticate.secret"] == "***"
+    with open(os.path.join(out_cluster, "manifest.json"), encoding="utf-8") as handle:
+        assert token not in handle.read()
+    assert token not in run.stdout and token not in run.stderr
 
 
 @pytest.mark.cluster
@@ -293,49 +312,3 @@ def _unauthenticated_rpc(port: int) -> str:
     assert reply[8:9] == b"\x05", f"expected an RpcFailure (type 5) from the master, got {reply[:200]!r}"
     (size,) = struct.unpack(">i", reply[17:21])
     return reply[21:21 + size].decode(errors="replace")
-
-
-@pytest.mark.cluster
-def test_authenticated_cluster_refuses_strangers_and_runs_with_the_secret(tmp_path):
-    """SPARK_AUTH_SECRET: the master turns away a client without it; pricecurate with it runs, secret masked."""
-    if shutil.which("java") is None:
-        pytest.skip("java is not on PATH; a Spark standalone cluster needs a JVM")
-    from pricecurate import accounting
-    from pricecurate.sample import write_sample
-
-    token = "pc" + secrets.token_hex(16)  # the prefix keeps --set's YAML reading it as a string
-    # Ports of its own, so a cluster another test left behind cannot answer in its place.
-    master_port, master_ui, worker_ui = _free_ports(3)
-    env = {**_env(tmp_path), "SPARK_AUTH_SECRET": token, "MASTER_PORT": str(master_port),
-           "MASTER_WEBUI_PORT": str(master_ui), "WORKER_WEBUI_PORT": str(worker_ui)}
-    master = f"spark://127.0.0.1:{master_port}"
-    data = tmp_path / "input"
-    write_sample(data, records_per_category=150, categories=CATEGORIES[:2])
-    output = str(tmp_path / "out")
-    try:
-        _run([SCRIPT, "start"], env, "standalone.sh start (authenticated)", timeout=120)
-        assert os.stat(os.path.join(env["STANDALONE_DIR"], "auth.properties")).st_mode & 0o777 == 0o600
-        # Without auth the same request reaches the RPC dispatcher and fails there (RequestMessage,
-        # EOFException); with auth the SASL gate answers first. Milliseconds, where a real client
-        # without the secret would retry registration for a minute.
-        error = _unauthenticated_rpc(master_port)
-        assert "SASL" in error and "RequestMessage" not in error, error[:2000]
-        run = _run(
-            [os.path.join(os.path.dirname(sys.executable), "pricecurate"), "run", "--config", "conf/course.yaml",
-             "--input", str(data), "--categories", "all", "--output", output, "--master", master, "--no-report",
-             "--set", "split.train=60", "--set", "split.test=20",
-             "--set", "spark.authenticate=true", "--set", f"spark.authenticate.secret={token}"],
-            env,
-            "pricecurate run on the authenticated cluster",
-        )
-    finally:
-        subprocess.run([SCRIPT, "stop"], cwd=ROOT, env=env, timeout=120)
-
-    manifest = _manifest(output)
-    assert manifest["spark"]["master"] == master
-    assert manifest["accounting"]["lines"] == 150 * 2 and manifest["accounting"]["kept"] > 0
-    assert accounting.balances(manifest["accounting"])
-    assert manifest["config"]["spark"]["spark.authenticate.secret"] == "***"
-    with open(os.path.join(output, "manifest.json"), encoding="utf-8") as handle:
-        assert token not in handle.read()
-    assert token not in run.stdout and token not in run.stderr

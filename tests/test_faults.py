@@ -76,9 +76,13 @@ def test_sigkill_mid_write_keeps_the_old_dataset_and_the_next_run_recovers(tmp_p
     kill_when_writing(start(source, output, "local[2]", "--overwrite", "--set", "seed=9"), output, "_spark_output")
     assert dataset(output) == before and manifest(str(output)) == before_manifest
 
-    # The next run cleans up and, on one core, writes exactly what two cores wrote.
+    # The killed run had finished its items (the write comes after): the next run, on one core, resumes from
+    # them, deduplicates and balances them anew, writes exactly what two cores wrote, and then cleans up.
+    [killed] = [n for n in os.listdir(output) if n.startswith("data-") and n != before_manifest["data"]]
     log = finish(start(source, output, "local[1]", "--overwrite", *NEAR))
-    assert "left by an interrupted run" in log
+    assert f"kept the items {killed} holds" in log and f"resuming: the items in {killed}" in log
+    assert manifest(str(output))["spark"]["rule_records"] == 0
+    assert manifest(str(output))["curation"]["reused_from"].endswith(killed)
     assert sorted(n for n in os.listdir(tmp_path) if not n.endswith(".log")) == ["in", "out"]
     visible = sorted(name for name in os.listdir(output) if not name.startswith("."))  # not Hadoop's .crc files
     assert visible == ["README.md", manifest(str(output))["data"], "manifest.json"]

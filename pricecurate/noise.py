@@ -1,0 +1,68 @@
+"""Hiding the start-up messages of Spark's JVM and of libraries, which say nothing a user can act on.
+
+Spark's JVM inherits this process's standard error when the session starts, so
+its start-up lines (the JVM's incubator-module warning, log4j's default-profile
+notice, Hadoop's native-library warning) cannot be turned off from Python
+settings alone. While the session starts, file descriptor 2 is a pipe read by a
+thread that drops those lines and passes everything else on; the JVM keeps the
+pipe for its lifetime, so its later warnings and errors still come through.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from contextlib import contextmanager
+
+# Lines (substrings) printed at every start, none of them a problem.
+STARTUP_NOISE = (
+    "WARNING: Using incubator modules",
+    "Using Spark's default log4j profile",
+    "Setting default log level to",
+    "To adjust logging level use sc.setLogLevel",
+    "NativeCodeLoader: Unable to load native-hadoop library",
+    "resolves to a loopback address",
+    "Set SPARK_LOCAL_IP if you need to bind to another address",
+)
+
+
+def is_startup_noise(line: str) -> bool:
+    return any(marker in line for marker in STARTUP_NOISE)
+
+
+def silence_libraries() -> None:
+    """transformers announces at import that PyTorch is missing; pricecurate never needs PyTorch."""
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+
+
+def _forward(read_fd: int, write_fd: int, drain_marker: bytes, drained: threading.Event) -> None:
+    with os.fdopen(read_fd, "rb") as pipe:
+        for line in pipe:  # ends when every writer (this process, the JVM) has closed the pipe
+            if line == drain_marker:
+                drained.set()
+            elif not is_startup_noise(line.decode("utf-8", "replace")):
+                os.write(write_fd, line)
+    os.close(write_fd)
+
+
+@contextmanager
+def startup_noise_filtered():
+    """Inside: file descriptor 2 goes through the filter (and so does that of any process started inside)."""
+    sys.stderr.flush()
+    original = os.dup(2)
+    read_fd, write_fd = os.pipe()
+    os.dup2(write_fd, 2)
+    os.close(write_fd)
+    drain_marker, drained = f"\0pricecurate-drained-{os.getpid()}\n".encode(), threading.Event()
+    threading.Thread(target=_forward, args=(read_fd, os.dup(original), drain_marker, drained), daemon=True,
+                     name="stderr-filter").start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        # What this process wrote inside is out before what it writes next: the pipe is in order.
+        os.write(2, drain_marker)
+        drained.wait(5)
+        os.dup2(original, 2)  # this process writes straight to stderr again; children keep the pipe
+        os.close(original)

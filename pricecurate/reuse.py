@@ -1,0 +1,84 @@
+"""Reusing curated items: what the item rules made of the input depends only on the input, recipe and tokenizer.
+
+Every run keeps, in its data folder, the kept and quarantined lines as the rules
+left them (before deduplication), in ``curated/``, and records in its manifest
+the tally of dropped lines and the key the result depends on: each input file's
+fingerprint (name, size, modification time, a hash of its first and last MB),
+the recipe's parameter hash, the tokenizer's sha256 and the record size limit.
+A later run with the same key reads them back instead of running the rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from pricecurate.config import ConfigError
+from pricecurate.fs import redact
+from pricecurate.write import CURATED
+EDGE_BYTES = 1 << 20  # hashed at each end of a file
+
+
+class ReuseError(ConfigError):
+    """Why a previous output's items cannot stand for this run's, in one line (a mistake in the run's settings)."""
+
+
+def fingerprint(fs, file) -> dict:
+    """What identifies an input file's content without reading it all."""
+    head = fs.read_range(file.uri, 0, EDGE_BYTES)
+    tail = fs.read_range(file.uri, max(0, file.size - EDGE_BYTES), EDGE_BYTES)
+    return {"file": file.name, "bytes": file.size, "modified": fs.modified(file.uri),
+            "head_sha256": hashlib.sha256(head).hexdigest(), "tail_sha256": hashlib.sha256(tail).hexdigest()}
+
+
+def curation_key(fingerprints: list[dict], rules, tokenizer_sha256: str, max_record_bytes: int) -> dict:
+    return {"inputs": fingerprints, "recipe_hash": rules.digest, "tokenizer_sha256": tokenizer_sha256,
+            "max_record_bytes": max_record_bytes}
+
+
+def difference(previous: dict, current: dict) -> str | None:
+    """What differs between two curation keys, in words, or None when the curated items can be reused."""
+    before = {entry["file"]: entry for entry in previous["inputs"]}
+    now = {entry["file"]: entry for entry in current["inputs"]}
+    for name in sorted(before.keys() - now.keys()):
+        return f"input file {name} was read then and is not now"
+    for name in sorted(now.keys() - before.keys()):
+        return f"input file {name} is new"
+    for name in sorted(now):
+        for field, label in (("bytes", "size"), ("modified", "modification time"),
+                             ("head_sha256", "first MB"), ("tail_sha256", "last MB")):
+            if before[name][field] != now[name][field]:
+                return f"input file {name} changed ({label} {before[name][field]} -> {now[name][field]})"
+    if previous["recipe_hash"] != current["recipe_hash"]:
+        return f"the recipe changed (parameter hash {previous['recipe_hash']} -> {current['recipe_hash']})"
+    if previous["tokenizer_sha256"] != current["tokenizer_sha256"]:
+        return (f"the tokenizer changed (sha256 {previous['tokenizer_sha256'][:12]} -> "
+                f"{current['tokenizer_sha256'][:12]})")
+    if previous["max_record_bytes"] != current["max_record_bytes"]:
+        return f"max_record_bytes changed ({previous['max_record_bytes']} -> {current['max_record_bytes']})"
+    return None
+
+
+def check(previous_manifest: dict | None, current: dict, where: str) -> dict:
+    """The previous run's curation section when its items stand for this run's; else ``ReuseError``."""
+    curation = (previous_manifest or {}).get("curation")
+    if previous_manifest is None:
+        raise ReuseError(f"cannot reuse items: {redact(where)} has no manifest.json (not a finished pricecurate run)")
+    if curation is None:
+        raise ReuseError(f"cannot reuse items: {redact(where)} was written by a version that kept no curated items")
+    reason = difference(curation["key"], current)
+    if reason:
+        raise ReuseError(f"cannot reuse the items of {redact(where)}: {reason}")
+    return curation
+
+
+def keep(outcomes: DataFrame, path: str) -> None:
+    """Write the kept and quarantined rows (dropped lines are tallies, which the manifest holds)."""
+    outcomes.filter(F.col("status") != "dropped").drop("lines").write.parquet(path)
+
+
+def read_back(spark, path: str, columns: list[str]) -> DataFrame:
+    """The kept rows as ``keep`` wrote them, in the outcome columns' order (each row one line)."""
+    return spark.read.parquet(path).withColumn("lines", F.lit(1).cast("long")).select(*columns)

@@ -1,0 +1,139 @@
+"""Reusing curated items: identical to a full run, row for row; refused, with the reason, when anything differs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pyarrow.parquet as pq
+import pytest
+
+from helpers import manifest, split_rows
+from pricecurate import reuse
+from pricecurate.config import load_config
+from pricecurate.job import run_job
+from pricecurate.recipe import COURSE_2024, Recipe
+from pricecurate.sample import write_sample
+
+FIRST = ["categories=all", "split.train=80", "split.test=10", "dedup=none"]
+# Another dedup, seed, balance and split: none of them changes what the rules make of a line.
+SECOND = ["categories=all", "split.train=60", "split.test=15", "split.validation=5", "dedup=title,text",
+          "seed=9", "balance.slot_cap=3"]
+
+
+def _key(**changes) -> dict:
+    inputs = [{"file": "meta_A.jsonl", "bytes": 10, "modified": 1, "head_sha256": "h", "tail_sha256": "t"}]
+    key = {"inputs": inputs, "recipe_hash": COURSE_2024.digest, "tokenizer_sha256": "f" * 64, "max_record_bytes": 5}
+    for name, value in changes.items():
+        if name in inputs[0]:
+            key["inputs"] = [{**inputs[0], name: value}]
+        else:
+            key[name] = value
+    return key
+
+
+@pytest.mark.parametrize("change, reason", [
+    ({"bytes": 11}, "input file meta_A.jsonl changed (size 10 -> 11)"),
+    ({"modified": 2}, "input file meta_A.jsonl changed (modification time 1 -> 2)"),
+    ({"head_sha256": "x"}, "input file meta_A.jsonl changed (first MB h -> x)"),
+    ({"tail_sha256": "x"}, "input file meta_A.jsonl changed (last MB t -> x)"),
+    ({"recipe_hash": Recipe(max_tokens=200).digest}, f"the recipe changed (parameter hash {COURSE_2024.digest} -> "),
+    ({"tokenizer_sha256": "e" * 64}, "the tokenizer changed (sha256 ffffffffffff -> eeeeeeeeeeee)"),
+    ({"max_record_bytes": 6}, "max_record_bytes changed (5 -> 6)"),
+])
+def test_each_difference_is_named(change, reason):
+    assert reuse.difference(_key(), _key()) is None
+    assert reuse.difference(_key(), _key(**change)).startswith(reason)
+    more = _key()
+    more["inputs"] = more["inputs"] + [{**more["inputs"][0], "file": "meta_B.jsonl"}]
+    assert reuse.difference(_key(), more) == "input file meta_B.jsonl is new"
+    assert reuse.difference(more, _key()) == "input file meta_B.jsonl was read then and is not now"
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("reuse") / "in"
+    write_sample(folder, records_per_category=60, categories=["Automotive", "Toys_and_Games"])
+    records = [json.loads(line) for line in (folder / "meta_Toys_and_Games.jsonl").read_text().splitlines()]
+    with open(folder / "meta_Automotive.jsonl", "a", encoding="utf-8") as handle:
+        handle.write('{"not closed"\n')  # a quarantined line travels with the reused items too
+        for record in records[:30]:  # the same products listed again: the second run's dedup drops them
+            handle.write(json.dumps({**record, "parent_asin": "R" + record["parent_asin"]}) + "\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def first(spark, source, tmp_path_factory):
+    output = tmp_path_factory.mktemp("reuse") / "first"
+    run_job(spark, load_config("conf/course.yaml", FIRST), str(source), str(output))
+    return output
+
+
+def _datasets(output) -> dict:
+    return {name: split_rows(str(output), name) for name in ("items", "train", "test", "validation")}
+
+
+def _curated(output) -> list:
+    table = pq.read_table(os.path.join(str(output), manifest(str(output))["data"], reuse.CURATED))
+    return sorted(map(tuple, zip(*[table.column(name).to_pylist() for name in sorted(table.column_names)])),
+                  key=repr)
+
+
+def _quarantine(output) -> list:
+    folder = os.path.join(str(output), manifest(str(output))["data"], "quarantine")
+    return sorted(line for name in sorted(os.listdir(folder)) if name.endswith(".json")
+                  for line in open(os.path.join(folder, name), encoding="utf-8"))
+
+
+def test_reused_items_give_the_full_runs_dataset_row_for_row(spark, source, first, tmp_path):
+    reused = tmp_path / "reused"
+    result = run_job(spark, load_config("conf/course.yaml", [*SECOND, f"reuse_items={first}"]), str(source),
+                     str(reused))
+    full = tmp_path / "full"
+    expected = run_job(spark, load_config("conf/course.yaml", SECOND), str(source), str(full))
+    assert _datasets(reused) == _datasets(full) and _datasets(full)["validation"]
+    assert _quarantine(reused) == _quarantine(full) and len(_quarantine(full)) == 1
+    got, want = result.manifest, expected.manifest
+    assert got["accounting"] == want["accounting"] and got["accounting"]["dropped"].get("duplicate_title")
+    assert got["spark"]["rule_records"] == 0 < want["spark"]["rule_records"]  # the rules did not run
+    assert got["curation"]["reused_from"].endswith("/first") and want["curation"]["reused_from"] is None
+    assert got["curation"]["key"] == want["curation"]["key"] and got["curation"]["tally"] == want["curation"]["tally"]
+    # The reused run keeps the same curated items in turn, so a third run could reuse it.
+    assert _curated(reused) == _curated(first) == _curated(full) and len(_curated(full)) > 30
+
+
+def _refusal(spark, config, source, output) -> str:
+    with pytest.raises(reuse.ReuseError) as caught:
+        run_job(spark, config, str(source), str(output))
+    message = str(caught.value)
+    assert "\n" not in message and not os.path.exists(output)
+    return message
+
+
+def test_reuse_is_refused_when_an_input_the_recipe_or_the_tokenizer_changed(spark, source, first, tmp_path):
+    changed = tmp_path / "in"
+    shutil.copytree(source, changed)
+    with open(changed / "meta_Toys_and_Games.jsonl", "a", encoding="utf-8") as handle:
+        handle.write("\n")
+    message = _refusal(spark, load_config("conf/course.yaml", [*SECOND, f"reuse_items={first}"]), changed,
+                       tmp_path / "a")
+    assert message.startswith(f"cannot reuse the items of file:{first}: input file meta_Toys_and_Games.jsonl changed")
+
+    message = _refusal(spark, load_config("conf/course.yaml", [*SECOND, f"reuse_items={first}",
+                                                               "recipe.max_tokens=170"]), source, tmp_path / "b")
+    assert "the recipe changed (parameter hash" in message
+
+    from pricecurate.tokenizer import load_spec
+
+    tokenizer = json.loads(load_spec().json)
+    tokenizer["truncation"] = {"direction": "Right", "max_length": 9, "strategy": "LongestFirst", "stride": 0}
+    (tmp_path / "tokenizer.json").write_text(json.dumps(tokenizer), encoding="utf-8")  # same tokens, other file
+    message = _refusal(spark, load_config("conf/course.yaml", [*SECOND, f"reuse_items={first}",
+                                                               f"tokenizer={tmp_path / 'tokenizer.json'}"]),
+                       source, tmp_path / "c")
+    assert "the tokenizer changed (sha256" in message
+
+    message = _refusal(spark, load_config("conf/course.yaml", [*SECOND, f"reuse_items={tmp_path}"]), source,
+                       tmp_path / "d")
+    assert "has no manifest.json" in message
