@@ -96,16 +96,22 @@ class HadoopFS:
 
     def read_range(self, uri: str, offset: int, max_bytes: int) -> bytes:
         """Up to ``max_bytes`` bytes from ``offset`` on, as stored."""
+        return bytes(self._in_range(uri, offset, max_bytes, self._jvm.org.apache.commons.io.IOUtils.toByteArray))
+
+    def sha256(self, uri: str, offset: int, max_bytes: int) -> str:
+        """The sha256 of up to ``max_bytes`` bytes from ``offset`` on, hashed where they are read (only the
+        digest crosses to Python)."""
+        return str(self._in_range(uri, offset, max_bytes, self._jvm.org.apache.commons.codec.digest.DigestUtils.sha256Hex))
+
+    def _in_range(self, uri: str, offset: int, max_bytes: int, consume):
         path, fs = self._path(uri)
         stream = fs.open(path)
         try:
             if offset:
                 stream.seek(offset)
-            bounded = self._jvm.org.apache.commons.io.input.BoundedInputStream(stream, max_bytes)
-            data = self._jvm.org.apache.commons.io.IOUtils.toByteArray(bounded)
+            return consume(self._jvm.org.apache.commons.io.input.BoundedInputStream(stream, max_bytes))
         finally:
             stream.close()
-        return bytes(data)
 
     def modified(self, uri: str) -> int:
         """The file's modification time, in milliseconds since the epoch."""

@@ -34,7 +34,7 @@ from pricecurate.write import WORK, Output
 
 
 
-RUN_SAMPLE_BYTES = 256 * 1024  # of each file's head, for the estimate printed before the run
+RUN_SAMPLE_BYTES = 64 * 1024  # of each file's head, for the estimate printed before the run (about 40 records)
 
 
 def _dataset_text(rules):

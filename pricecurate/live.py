@@ -105,7 +105,8 @@ class SparkStatus:
         self._clock = clock
         self._rest = None
         if sc.uiWebUrl:
-            self._rest = f"{sc.uiWebUrl}/api/v1/applications/{sc.applicationId}/stages?status=active"
+            self._stages = f"{sc.uiWebUrl}/api/v1/applications/{sc.applicationId}/stages"
+            self._rest = f"{self._stages}?status=active"
             # The UI answers its first REST call slowly (a second or two): make it now, not during the first stage.
             threading.Thread(target=self._from_rest, daemon=True, name="status-warm-up").start()
         self.begin()
@@ -113,6 +114,7 @@ class SparkStatus:
     def begin(self) -> None:
         """Start counting input again (a new stage of the job)."""
         self._read: dict[int, tuple[int, int]] = {}  # Spark stage id -> (bytes, records) when last seen
+        self._final: set[int] = set()  # stages whose read is counted in full (they ended)
         self._first_seen: dict[int, float] = {}
         self._kept_before = self._kept.value if self._kept is not None else 0
 
@@ -120,12 +122,21 @@ class SparkStatus:
         now = self._clock()
         return now - min(self._first_seen.setdefault(i, now) for i in stage_ids) if stage_ids else 0.0
 
-    def _from_rest(self) -> list[dict] | None:
+    def _from_rest(self, url: str | None = None) -> list[dict] | None:
         try:
-            with urllib.request.urlopen(self._rest, timeout=self._timeout) as response:
+            with urllib.request.urlopen(url or self._rest, timeout=self._timeout) as response:
                 return json.load(response)
         except (OSError, ValueError):
             return None  # the UI is busy or gone: fall back to the status tracker this time
+
+    def _count_ended(self, active: set[int]) -> None:
+        """A stage seen running and now ended: what it read in all (its last attempt), once."""
+        for stage_id in [i for i in self._read if i not in active and i not in self._final]:
+            attempts = self._from_rest(f"{self._stages}/{stage_id}")
+            if attempts:
+                last = max(attempts, key=lambda attempt: attempt.get("attemptId", 0))
+                self._read[stage_id] = (last.get("inputBytes", 0), last.get("inputRecords", 0))
+                self._final.add(stage_id)
 
     def snapshot(self) -> Snapshot | None:
         kept = self._kept.value - self._kept_before if self._kept is not None else None
@@ -135,6 +146,7 @@ class SparkStatus:
                 return None
             for stage in stages:
                 self._read[stage["stageId"]] = (stage.get("inputBytes", 0), stage.get("inputRecords", 0))
+            self._count_ended({stage["stageId"] for stage in stages})
             return Snapshot(
                 sum(s.get("numCompleteTasks", 0) for s in stages), sum(s.get("numTasks", 0) for s in stages),
                 sum(b for b, _ in self._read.values()), sum(r for _, r in self._read.values()), kept,

@@ -15,8 +15,10 @@ import sys
 import threading
 from contextlib import contextmanager
 
-# Lines (substrings) printed at every start, none of them a problem.
+# Lines (substrings) printed at every start, or by every near-duplicate run, none of them a problem.
 STARTUP_NOISE = (
+    # The UI's text of a query plan is cut at spark.sql.maxPlanStringLength: a fact about the UI, not the job.
+    "Truncated the string representation of a plan since it was too long",
     "WARNING: Using incubator modules",
     "Using Spark's default log4j profile",
     "Setting default log level to",

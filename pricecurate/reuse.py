@@ -10,8 +10,6 @@ A later run with the same key reads them back instead of running the rules.
 
 from __future__ import annotations
 
-import hashlib
-
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -27,10 +25,9 @@ class ReuseError(ConfigError):
 
 def fingerprint(fs, file) -> dict:
     """What identifies an input file's content without reading it all."""
-    head = fs.read_range(file.uri, 0, EDGE_BYTES)
-    tail = fs.read_range(file.uri, max(0, file.size - EDGE_BYTES), EDGE_BYTES)
     return {"file": file.name, "bytes": file.size, "modified": fs.modified(file.uri),
-            "head_sha256": hashlib.sha256(head).hexdigest(), "tail_sha256": hashlib.sha256(tail).hexdigest()}
+            "head_sha256": fs.sha256(file.uri, 0, EDGE_BYTES),
+            "tail_sha256": fs.sha256(file.uri, max(0, file.size - EDGE_BYTES), EDGE_BYTES)}
 
 
 def curation_key(fingerprints: list[dict], rules, tokenizer_sha256: str, max_record_bytes: int) -> dict:

@@ -126,3 +126,22 @@ def test_startup_noise_is_dropped_and_everything_else_passes(tmp_path):
     assert done.stderr.splitlines() == ["ERROR Executor: a real problem", "python inside", "python after"]
     assert is_startup_noise("WARNING: Using incubator modules: jdk.incubator.vector")
     assert not is_startup_noise("WARN TaskSetManager: Lost task 0.0 in stage 1.0")
+
+
+def test_a_real_run_logs_status_lines_with_an_eta(spark, tmp_path):
+    """Enough input (20,400 records) in small read splits (about 80 tasks) that tasks finish all through the items
+    stage, even in a warm session, and its ETA can be judged."""
+    from pricecurate.config import load_config
+    from pricecurate.job import run_job
+    from pricecurate.sample import write_sample
+
+    write_sample(tmp_path / "in", records_per_category=600)
+    config = load_config("conf/course.yaml", ["categories=all", "split.train=100", "split.test=10",
+                                              "spark.sql.files.maxPartitionBytes=262144",
+                                              "spark.sql.files.openCostInBytes=1024"])
+    progress = Progress(io.StringIO(), str(tmp_path / "run.log"), interactive=False, log_every=0.1)
+    run_job(spark, config, str(tmp_path / "in"), str(tmp_path / "out"), progress=progress)
+    progress.close()
+    lines = (tmp_path / "run.log").read_text().splitlines()
+    status = [line for line in lines if "] items: " in line and " tasks" in line]
+    assert any("ETA" in line and "kept" in line and "records/s" in line for line in status), status
