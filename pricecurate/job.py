@@ -192,7 +192,10 @@ def _job_settings(spark, config: Config, plan, layout) -> dict[str, str]:
         # Shuffles after the recipe carry only kept items: twice the cores is plenty.
         "spark.sql.shuffle.partitions": str(max(2 * cores, layout.spread_partitions)),
     }
-    return {key: value for key, value in chosen.items() if key not in config.spark}
+    chosen = {key: value for key, value in chosen.items() if key not in config.spark}
+    # The config's SQL settings hold for this run even in a session that was running before it (they are
+    # runtime settings; the others only take effect when the session starts).
+    return chosen | {key: value for key, value in config.spark.items() if key.startswith("spark.sql.")}
 
 
 def _set_session(spark, settings: dict[str, str]) -> dict[str, str]:
