@@ -137,7 +137,8 @@ def apply_recipe(
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         before = tok.BUILD_COUNT
-        codec = tok.codec_for(spec_broadcast.value, sha256, engine, clean_up_spaces)
+        # The engine came from the driver's choose_engine: the worker need not check the tokenizer's fit again.
+        codec = tok.codec_for(spec_broadcast.value, sha256, engine, clean_up_spaces, verified=engine != "auto")
         builds.add(tok.BUILD_COUNT - before)
         for batch in batches:
             raw_lines = batch.column("value").to_pylist()

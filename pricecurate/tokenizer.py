@@ -272,21 +272,23 @@ def choose_engine(spec_json: str, requested: str = "auto") -> tuple[str, str]:
     return "tokenizers", f"tokenizers: {mismatch}"
 
 
-def build_codec(spec_json: str, engine: str = "auto", clean_up_spaces: bool = True):
+def build_codec(spec_json: str, engine: str = "auto", clean_up_spaces: bool = True, verified: bool = False):
     """``tiktoken`` (faster, exact on byte-level BPE with rank-ordered merges), ``tokenizers``, or ``auto``."""
     _check_engine(engine)
     if engine != "tokenizers":
         from pricecurate.tiktoken_codec import TiktokenCodec, UnsupportedTokenizer
 
         try:
-            return TiktokenCodec(spec_json, clean_up_spaces)  # checks the fit once, for auto too
+            # Checks the fit, for auto too, unless the driver did (``verified`` with engine "tiktoken").
+            return TiktokenCodec(spec_json, clean_up_spaces, verified and engine == "tiktoken")
         except UnsupportedTokenizer:
             if engine == "tiktoken":
                 raise
     return Codec(hugging_face_tokenizer(spec_json), clean_up_spaces)
 
 
-def codec_for(spec_json: str, sha256: str, engine: str = "auto", clean_up_spaces: bool = True):
+def codec_for(spec_json: str, sha256: str, engine: str = "auto", clean_up_spaces: bool = True,
+              verified: bool = False):
     """The worker's codec for this tokenizer, built on first use and then reused."""
     global BUILD_COUNT
     key = (sha256, engine, clean_up_spaces)
@@ -297,7 +299,7 @@ def codec_for(spec_json: str, sha256: str, engine: str = "auto", clean_up_spaces
             if codec is None:
                 # Spark runs one task per core already; tokenizer threads would oversubscribe them.
                 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-                codec = build_codec(spec_json, engine, clean_up_spaces)
+                codec = build_codec(spec_json, engine, clean_up_spaces, verified)
                 _worker_codecs[key] = codec
                 BUILD_COUNT += 1
     return codec
