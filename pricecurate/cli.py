@@ -225,7 +225,8 @@ def _summary(result) -> str:
 
 def _leakage_lines(leakage: dict, shown: int = 3) -> list[str]:
     lines = [f"  leakage: {leakage['count']:,} of {checked_items(leakage)} items have a near-duplicate in train "
-             f"(Jaccard >= {leakage['threshold']:g})"]
+             f"(Jaccard >= {leakage['threshold']:g}" + ("; implied by near-duplicate removal)" if
+                                                         leakage.get("implied_by_dedup") else ")")]
     for pair in leakage["examples"][:shown]:
         lines.append(f"    {pair['similarity']:.2f}  {pair['split']} {pair['title'][:50]!r} ${pair['price']:,.2f}"
                      f"  ~  train {pair['train_title'][:50]!r} ${pair['train_price']:,.2f}")

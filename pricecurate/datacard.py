@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pricecurate.leakage import EXAMPLE_COLUMNS, checked_items, example_cells
+from pricecurate.leakage import EXAMPLE_COLUMNS, checked_items, example_cells, how_known
 from pricecurate.publish import data_prefix
 from pricecurate import recipe
 
@@ -41,7 +41,7 @@ def _leakage_words(manifest: dict) -> str:
     if not leakage:
         return ""
     words = (f"\n## Leakage check\n\nOf the {checked_items(leakage)} items, {leakage['count']:,} have a near-duplicate "
-             f"in train (word n-gram Jaccard >= {leakage['threshold']:g}, estimated from MinHash signatures).")
+             f"in train (word n-gram Jaccard >= {leakage['threshold']:g}; {how_known(leakage)}).")
     if leakage["examples"]:
         words += "\n\n| " + " | ".join(EXAMPLE_COLUMNS) + " |\n|" + "---|" * len(EXAMPLE_COLUMNS) + "\n"
         words += "\n".join(

@@ -82,6 +82,13 @@ class HadoopFS:
         if not fs.rename(src, dst):
             raise OSError(f"could not rename {redact(source)} to {redact(target)}")
 
+    def copy(self, source: str, target: str) -> None:
+        """Copy a file or a folder with all it holds, byte for byte (possibly across filesystems)."""
+        src, src_fs = self._path(source)
+        dst, dst_fs = self._path(target)
+        if not self._jvm.org.apache.hadoop.fs.FileUtil.copy(src_fs, src, dst_fs, dst, False, self._conf):
+            raise OSError(f"could not copy {redact(source)} to {redact(target)}")
+
     def write_text(self, uri: str, text: str) -> None:
         path, fs = self._path(uri)
         stream = fs.create(path, True)

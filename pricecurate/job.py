@@ -22,15 +22,15 @@ from pricecurate.dedup import DUPLICATE_REASONS, mark_duplicates, mark_near_dupl
 from pricecurate.estimate import describe, estimate, read_heads
 from pricecurate.fs import HadoopFS, redact, redact_text
 from pricecurate.items import DROPPED, KEPT, QUARANTINED
-from pricecurate.leakage import find_leaks
+from pricecurate.leakage import PROBED, find_leaks, how_known, implied_by_dedup, no_leaks
 from pricecurate.live import SparkStatus, Totals
 from pricecurate.progress import Progress
-from pricecurate.publish import DATA_KEY, ITEMS_DONE, MANIFEST, resumable
+from pricecurate.publish import DATA_KEY, DEDUP_DONE, ITEMS_DONE, MANIFEST, finished_items, resumable
 from pricecurate.read import discover, failed_file, parse_bytes, plan_layout, read_lines, split_size
 from pricecurate.split import SPLIT_ORDER, assign_splits, plan_split
-from pricecurate.stages import NUMBERED_COLUMNS, apply_recipe, cut_test_prompt, number_outcomes, tally_outcomes
+from pricecurate.stages import apply_recipe, cut_test_prompt, number_outcomes, numbered_schema, tally_outcomes
 from pricecurate.tokenizer import cache_dir, choose_engine, load_spec
-from pricecurate.write import WORK, Output
+from pricecurate.write import CURATED, DUPLICATES, WORK, Output
 
 
 
@@ -78,26 +78,32 @@ def run_job(
         progress.warn(warning)
     with progress.stage("tokenizer"):
         spec = load_spec(config.tokenizer)
-        engine, why = choose_engine(spec.json, config.tokenizer_engine)
+        key = reuse.curation_key([reuse.fingerprint(fs, file) for file in plan.files], config.recipe, spec.sha256,
+                                 config.max_record_bytes)
+        reused = (_reused(fs, config.reuse_items, key, config.write.rows_per_file) if config.reuse_items
+                  else _resumed(fs, output.uri, key, progress))
+        if reused is not None and reused.curation.get("engine"):  # the rules do not run: no engine to choose
+            engine = reused.curation["engine"]
+            why = f"{engine}, as in the run whose items are reused"
+        else:
+            engine, why = choose_engine(spec.json, config.tokenizer_engine)
         spec_broadcast = sc.broadcast(spec.json)
         builds = sc.accumulator(0)
         progress.say(f"tokenizer {spec.name} sha256 {spec.sha256[:16]}; engine {why}")
-    key = reuse.curation_key([reuse.fingerprint(fs, file) for file in plan.files], config.recipe, spec.sha256,
-                             config.max_record_bytes)
-    reused = _reused(fs, config.reuse_items, key) if config.reuse_items else _resumed(fs, output.uri, key, progress)
 
     layout = plan_layout(plan.files, sc.defaultParallelism, config.partitions)
-    for name, share in layout.dominant_compressed:
-        progress.warn(
-            f"{name} is compressed, so one task reads it whole ({share:.0%} of the input); "
-            "decompress it to let many tasks read it"
-        )
     previous = _set_session(spark, _job_settings(spark, config, plan, layout))
-    planned = estimate(plan, read_heads(fs, plan, RUN_SAMPLE_BYTES),
-                       parse_bytes(spark.conf.get("spark.sql.files.maxPartitionBytes")), sc.defaultParallelism,
-                       config, cache_dir())
-    for line in describe(planned, per_file=False):
-        progress.say(line)
+    if reused is None:  # what is read, and how long that takes; a run on reused items reads none of it
+        for name, share in layout.dominant_compressed:
+            progress.warn(
+                f"{name} is compressed, so one task reads it whole ({share:.0%} of the input); "
+                "decompress it to let many tasks read it"
+            )
+        planned = estimate(plan, read_heads(fs, plan, RUN_SAMPLE_BYTES),
+                           parse_bytes(spark.conf.get("spark.sql.files.maxPartitionBytes")), sc.defaultParallelism,
+                           config, cache_dir())
+        for line in describe(planned, per_file=False):
+            progress.say(line)
     corrupt: dict[str, str] = {}
     records = sc.accumulator(0)
     kept = sc.accumulator(0)
@@ -106,7 +112,8 @@ def run_job(
     progress.watch(SparkStatus(sc, kept))
     curated = assigned = None
     try:
-        progress.expect(Totals(bytes=sum(f.size for f in plan.files), records=planned.records))
+        if reused is None:
+            progress.expect(Totals(bytes=sum(f.size for f in plan.files), records=planned.records))
         with progress.stage("items"):
             curated = _curate(
                 spark, config, plan, layout, (spec, spec_broadcast, engine), builds, (records, kept), corrupt,
@@ -114,7 +121,9 @@ def run_job(
             )
             accounting = curated.accounting
             progress.say(
-                f"{accounting['lines']:,} records read in {curated.read_tasks} tasks, {accounting['kept']:,} kept, "
+                f"{accounting['lines']:,} records " + (f"read in {curated.read_tasks} tasks" if reused is None else
+                                                       "as read before")
+                + f", {accounting['kept']:,} kept, "
                 f"{sum(accounting['dropped'].values()):,} dropped, {sum(accounting['quarantined'].values()):,} quarantined"
             )
 
@@ -140,18 +149,26 @@ def run_job(
                 progress.say(f"only {balance_plan.available:,} balanced items: splits scaled down to {split_plan.sizes}")
 
         with progress.stage("leakage"):
-            leakage = find_leaks(assigned, config.near, config.seed, rules=config.recipe)
+            if implied_by_dedup(curated.near):
+                leakage = no_leaks({name: split_plan.sizes[name] for name in PROBED}, config.near)
+            else:
+                leakage = find_leaks(assigned, config.near, config.seed, rules=config.recipe)
             progress.say(
                 f"{leakage['count']:,} test/validation item(s) have a near-duplicate in train "
-                f"(word {config.near.ngram}-gram Jaccard >= {config.near.threshold:g})"
+                f"(word {config.near.ngram}-gram Jaccard >= {config.near.threshold:g}; {how_known(leakage)})"
             )
 
         with progress.stage("write"):
-            datasets = items.withColumn("dataset", F.lit("items")).unionByName(
-                assigned.filter(F.col("split").isNotNull()).withColumnRenamed("split", "dataset")
-            )
-            names = ["items", *(name for name in SPLIT_ORDER if split_plan.sizes[name])]
-            rows = accounting["kept"] + sum(split_plan.sizes.values())
+            datasets = assigned.filter(F.col("split").isNotNull()).withColumnRenamed("split", "dataset")
+            names = [name for name in SPLIT_ORDER if split_plan.sizes[name]]
+            rows = sum(split_plan.sizes.values())
+            same = _same_items(reused, curated)
+            if same:
+                fs.copy(same, output.path("items"))
+                progress.say(f"items dataset: copied from {redact(reused.where)} (same items, deduplicated the same way)")
+            else:
+                datasets = items.withColumn("dataset", F.lit("items")).unionByName(datasets)
+                names, rows = ["items", *names], rows + accounting["kept"]
             output.write_datasets(
                 datasets.withColumn("text", _dataset_text(config.recipe)), names, rows, config.write.rows_per_file,
                 cores=sc.defaultParallelism,
@@ -238,19 +255,25 @@ class Reused:
     """A previous run whose curated items stand for this run's."""
 
     where: str  # its output folder
-    path: str  # its curated/ folder
+    folder: str  # its data folder
     curation: dict  # its manifest's curation section
+    items_dataset: str | None = None  # its items dataset, when written with this run's rows_per_file
+
+    def path(self, name: str) -> str:
+        return f"{self.folder}/{name}"
 
 
-def _reused(fs, where: str, key: dict) -> Reused:
+def _reused(fs, where: str, key: dict, rows_per_file: int) -> Reused:
     """The previous output at ``where``, if its curated items stand for this run's; else ``reuse.ReuseError``."""
     where = fs.qualify(where).rstrip("/")
     manifest = json.loads(fs.read_text(f"{where}/{MANIFEST}")) if fs.exists(f"{where}/{MANIFEST}") else None
     curation = reuse.check(manifest, key, where)
-    path = f"{where}/{manifest[DATA_KEY]}/{reuse.CURATED}"
-    if not fs.exists(path):
-        raise reuse.ReuseError(f"cannot reuse items: {redact(path)} is missing")
-    return Reused(where, path, curation)
+    folder = f"{where}/{manifest[DATA_KEY]}"
+    same_files = manifest["config"]["write"]["rows_per_file"] == rows_per_file and fs.exists(f"{folder}/items")
+    reused = Reused(where, folder, curation, f"{folder}/items" if same_files else None)
+    if not fs.exists(reused.path(CURATED)):
+        raise reuse.ReuseError(f"cannot reuse items: {redact(reused.path(CURATED))} is missing")
+    return reused
 
 
 def _resumed(fs, output: str, key: dict, progress) -> Reused | None:
@@ -258,13 +281,22 @@ def _resumed(fs, output: str, key: dict, progress) -> Reused | None:
     folder = resumable(fs, output)
     if folder is None:
         return None
-    curation = json.loads(fs.read_text(f"{output}/{folder}/{ITEMS_DONE}"))
+    curation = finished_items(fs, f"{output}/{folder}")
     reason = reuse.difference(curation["key"], key)
     if reason:
         progress.say(f"not resuming from the items in {folder}: {reason}")
         return None
     progress.say(f"resuming: the items in {folder}, which an interrupted run finished, stand for this run's")
-    return Reused(f"{output}/{folder}", f"{output}/{folder}/{reuse.CURATED}", curation)
+    return Reused(f"{output}/{folder}", f"{output}/{folder}", curation)
+
+
+def _same_items(reused: Reused | None, curated: Curated) -> str | None:
+    """A reused run's items dataset when it is the one this run would write: same curated items, deduplicated
+    with the same settings and seed, in files of as many rows."""
+    if reused is None or reused.items_dataset is None:
+        return None
+    same_dedup = reused.curation.get("dedup", {}).get("key") == curated.curation["dedup"]["key"]
+    return reused.items_dataset if same_dedup else None
 
 
 def _recipe_changes(rules) -> str:
@@ -280,21 +312,51 @@ def _curate(spark, config, plan, layout, tokenizer, builds, counters, corrupt, p
     if reused is None:
         numbered, tally, read_tasks, cached = _apply_rules(
             spark, config, plan, layout, tokenizer, builds, counters, corrupt, progress)
+        reuse.keep(numbered, output.path(CURATED))
     else:
-        numbered = reuse.read_back(spark, reused.path, NUMBERED_COLUMNS).persist(StorageLevel.MEMORY_AND_DISK)
+        # Copied byte for byte: this output can be reused in turn, and reads only its own folder from here on.
+        output.fs.copy(reused.path(CURATED), output.path(CURATED))
+        # Not cached: each later pass reads only the columns it needs from Parquet, which beats building a cache.
+        numbered = reuse.read_back(spark, output.path(CURATED), numbered_schema())
         tally = Counter({tuple(row[:4]): row[4] for row in reused.curation["tally"]})
         read_tasks, cached = reused.curation["read_tasks"], numbered
         corrupt.update(reused.curation["damaged"])
         progress.say(f"items: reusing what the rules made in {redact(reused.where)} (same inputs, recipe and tokenizer)")
-    reuse.keep(numbered, output.path(reuse.CURATED))
     curated = Curated(numbered, {}, read_tasks, cached, curation={
-        "key": key, "read_tasks": read_tasks, "damaged": dict(corrupt),
+        "key": key, "read_tasks": read_tasks, "damaged": dict(corrupt), "engine": tokenizer[2],
         "tally": [[*line, count] for line, count in sorted(
             tally.items(), key=lambda item: tuple("" if part is None else str(part) for part in item[0])) if count],
     })
     # Written last: a run killed from here on leaves items the next run on this output can resume from.
     output.fs.write_text(output.path(ITEMS_DONE), json.dumps(curated.curation))
-    if config.dedup:
+    _deduplicate(config, curated, output, reused, progress)
+    for file, category, reason, count in curated.curation["dedup"]["dropped"]:
+        tally[(file, category, KEPT, None)] -= count
+        tally[(file, category, DROPPED, reason)] += count
+    curated.accounting = build_accounting(
+        ((*key, count) for key, count in tally.items() if count),
+        files={f.name: f.category for f in plan.files},
+    )
+    return curated
+
+
+def _deduplicate(config, curated: Curated, output: Output, reused: Reused | None, progress) -> None:
+    """Mark the duplicates ``config.dedup`` asks for on the cached outcomes, or the lines a previous run marked
+    with the same dedup settings and seed; keep the marks (``DUPLICATES``) and what they dropped
+    (``curation["dedup"]``) for later runs."""
+    numbered = curated.outcomes
+    key = reuse.dedup_key(config.dedup, config.near, config.seed)
+    known = reused.curation.get("dedup") if reused else None
+    if not config.dedup:
+        dropped = []
+    elif known and known["key"] == key and output.fs.exists(reused.path(DUPLICATES)):
+        output.fs.copy(reused.path(DUPLICATES), output.path(DUPLICATES))
+        marks = sum(count for *_, count in known["dropped"])
+        # Not cached: a join with a broadcast list over the cached outcomes is cheap to run for each use.
+        curated.outcomes = reuse.mark_known_duplicates(numbered, output.path(DUPLICATES), marks, DROPPED)
+        dropped, curated.near = known["dropped"], known["near"]
+        progress.say(f"duplicates: the {marks:,} lines {redact(reused.where)} marked (same dedup settings and seed)")
+    else:
         # Marked on the cached outcomes and cached in turn: neither the rules nor
         # the dedup windows run again for each later use of the items.
         marked = mark_duplicates(numbered, config.dedup, config.seed, config.recipe)
@@ -305,13 +367,12 @@ def _curate(spark, config, plan, layout, tokenizer, builds, counters, corrupt, p
                                                   rules=config.recipe)
             groups.cached.append(exact)
         curated.outcomes = marked.persist(StorageLevel.MEMORY_AND_DISK)
-        for r in (
+        dropped = sorted([r["file"], r["category"], r["reason"], r["count"]] for r in (
             curated.outcomes.filter(F.col("reason").isin(*DUPLICATE_REASONS))
             .groupBy("file", "category", "reason").count().collect()
-        ):
-            tally[(r["file"], r["category"], KEPT, None)] -= r["count"]
-            tally[(r["file"], r["category"], DROPPED, r["reason"])] += r["count"]
-        cached.unpersist()  # the deduplicated cache is complete and no longer reads it
+        ))
+        reuse.keep_duplicates(curated.outcomes, DUPLICATE_REASONS, output.path(DUPLICATES))
+        numbered.unpersist()  # the deduplicated cache is complete and no longer reads it
         curated.cached = curated.outcomes
         if groups is not None:
             groups.release()
@@ -320,11 +381,9 @@ def _curate(spark, config, plan, layout, tokenizer, builds, counters, corrupt, p
                 f"near duplicates: {near['groups']:,} group(s) of {near['items_in_groups']:,} items "
                 f"(largest {near['largest_group']:,}), {near['dropped']:,} dropped"
             )
-    curated.accounting = build_accounting(
-        ((*key, count) for key, count in tally.items() if count),
-        files={f.name: f.category for f in plan.files},
-    )
-    return curated
+    curated.curation["dedup"] = {"key": key, "dropped": dropped, "near": curated.near}
+    # Written after the marks: a run killed from here on resumes without deduplicating again.
+    output.fs.write_text(output.path(DEDUP_DONE), json.dumps(curated.curation["dedup"]))
 
 
 def _apply_rules(spark, config, plan, layout, tokenizer, builds, counters, corrupt, progress):
@@ -368,7 +427,7 @@ def _near_summary(params, groups) -> dict:
         "groups": groups.groups, "largest_group": groups.largest, "items_in_groups": groups.grouped,
         "dropped": groups.dropped,
         "candidate_pairs": groups.candidate_pairs, "similar_pairs": groups.similar_pairs,
-        "component_rounds": groups.rounds,
+        "component_rounds": groups.rounds, "star_buckets": groups.star_buckets,
     }
 
 

@@ -1,9 +1,12 @@
 """The leakage check: test and validation items with a near-duplicate in train.
 
 It uses the signatures and band keys of near-duplicate detection (same seed,
-same settings), so with ``dedup: near`` on it finds nothing: every pair it
-could report shares a bucket, and such pairs were compared and grouped. The
-probe side (test and validation) is small and broadcast; train stays where it is.
+same settings), so with ``dedup: near`` on it can only find pairs that share
+nothing but buckets too crowded for near-duplicate detection to compare every
+pair in them (``star_buckets``): any other pair sharing a bucket was compared,
+and, if similar, grouped, so one of the two was dropped. With no such bucket
+the check is implied, and not run. The probe side (test and validation) is
+small and broadcast; train stays where it is.
 """
 
 from __future__ import annotations
@@ -30,6 +33,26 @@ def example_cells(pair: dict) -> tuple[str, ...]:
     """One example pair as the text of ``EXAMPLE_COLUMNS`` (the card and the report escape it their way)."""
     return (f"{pair['similarity']:.2f}", pair["split"], pair["title"], f"{pair['price']:,.2f}",
             pair["train_title"], f"{pair['train_price']:,.2f}")
+
+
+def how_known(leakage: dict) -> str:
+    """How the count was found, in words, for the summary, card and report."""
+    if leakage.get("implied_by_dedup"):
+        return ("not compared: near-duplicate removal, with the same settings and seed, compared every pair of "
+                "items sharing a bucket, so none can be left")
+    return "estimated from MinHash signatures"
+
+
+def implied_by_dedup(near: dict | None) -> bool:
+    """True when this run's near-duplicate removal (same settings and seed as the check) compared every pair
+    of items sharing a bucket: then no test or validation item can have a near-duplicate in train."""
+    return near is not None and near.get("star_buckets") == 0
+
+
+def no_leaks(checked: dict[str, int], params: NearParams) -> dict:
+    """The check's result when ``implied_by_dedup``: nothing leaks, and nothing was compared to say so."""
+    return {"threshold": params.threshold, "checked": checked, "leaking": dict.fromkeys(PROBED, 0), "count": 0,
+            "examples": [], "implied_by_dedup": True}
 
 
 def find_leaks(
@@ -81,6 +104,7 @@ def find_leaks(
     leaking = {name: counts[f"leaking_{name}"] for name in PROBED}
     return {
         "threshold": params.threshold,
+        "implied_by_dedup": False,
         "checked": {name: counts[f"checked_{name}"] for name in PROBED},
         "leaking": leaking,
         "count": sum(leaking.values()),

@@ -87,6 +87,7 @@ class Candidates:
     pairs: DataFrame  # (a, b), a < b, each pair once
     crowded_anchors: list[tuple]  # smallest ids of buckets with more than HEAVY_ROWS members
     cached: list[DataFrame]  # what to unpersist once the pairs are used
+    star_buckets: int = 0  # buckets of more than ``all_pairs_up_to`` members: not every pair in them was compared
 
 
 def candidate_pairs(
@@ -108,7 +109,8 @@ def candidate_pairs(
     )
     twos = buckets.filter(F.col("size") == 2).select(F.col("anchor").alias("a"), F.col("last").alias("b"))
     larger = buckets.filter(F.col("size") > 2).select("band", "bucket", "size", "anchor")
-    members_of_larger = larger.agg(F.sum("size")).first()[0]  # None when there is no such bucket
+    # Members is None when there is no such bucket.
+    members_of_larger, star_buckets = larger.agg(F.sum("size"), F.count_if(F.col("size") > all_pairs_up_to)).first()
     crowded = []
     if items is None or items > heavy:  # their anchors are crowded keys of the pairs, whichever join finds them
         crowded = larger.filter(F.col("size") > heavy).select("band", "bucket", "anchor").collect()
@@ -129,7 +131,8 @@ def candidate_pairs(
         .select(F.col("anchor").alias("a"), F.col("id").alias("b"))
     )
     anchors = sorted({(r["anchor"],) for r in crowded})
-    return Candidates(twos.unionByName(every_pair).unionByName(stars).distinct(), anchors, [members, buckets])
+    return Candidates(twos.unionByName(every_pair).unionByName(stars).distinct(), anchors, [members, buckets],
+                      star_buckets)
 
 
 def score_pairs(pairs: DataFrame, signed: DataFrame, crowded_anchors: list[tuple]) -> DataFrame:
@@ -150,6 +153,7 @@ class NearGroups:
     similar_pairs: int
     rounds: int
     cached: list  # what to unpersist once ``labels`` is used
+    star_buckets: int = 0  # see ``Candidates``: with none, every pair of items sharing a bucket was compared
 
     @property
     def dropped(self) -> int:
@@ -179,7 +183,7 @@ def near_groups(signed: DataFrame, params: NearParams, scratch: str, items: int 
     cached = [scored]
     if counts["similar"] == 0:
         labels = signed.sparkSession.createDataFrame([], "id long, label long")
-        return NearGroups(labels, 0, 0, 0, counts["candidates"], 0, 0, cached)
+        return NearGroups(labels, 0, 0, 0, counts["candidates"], 0, 0, cached, candidates.star_buckets)
     similar = scored.filter(F.col("agree") >= needed).select("a", "b")
     components = connected_components(
         similar, scratch, candidates.crowded_anchors, heavy, nodes=2 * counts["similar"]
@@ -190,7 +194,7 @@ def near_groups(signed: DataFrame, params: NearParams, scratch: str, items: int 
     ).first()
     return NearGroups(
         labels, sizes["groups"], sizes["largest"], sizes["grouped"], counts["candidates"], counts["similar"],
-        components.rounds, cached,
+        components.rounds, cached, candidates.star_buckets,
     )
 
 

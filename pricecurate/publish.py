@@ -38,6 +38,7 @@ LEGACY_MARK = ".pricecurate-"  # earlier versions staged and retired datasets in
 LEGACY_DATASETS = ("items", "train", "validation", "test", "quarantine")  # at the top of an earlier-version output
 DERIVED = ("report",)  # made from the published dataset (``pricecurate report``): stale once it is replaced
 ITEMS_DONE = "curated.json"  # in a data folder: the run finished its items (``pricecurate.reuse``), written last
+DEDUP_DONE = "deduplicated.json"  # ... and their deduplication, written after its duplicates
 
 # Called with the name of each publish step once it is done: tests kill the process there.
 after_step: Callable[[str], None] | None = None
@@ -118,6 +119,14 @@ def resumable(fs: FileSystem, output: str) -> str | None:
     names = sorted(e.name for e in _data_folders(fs, output)
                    if not fs.exists(f"{e.uri}/{MANIFEST}") and fs.exists(f"{e.uri}/{ITEMS_DONE}"))
     return names[-1] if names else None
+
+
+def finished_items(fs: FileSystem, folder: str) -> dict:
+    """The curation section a run wrote into ``folder`` once its items were done, with its deduplication
+    when that was done too (a file cut short by a kill counts as not written)."""
+    curation = json.loads(fs.read_text(f"{folder}/{ITEMS_DONE}"))
+    dedup = _manifest(fs, f"{folder}/{DEDUP_DONE}")
+    return curation | ({"dedup": dedup} if dedup else {})
 
 
 def _remove_others(fs: FileSystem, output: str, keep: str, spare: str | None = None) -> list[str]:

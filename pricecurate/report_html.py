@@ -7,7 +7,7 @@ import html
 
 import numpy as np
 
-from pricecurate.leakage import EXAMPLE_COLUMNS, checked_items, example_cells
+from pricecurate.leakage import EXAMPLE_COLUMNS, checked_items, example_cells, how_known
 from pricecurate.recipe import from_manifest, in_words
 from pricecurate.report_data import SAMPLE_PROMPTS, SPLITS
 from pricecurate.report_plots import NO_ITEMS, PLOTS
@@ -90,7 +90,7 @@ def _leakage(summary: dict) -> str:
     if not leakage:
         return "<p class='muted'>No leakage check in this manifest (made before it existed).</p>"
     text = (f"<p id='leakage-count'>{leakage['count']:,} of {checked_items(leakage)} items have a near-duplicate "
-            f"in train (word n-gram Jaccard &ge; {leakage['threshold']:g}, estimated from MinHash signatures).</p>")
+            f"in train (word n-gram Jaccard &ge; {leakage['threshold']:g}; {html.escape(how_known(leakage))}).</p>")
     near = summary.get("near_duplicates")
     if near:
         text += (f"<p>Near-duplicate removal: {near['groups']:,} groups of {near['items_in_groups']:,} items "

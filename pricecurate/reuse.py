@@ -6,17 +6,26 @@ the tally of dropped lines and the key the result depends on: each input file's
 fingerprint (name, size, modification time, a hash of its first and last MB),
 the recipe's parameter hash, the tokenizer's sha256 and the record size limit.
 A later run with the same key reads them back instead of running the rules.
+
+Deduplication depends on those items and on the dedup settings and seed
+alone, so a run also keeps which lines it marked as duplicates
+(``duplicates/``, one row per dropped line) with that key: a later run that
+deduplicates the same way marks the same lines without comparing anything.
 """
 
 from __future__ import annotations
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from pricecurate.config import ConfigError
 from pricecurate.fs import redact
-from pricecurate.write import CURATED
+
 EDGE_BYTES = 1 << 20  # hashed at each end of a file
+# Duplicate marks sent to every task of the items rather than joined by a shuffle (about 60 bytes each in the JVM).
+BROADCAST_MARKS = 1_000_000
+MARKS = "file string, line long, reason string"  # a row of ``DUPLICATES``, as ``keep_duplicates`` writes it
 
 
 class ReuseError(ConfigError):
@@ -76,6 +85,37 @@ def keep(outcomes: DataFrame, path: str) -> None:
     outcomes.filter(F.col("status") != "dropped").drop("lines").write.parquet(path)
 
 
-def read_back(spark, path: str, columns: list[str]) -> DataFrame:
-    """The kept rows as ``keep`` wrote them, in the outcome columns' order (each row one line)."""
-    return spark.read.parquet(path).withColumn("lines", F.lit(1).cast("long")).select(*columns)
+def read_back(spark, path: str, schema: T.StructType) -> DataFrame:
+    """The rows as ``keep`` wrote them, with ``schema``'s columns in its order (each row one line).
+
+    The schema is given, so no Spark job reads the files' footers to find it.
+    """
+    written = T.StructType([field for field in schema.fields if field.name != "lines"])
+    return spark.read.schema(written).parquet(path).withColumn("lines", F.lit(1).cast("long")).select(*schema.names)
+
+
+def dedup_key(fields: list[str], near, seed: int) -> dict:
+    """What deduplicating curated items depends on besides the items: the fields, the near settings, the seed."""
+    bands, rows = near.lsh
+    return {"fields": list(fields), "seed": seed,
+            "near": {"threshold": near.threshold, "ngram": near.ngram, "num_perm": near.num_perm,
+                     "bands": bands, "rows_per_band": rows} if "near" in fields else None}
+
+
+def keep_duplicates(marked: DataFrame, reasons: tuple[str, ...], path: str) -> None:
+    """Write (file, line, reason) for every line deduplication dropped."""
+    marked.filter(F.col("reason").isin(*reasons)).select("file", "line", "reason").write.parquet(path)
+
+
+def mark_known_duplicates(outcomes: DataFrame, path: str, marks: int, dropped: str) -> DataFrame:
+    """``outcomes`` with the lines ``keep_duplicates`` wrote at ``path`` (``marks`` of them) turned into drops
+    with their reasons, as the deduplication that found them left them."""
+    known = outcomes.sparkSession.read.schema(MARKS).parquet(path).withColumnRenamed("reason", "_duplicate")
+    joined = outcomes.join(F.broadcast(known) if marks <= BROADCAST_MARKS else known, ["file", "line"], "left")
+    found = F.col("_duplicate").isNotNull()
+    return joined.select(*[
+        F.when(found, F.lit(dropped)).otherwise(F.col("status")).alias("status") if name == "status"
+        else F.coalesce("_duplicate", "reason").alias("reason") if name == "reason"
+        else F.col(name)
+        for name in outcomes.columns
+    ])

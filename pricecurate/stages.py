@@ -41,6 +41,13 @@ NUMBERED_COLUMNS = [name for name in _ARROW_SCHEMA.names if name not in ("split_
 NUMBERED_COLUMNS.insert(NUMBERED_COLUMNS.index("file") + 1, "line")
 
 
+def numbered_schema() -> T.StructType:
+    """The Spark schema of ``NUMBERED_COLUMNS`` (needs a running session to convert)."""
+    fields = {field.name: field for field in outcome_schema().fields}
+    fields["line"] = T.StructField("line", T.LongType())
+    return T.StructType([fields[name] for name in NUMBERED_COLUMNS])
+
+
 def outcome_schema() -> T.StructType:
     """The Spark side of the same schema (needs a running session to convert).
 

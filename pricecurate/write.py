@@ -24,6 +24,7 @@ _PARTITION_DIR = "_category_dir"
 _DATASET_DIR = "_dataset_dir"
 WORK = "_work"  # a run's intermediate files (near-duplicate rounds), deleted before publish
 CURATED = "curated"  # the items as the rules left them, for reuse (``pricecurate.reuse``)
+DUPLICATES = "duplicates"  # the lines deduplication dropped, for reuse with the same dedup settings
 _SCRATCH = "_spark_output"  # where Spark writes; files then move to <dataset>/category=<name>
 
 
@@ -152,5 +153,5 @@ class Output:
             self.fs.delete(self.staging)
             return
         for entry in self.fs.list(self.staging):
-            if entry.name not in (publish.ITEMS_DONE, CURATED):
+            if entry.name not in (publish.ITEMS_DONE, CURATED, publish.DEDUP_DONE, DUPLICATES):
                 self.fs.delete(entry.uri)

@@ -14,6 +14,7 @@ from pricecurate.cli import _summary
 from pricecurate.config import load_config
 from pricecurate.datacard import render
 from pricecurate.job import run_job
+from pricecurate.leakage import find_leaks
 from pricecurate.near_quality import planted_records
 from pricecurate.report import write_report
 
@@ -102,6 +103,23 @@ def test_near_dedup_removes_every_leak_and_accounts_for_each_drop(with_near, pla
     assert accounting["lines"] == lines == 40 * 13
     assert max(_best_train_similarity(output, "test")) < 0.9
     assert "near-duplicates (MinHash" in render(info) and "0 have a near-duplicate in train" in render(info)
+    # No bucket was too crowded to compare every pair in it, so the check is implied rather than run.
+    assert near["star_buckets"] == 0 and info["leakage"]["implied_by_dedup"]
+    assert "not compared: near-duplicate removal" in render(info)
+
+
+def test_the_implied_check_is_what_running_it_finds(spark, with_near):
+    """The check run anyway on the near-deduplicated splits finds what the run said without running it."""
+    output, info = with_near
+    rows = [(split, line, *row) for split in ("train", "test", "validation")
+            for line, row in enumerate(split_rows(str(output), split))]
+    assigned = spark.createDataFrame(
+        [(split, line, text, price, category, asin, title) for split, line, text, price, category, asin, title, _ in rows],
+        "split string, line long, prompt string, price double, category string, parent_asin string, title string")
+    ran = find_leaks(assigned, mh.NearParams(), 42)
+    assert not ran["implied_by_dedup"] and info["leakage"]["implied_by_dedup"]
+    assert {k: v for k, v in ran.items() if k != "implied_by_dedup"} == {
+        k: v for k, v in info["leakage"].items() if k != "implied_by_dedup"}
 
 
 def test_near_dedup_keeps_one_item_per_planted_family(with_near, without_near):

@@ -12,7 +12,7 @@ from pricecurate import minhash as mh
 from pricecurate.components import bounded_join, heavy_keys
 from pricecurate.dedup import NEAR_DUPLICATE, mark_near_duplicates
 from pricecurate.items import KEPT, build_items
-from pricecurate.near import NEAR_ID, group_prompts, near_id, sign
+from pricecurate.near import NEAR_ID, group_prompts, near_groups, near_id, sign
 from pricecurate.near_quality import planted_records, score
 from pricecurate.recipe import make_prompt
 
@@ -173,3 +173,18 @@ def test_signatures_in_spark_equal_the_pure_function(spark):
     ids = [r[NEAR_ID] for r in items.orderBy("line").select(NEAR_ID).collect()]
     expected = mh.signatures([mh.item_text(p) for p in prompts], 3, PARAMS.num_perm, 42).view("int32")
     assert [got[i] for i in ids] == expected.tolist()
+
+
+def test_buckets_too_crowded_to_compare_every_pair_are_counted(spark, tmp_path):
+    """Five identical items share every band's bucket: past ``all_pairs_up_to`` members those are star buckets."""
+    rng = random.Random(5)
+    prompts = [make_prompt(" ".join(_text(rng)), 5.0)] * 5 + [make_prompt(" ".join(_text(rng)), 5.0) for _ in range(3)]
+    signed = sign(_frame(spark, prompts).withColumn(NEAR_ID, near_id(42)), PARAMS, 42).cache()
+    bands, _ = PARAMS.lsh
+    compared = near_groups(signed, PARAMS, str(tmp_path / "a"))
+    starred = near_groups(signed, PARAMS, str(tmp_path / "b"), all_pairs_up_to=4)
+    assert (compared.star_buckets, starred.star_buckets) == (0, bands)
+    assert compared.grouped == starred.grouped == 5  # a star still reaches every member of one bucket
+    for groups in (compared, starred):
+        groups.release()
+    signed.unpersist()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -15,6 +16,8 @@ from pricecurate.config import load_config
 from pricecurate.job import run_job
 from pricecurate.recipe import COURSE_2024, Recipe
 from pricecurate.sample import write_sample
+from pricecurate.progress import Progress
+from pricecurate.write import CURATED, DUPLICATES
 
 FIRST = ["categories=all", "split.train=80", "split.test=10", "dedup=none"]
 # Another dedup, seed, balance and split: none of them changes what the rules make of a line.
@@ -75,7 +78,12 @@ def _datasets(output) -> dict:
 
 
 def _curated(output) -> list:
-    table = pq.read_table(os.path.join(str(output), manifest(str(output))["data"], reuse.CURATED))
+    return _rows(output, CURATED)
+
+
+def _rows(output, folder: str) -> list:
+    """The rows of a Parquet folder in the output's data folder, sorted, columns in name order."""
+    table = pq.read_table(os.path.join(str(output), manifest(str(output))["data"], folder))
     return sorted(map(tuple, zip(*[table.column(name).to_pylist() for name in sorted(table.column_names)])),
                   key=repr)
 
@@ -86,12 +94,18 @@ def _quarantine(output) -> list:
                   for line in open(os.path.join(folder, name), encoding="utf-8"))
 
 
-def test_reused_items_give_the_full_runs_dataset_row_for_row(spark, source, first, tmp_path):
-    reused = tmp_path / "reused"
+@pytest.fixture(scope="module")
+def second(spark, source, first, tmp_path_factory):
+    """SECOND's settings on the first run's items, and from scratch: (reused output, its result, full, result)."""
+    reused, full = tmp_path_factory.mktemp("reuse") / "reused", tmp_path_factory.mktemp("reuse") / "full"
     result = run_job(spark, load_config("conf/course.yaml", [*SECOND, f"reuse_items={first}"]), str(source),
                      str(reused))
-    full = tmp_path / "full"
     expected = run_job(spark, load_config("conf/course.yaml", SECOND), str(source), str(full))
+    return reused, result, full, expected
+
+
+def test_reused_items_give_the_full_runs_dataset_row_for_row(first, second):
+    reused, result, full, expected = second
     assert _datasets(reused) == _datasets(full) and _datasets(full)["validation"]
     assert _quarantine(reused) == _quarantine(full) and len(_quarantine(full)) == 1
     got, want = result.manifest, expected.manifest
@@ -99,8 +113,28 @@ def test_reused_items_give_the_full_runs_dataset_row_for_row(spark, source, firs
     assert got["spark"]["rule_records"] == 0 < want["spark"]["rule_records"]  # the rules did not run
     assert got["curation"]["reused_from"].endswith("/first") and want["curation"]["reused_from"] is None
     assert got["curation"]["key"] == want["curation"]["key"] and got["curation"]["tally"] == want["curation"]["tally"]
+    assert got["curation"]["dedup"] == want["curation"]["dedup"]
     # The reused run keeps the same curated items in turn, so a third run could reuse it.
     assert _curated(reused) == _curated(first) == _curated(full) and len(_curated(full)) > 30
+
+
+def test_the_same_dedup_settings_and_seed_reuse_the_duplicates_found(spark, source, second, tmp_path):
+    """Other balancing and splits over SECOND's dedup and seed: the lines it marked are marked again, unsearched."""
+    reused_before, _, full_before, _ = second
+    third = [*SECOND, "balance.slot_cap=2", "split.train=40", "split.test=12", "split.validation=0"]
+    log = io.StringIO()
+    got = run_job(spark, load_config("conf/course.yaml", [*third, f"reuse_items={reused_before}"]), str(source),
+                  str(tmp_path / "reused"), progress=Progress(stream=log)).manifest
+    want = run_job(spark, load_config("conf/course.yaml", third), str(source), str(tmp_path / "full")).manifest
+    marked = sum(got["accounting"]["dropped"].get(reason, 0) for reason in ("duplicate_title", "duplicate_text"))
+    assert marked > 0 and f"duplicates: the {marked:,} lines file:{reused_before} marked" in log.getvalue()
+    assert f"items dataset: copied from file:{reused_before}" in log.getvalue()
+    assert _datasets(tmp_path / "reused") == _datasets(tmp_path / "full")
+    assert _datasets(tmp_path / "full") != _datasets(full_before)  # the new settings did change the dataset
+    assert got["accounting"] == want["accounting"] and got["curation"]["dedup"] == want["curation"]["dedup"]
+    duplicates = _rows(tmp_path / "reused", DUPLICATES)
+    assert duplicates == _rows(tmp_path / "full", DUPLICATES) == _rows(reused_before, DUPLICATES)
+    assert len(duplicates) == marked
 
 
 def _refusal(spark, config, source, output) -> str:
