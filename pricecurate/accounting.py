@@ -45,7 +45,3 @@ def build_accounting(rows, files: dict[str, str] | None = None) -> dict:
         "categories": {name: _sorted(by_category[name]) for name in sorted(by_category)},
     }
 
-
-def balances(entry: dict) -> bool:
-    """lines = kept + dropped + quarantined."""
-    return entry["lines"] == entry["kept"] + sum(entry["dropped"].values()) + sum(entry["quarantined"].values())

@@ -8,7 +8,8 @@ import sys
 import tempfile
 import traceback
 
-from pricecurate.config import ConfigError, load_config
+from pricecurate.baseline import baseline_lines
+from pricecurate.config import Config, ConfigError, load_config
 from pricecurate.fs import redact, redact_text
 from pricecurate.leakage import checked_items
 from pricecurate.read import InputError
@@ -187,6 +188,17 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--split", default="test", help="split to score against (default: %(default)s)")
     evaluate.add_argument("--out", help="folder for the evaluation files (default: OUTPUT_DIR/evaluation)")
     evaluate.add_argument("--master", help="Spark master for a Hadoop URI (default: local[*])")
+
+    baseline = _command(
+        commands, "baseline", "fit and score the baselines (mean, linear, ridge on log price) on a dataset",
+        "Fit, with Spark MLlib on the train split, the mean train price, a linear regression on hashed TF-IDF of the "
+        "text without its price, and a ridge regression of log(1 + price) on the same features; score each on test "
+        "with evaluate's metrics; record them in the manifest, the data card and the report. `run` does the same "
+        "when the config says `baseline: true` (conf/default.yaml does).",
+        ["pricecurate baseline out/course", "pricecurate baseline hdfs://nn/data/prices --master yarn"],
+    )
+    baseline.add_argument("output_dir", help="a pricecurate output folder (local path or Hadoop URI)")
+    baseline.add_argument("--master", help="Spark master (default: local[*])")
     return parser
 
 
@@ -216,6 +228,7 @@ def _summary(result) -> str:
     if manifest["input"]["missing_categories"]:
         lines.append(f"  no input file for: {', '.join(manifest['input']['missing_categories'])}")
     lines.extend(_leakage_lines(manifest["leakage"]))
+    lines.extend(baseline_lines(manifest.get("baselines")))
     tokenizer = manifest["tokenizer"]
     lines.append(f"  recipe: {manifest['recipe']['name']}; tokenizer {tokenizer['name']} "
                  f"(sha256 {tokenizer['sha256'][:12]}, engine {tokenizer['engine']})")
@@ -389,6 +402,29 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _baseline(args) -> int:
+    from pricecurate import datacard
+    from pricecurate.baseline import read_split, run_baselines
+    from pricecurate.fs import HadoopFS
+    from pricecurate.publish import amend
+    from pricecurate.readback import open_dataset
+    from pricecurate.recipe import from_manifest
+
+    session, owns_session = _session(args, Config())
+    try:
+        with open_dataset(args.output_dir, args.master, use_spark=True) as dataset:  # in the session above
+            spark, data = dataset.spark, dataset.data_uri
+            section = run_baselines(read_split(spark, data, "train"), read_split(spark, data, "test"),
+                                    dataset.manifest["config"]["seed"], from_manifest(dataset.manifest))
+            amend(HadoopFS(spark), dataset.uri, {"baselines": section}, datacard.render)
+    finally:
+        if owns_session:
+            session.stop()
+    print("\n".join(baseline_lines(section)))
+    print(f"  recorded in {redact(dataset.uri)}/manifest.json and its README.md")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from pricecurate.export_formats import ExportError
     from pricecurate.hub import HubError
@@ -399,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "verbose", False):
         silence_libraries()
     handler = {"run": _run, "plan": _plan, "sample": _sample, "report": _report, "download": _download, "push": _push,
-               "export": _export, "evaluate": _evaluate}[
+               "export": _export, "evaluate": _evaluate, "baseline": _baseline}[
         args.command
     ]
     try:

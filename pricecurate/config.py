@@ -62,6 +62,7 @@ class Config:
     max_record_bytes: int = 4 * 1024 * 1024
     partitions: int = 0  # 0: derived from the input size and the cores
     reuse_items: str = ""  # a previous output whose curated items stand for this run's (same inputs, recipe, tokenizer)
+    baseline: bool = False  # fit and score the baselines (``pricecurate.baseline``) on the splits
     spark: dict[str, str] = field(default_factory=dict)  # extra Spark settings
 
     def to_dict(self) -> dict:
@@ -126,6 +127,12 @@ def _typed(cls, data: dict, where: str):
 def _int(value, name: str, minimum: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+    return value
+
+
+def _bool(value, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be true or false, got {value!r}")
     return value
 
 
@@ -231,6 +238,7 @@ def build_config(tree: dict) -> Config:
     config.max_record_bytes = _int(tree.get("max_record_bytes", config.max_record_bytes), "max_record_bytes", 1024)
     config.partitions = _int(tree.get("partitions", config.partitions), "partitions")
     config.reuse_items = str(tree.get("reuse_items") or "")
+    config.baseline = _bool(tree.get("baseline", config.baseline), "baseline")
     spark = tree.get("spark") or {}
     if not isinstance(spark, dict):
         raise ConfigError(f"spark: expected a mapping of Spark settings, got {spark!r}")

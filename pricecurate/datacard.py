@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pricecurate.baseline import COLUMNS as BASELINE_COLUMNS
+from pricecurate.baseline import cells as baseline_cells
 from pricecurate.leakage import EXAMPLE_COLUMNS, checked_items, example_cells, how_known
 from pricecurate.publish import data_prefix
 from pricecurate import recipe
@@ -48,6 +50,17 @@ def _leakage_words(manifest: dict) -> str:
             "| " + " | ".join(_cell(cell) for cell in example_cells(pair)) + " |" for pair in leakage["examples"]
         )
     return words + "\n"
+
+
+def _baseline_words(manifest: dict) -> str:
+    section = manifest.get("baselines")
+    if not section or section.get("skipped"):
+        return ""
+    return (f"\n## Baselines\n\nTrained with Spark MLlib on the {section['train_items']:,} train items and scored on the "
+            f"{section['test_items']:,} test items (a hit: error under $40 or under 20% of the price).\n\n| "
+            + " | ".join(BASELINE_COLUMNS) + " |\n|" + "---|" * len(BASELINE_COLUMNS) + "\n"
+            + "\n".join("| " + " | ".join(_cell(cell) for cell in row) + " |" for row in baseline_cells(section))
+            + "\n")
 
 
 def _cell(text: str) -> str:
@@ -131,7 +144,7 @@ item, smaller slots with more than {config['balance']['slot_cap']:,} items keep 
 {config['balance']['slot_cap']:,} (category weights: default {config['balance']['default_weight']:g},
 {', '.join(f'{k} {v:g}' for k, v in sorted(config['balance']['weights'].items())) or 'no overrides'}).
 Deduplication: {_dedup_words(manifest)}. Seed: {config['seed']}.
-{_leakage_words(manifest)}
+{_leakage_words(manifest)}{_baseline_words(manifest)}
 ## Per category
 
 | category | kept | {' | '.join(names)} |

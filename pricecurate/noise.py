@@ -26,6 +26,8 @@ STARTUP_NOISE = (
     "NativeCodeLoader: Unable to load native-hadoop library",
     "resolves to a loopback address",
     "Set SPARK_LOCAL_IP if you need to bind to another address",
+    # The baselines' coefficients (65,536 values) travel with each of their tasks, as MLlib sends them.
+    "Broadcasting large task binary",
 )
 
 

@@ -121,6 +121,23 @@ def resumable(fs: FileSystem, output: str) -> str | None:
     return names[-1] if names else None
 
 
+def amend(fs: FileSystem, output: str, additions: dict, card: Callable[[dict], str]) -> dict:
+    """Add sections to the published dataset's manifest (e.g. its baselines' scores); return the new manifest.
+
+    The output's manifest is written first, as in ``publish``: a kill after it
+    leaves the data folder's copy and the card behind, which the next ``recover``
+    or ``amend`` brings in line; a kill before it leaves the dataset as it was.
+    """
+    manifest = _manifest(fs, f"{output}/{MANIFEST}")
+    if manifest is None or not manifest.get(DATA_KEY):
+        raise ValueError(f"{output} has no published dataset to amend")
+    text = json.dumps({**manifest, **additions}, indent=2) + "\n"
+    fs.write_text(f"{output}/{MANIFEST}", text)
+    fs.write_text(f"{output}/{manifest[DATA_KEY]}/{MANIFEST}", text)
+    fs.write_text(f"{output}/{CARD}", card(json.loads(text)))
+    return json.loads(text)
+
+
 def finished_items(fs: FileSystem, folder: str) -> dict:
     """The curation section a run wrote into ``folder`` once its items were done, with its deduplication
     when that was done too (a file cut short by a kill counts as not written)."""

@@ -103,16 +103,16 @@ class LocalDataset(Dataset):
 class SparkDataset(Dataset):
     def __init__(self, uri: str, spark, manifest: dict):
         super().__init__(uri, manifest)
-        self._spark = spark
-        self._data = uri.rstrip("/") + "/" + data_prefix(manifest).rstrip("/")
+        self.spark = spark
+        self.data_uri = uri.rstrip("/") + "/" + data_prefix(manifest).rstrip("/")  # the published data folder
 
     def rows(self, split: str, columns: tuple[str, ...] = SPLIT_COLUMNS) -> Iterator[dict]:
         from pyspark.sql import functions as F
 
         from pricecurate.fs import HadoopFS
 
-        fs = HadoopFS(self._spark)
-        split_uri = f"{self._data}/{split}"
+        fs = HadoopFS(self.spark)
+        split_uri = f"{self.data_uri}/{split}"
         if not fs.is_dir(split_uri):
             return
         for folder in fs.list(split_uri):  # sorted by name
@@ -121,7 +121,7 @@ class SparkDataset(Dataset):
             # Reading a category folder itself (not the split) infers no partition column; the files hold
             # ``category``. The file name and row index give the storage order back after Spark's split.
             frame = (
-                self._spark.read.parquet(folder.uri)
+                self.spark.read.parquet(folder.uri)
                 .select(*columns, F.col("_metadata.file_name").alias("_file"),
                         F.col("_metadata.row_index").alias("_row"))
                 .orderBy("_file", "_row")

@@ -7,6 +7,8 @@ import html
 
 import numpy as np
 
+from pricecurate.baseline import COLUMNS as BASELINE_COLUMNS
+from pricecurate.baseline import cells as baseline_cells
 from pricecurate.leakage import EXAMPLE_COLUMNS, checked_items, example_cells, how_known
 from pricecurate.recipe import from_manifest, in_words
 from pricecurate.report_data import SAMPLE_PROMPTS, SPLITS
@@ -108,6 +110,20 @@ def _leakage(summary: dict) -> str:
     return f"{text}<div class='wide'><table id='leakage-table'><thead>{head}</thead><tbody>{rows}</tbody></table></div>"
 
 
+def _baselines(manifest: dict) -> str:
+    section = manifest.get("baselines")
+    if not section:
+        return "<p class='muted'>No baselines in this manifest (run <code>pricecurate baseline</code>).</p>"
+    if section.get("skipped"):
+        return f"<p class='muted'>Not fitted: {html.escape(section['skipped'])}.</p>"
+    text = (f"<p>Trained with Spark MLlib on the {section['train_items']:,} train items, scored on the "
+            f"{section['test_items']:,} test items: the numbers a fine-tuned model has to beat.</p>")
+    head = "<tr>" + "".join(f"<th>{name}</th>" for name in BASELINE_COLUMNS) + "</tr>"
+    rows = "".join("<tr>" + "".join(f"<td{'' if i in (0, 4) else ' class=n'}>{html.escape(cell)}</td>"
+                                    for i, cell in enumerate(row)) + "</tr>" for row in baseline_cells(section))
+    return f"{text}<table id='baselines-table'><thead>{head}</thead><tbody>{rows}</tbody></table>"
+
+
 def _figure(name: str, title: str, caption: str, png: bytes) -> str:
     data = base64.b64encode(png).decode("ascii")
     return (f"<h2 id='{name}'>{html.escape(title)}</h2><figure><img src='data:image/png;base64,{data}' "
@@ -117,7 +133,7 @@ def _figure(name: str, title: str, caption: str, png: bytes) -> str:
 def render_page(manifest: dict, summary: dict, pngs: dict[str, bytes]) -> str:
     nav = " ".join(f"<a href='#{name}'>{html.escape(title)}</a>" for name, title, _ in PLOTS)
     nav += (" <a href='#funnel-table-section'>Funnel table</a> <a href='#leakage'>Leakage</a>"
-            " <a href='#samples'>Sample prompts</a>")
+            " <a href='#baselines'>Baselines</a> <a href='#samples'>Sample prompts</a>")
     figures = "".join(_figure(name, title, caption, pngs[name]) for name, title, caption in PLOTS)
     rules = from_manifest(manifest)
     recipe = html.escape(rules.label)
@@ -137,6 +153,8 @@ def render_page(manifest: dict, summary: dict, pngs: dict[str, bytes]) -> str:
 {_funnel_table(summary["per_category"])}
 <h2 id="leakage">Test items with a near-duplicate in train</h2>
 {_leakage(summary)}
+<h2 id="baselines">Baselines on test</h2>
+{_baselines(manifest)}
 <h2 id="samples">Sample prompts</h2>
 <p class="muted">The first {SAMPLE_PROMPTS} prompts of each split in text order.</p>
 {_samples(summary["samples"])}

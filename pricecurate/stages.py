@@ -57,9 +57,9 @@ def outcome_schema() -> T.StructType:
     return from_arrow_schema(_ARROW_SCHEMA)
 
 
-def cut_test_prompt(rules: Recipe) -> Column:
+def cut_test_prompt(rules: Recipe, column: str = "prompt") -> Column:
     """``recipe.make_test_prompt`` as a column: the prompt up to its first price prefix, inclusive."""
-    return F.concat(F.substring_index("prompt", rules.price_prefix, 1), F.lit(rules.price_prefix))
+    return F.concat(F.substring_index(column, rules.price_prefix, 1), F.lit(rules.price_prefix))
 
 
 def outcome_batches(batch: pa.RecordBatch, outcomes: list[item_rules.Outcome]) -> Iterator[pa.RecordBatch]:

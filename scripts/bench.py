@@ -391,9 +391,10 @@ def run_job(setup: JobSetup, input_dir: Path, output_dir: Path, log_dir: Path,
 
     ``env`` is added to this process's environment; ``samplers`` (with start/stop) run beside the tree sampler.
     """
+    # Baselines are timed on their own (``time_baselines``): a run's wall here is the curation alone.
     command = [str(CLI), "run", "--config", str(setup.config), "--input", str(input_dir), "--output", str(output_dir),
                "--categories", "all", "--master", setup.master, "--overwrite", "--no-report",
-               *[part for override in setup.overrides for part in ("--set", override)]]
+               *[part for override in ("baseline=false", *setup.overrides) for part in ("--set", override)]]
     cpus = one_cpu() if setup.one_core else None
     pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None  # inherited by the JVM and its workers
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -414,6 +415,22 @@ def run_job(setup: JobSetup, input_dir: Path, output_dir: Path, log_dir: Path,
         raise BenchError(f"`{' '.join(command)}` exited with {code}; last lines of its stderr:\n" + "\n".join(tail))
     manifest = json.loads((output_dir / "manifest.json").read_text())
     return JobRun(wall, sum(sampler.cpu_by_pid.values()), manifest, sampler.peaks_mb())
+
+
+def time_baselines(output_dir: Path, log_dir: Path) -> dict:
+    """`pricecurate baseline` on a finished output, timed from spawn to exit, and the scores it recorded."""
+    command = [str(CLI), "baseline", str(output_dir), "--master", "local[2]"]
+    with open(log_dir / "baseline.stdout", "wb") as out, open(log_dir / "baseline.stderr", "wb") as err:
+        started = time.perf_counter()
+        code = subprocess.run(command, cwd=ROOT, stdout=out, stderr=err, stdin=subprocess.DEVNULL).returncode
+        wall = time.perf_counter() - started
+    if code != 0:
+        raise BenchError(f"`{' '.join(command)}` exited with {code}; see {log_dir / 'baseline.stderr'}")
+    section = json.loads((output_dir / "manifest.json").read_text())["baselines"]
+    return {"wall_s": round(wall, 2), "fit_s": section.get("seconds"), "train_items": section["train_items"],
+            "test_items": section["test_items"],
+            "models": {name: {key: scores[key] for key in ("average_error", "rmsle", "hit_rate")}
+                       for name, scores in section["models"].items()}}
 
 
 # ---------------------------------------------------------------- machine and report
@@ -531,6 +548,14 @@ def print_report(r: dict, big: dict[str, JobRun], tiny: dict[str, JobRun]) -> No
             stages = ", ".join(f"{stage} {seconds:.1f}s" for stage, seconds in run["stage_seconds"].items())
             print(f"  {what}: {run['wall_s']:.1f}s, {run['share']:.0%} of the full run{verdict}; rules ran on "
                   f"{run['rule_records']:,} lines; {stages}")
+    baselines = r.get("baselines")
+    if baselines:
+        print(f"\nbaselines on the default run's splits ({baselines['train_items']:,} train, "
+              f"{baselines['test_items']:,} test): `pricecurate baseline` {baselines['wall_s']:.1f}s wall, "
+              f"{baselines['fit_s']:.1f}s fitting and scoring (what `baseline: true` adds to a run)")
+        for name, scores in baselines["models"].items():
+            print(f"  {name:<10} average error ${scores['average_error']:,.2f}  RMSLE {scores['rmsle']:.3f}  "
+                  f"hits {scores['hit_rate']:.1%}")
     budget = r.get("budget")
     if budget:
         print(f"\n{'recipe budget, shared records':<30}{'recipe':>26}{'records':>9}{'kept':>7}{'share':>8}{'tokens':>8}"
@@ -624,6 +649,10 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
         reuse_runs[name] = run_job(setup, inputs["big"], workdir / "out" / f"local2_{name}-big", workdir / "logs")
         say(f"  {reuse_runs[name].wall:.1f}s")
 
+    say("baselines: `pricecurate baseline` on the default run's output")
+    baselines = time_baselines(workdir / "out" / "local2_default-big", workdir / "logs")
+    say(f"  {baselines['wall_s']:.1f}s")
+
     say("near-duplicate quality against exact Jaccard (scripts/near_quality.py)")
     quality = near_quality()
 
@@ -695,6 +724,7 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
                               "near_rounds": (run.manifest["near_duplicates"] or {}).get("component_rounds"),
                               "stage_seconds": run.manifest["stage_seconds"]}
                        for name, run in reuse_runs.items()}
+    result["baselines"] = baselines
     # Steady-state seconds with near over seconds without, less one.
     exact_vs_near = ratio(result["job_local2_exact_rps"], result["job_local2_default_rps"])
     result["near_cost"] = None if exact_vs_near is None else round(exact_vs_near - 1, 3)

@@ -26,6 +26,8 @@ def test_default_preset_covers_everything_with_dedup():
     assert config.categories == "all" and config.dedup == ["title", "text", "near"]
     assert (config.near.threshold, config.near.ngram, config.near.num_perm, config.near.lsh) == (0.8, 3, 128, (18, 7))
     assert set(config.balance.weights) <= set(CATEGORIES)
+    assert config.baseline and not load_config("conf/course.yaml").baseline
+    assert not load_config("conf/default.yaml", ["baseline=false"]).baseline
 
 
 def test_near_settings_override_and_reach_the_manifest_view():
@@ -68,6 +70,7 @@ def test_overrides_keep_their_types():
     ("recipe=other", "recipe: unknown recipe 'other'; known: course-2024"),
     ("split.train=ten", "split.train must be a whole number"),
     ("seed", "expected key=value"),
+    ("baseline=1", "baseline must be true or false, got 1"),
 ])
 def test_mistakes_are_named(override, message):
     with pytest.raises(ConfigError, match=re.escape(message)):

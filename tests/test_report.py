@@ -197,6 +197,8 @@ def test_numbers_agree_with_manifest_and_parquet(report, output):
     for split in ("train", "test"):
         assert numbers[split] == len(read_rows(output, split)) == manifest["splits"]["sizes"][split]
     assert numbers["validation"] == 0  # no validation/ directory: skipped, not an error
+    # This manifest is an earlier version's (no balanced_by_price_slot): its split rows stand for the balanced set.
+    assert "balanced_by_price_slot" not in manifest
     assert numbers["after_balancing_rows"] == numbers["train"] + numbers["test"]
     assert numbers["lines"] == manifest["accounting"]["lines"]
     assert numbers["dropped"] == manifest["accounting"]["dropped"]
@@ -286,3 +288,11 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     tags = parse(dom.stdout)
     assert_self_contained(tags)
     assert not re.search(r"https?://", dom.stdout)
+
+
+def test_the_balanced_histogram_holds_items_in_no_split():
+    """A manifest with the balanced set's slots: every balanced item counts, in a split or not."""
+    from pricecurate.report_data import balanced_rows
+
+    rows = balanced_rows({"balanced_by_price_slot": {"12": 3, "450": 2}}, {})
+    assert sorted(rows.price.tolist()) == [12.0, 12.0, 12.0, 450.0, 450.0]
