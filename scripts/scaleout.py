@@ -116,7 +116,7 @@ def load_model_config(overrides: list[str], notes: list[str]):
             notes.append(f"{override.split('=')[0]} not scaled: this version's config rejects it ({reason})")
             continue
         accepted.append(override)
-    return load_config(CONFIG, accepted)
+    return load_config(CONFIG, [*accepted, "baseline=false"])  # the curation's tasks; baselines are timed apart
 
 
 @contextmanager

@@ -40,8 +40,9 @@ def spark_settings(spark, settings: dict[str, str]):
 
 
 def run(spark, source, output, *overrides, settings: dict[str, str] | None = None):
+    # Baselines off: their own repeatability is test_baseline.py's; here they would only add fits to every run.
     config = load_config("conf/default.yaml", ["categories=all", "split.train=200", "split.test=30",
-                                                "split.validation=10", *overrides])
+                                                "split.validation=10", "baseline=false", *overrides])
     with spark_settings(spark, settings or {}):
         result = run_job(spark, config, str(source), str(output))
     info = result.manifest
