@@ -38,6 +38,7 @@ FEATURES = 1 << 16  # hashed word buckets: as good as 2**18 on the shared record
 ROWS_PER_PARTITION = 20_000
 MAX_ITER = 15  # L-BFGS iterations per fit: 40 changed no score in the third decimal on the shared records
 HELD_OUT = 0.1  # share of train that chooses each regression's penalty
+MIN_TRAIN = 50  # fewer train items fit nothing worth a score (and may hold none out)
 # Each regression's label, its L2 penalties to choose from, and the held-out error that chooses.
 REGRESSIONS = {
     "linear": ("price", (10.0, 100.0, 1000.0), "average_error"),
@@ -104,8 +105,10 @@ def _fit_chosen(train: DataFrame, name: str, seed: int) -> tuple:
     for penalty in penalties:
         fitted[penalty] = _regression(label, penalty).fit(fit)
         guesses = fitted[penalty].transform(check).select("price", _price(label).alias("guess"))
-        scores[str(penalty)] = round(float(guesses.agg(measure).first()[0]), 6)  # computed where the rows are
-    penalty = min(penalties, key=lambda value: (scores[str(value)], value))
+        value = guesses.agg(measure).first()[0]  # computed where the rows are; None when none was held out
+        scores[str(penalty)] = None if value is None else round(float(value), 6)
+    unknown = math.inf  # no held-out row to judge by: the smallest penalty wins the tie
+    penalty = min(penalties, key=lambda value: (unknown if scores[str(value)] is None else scores[str(value)], value))
     return fitted[penalty], penalty, scores
 
 
@@ -127,8 +130,9 @@ def run_baselines(train: DataFrame, test: DataFrame, seed: int, rules: Recipe = 
     rows = {"train": train.count(), "test": test.count()}
     section = {"train_items": rows["train"], "test_items": rows["test"], "seed": seed, "features": FEATURES,
                "models": {}}
-    if not rows["train"] or not rows["test"]:
-        return section | {"skipped": "no train items" if not rows["train"] else "no test items"}
+    if rows["train"] < MIN_TRAIN or not rows["test"]:
+        return section | {"skipped": f"{rows['train']} train items, fewer than {MIN_TRAIN}" if rows["train"] < MIN_TRAIN
+                          else "no test items"}
     prepared = _fixed_partitions(_prepared(train, rules), rows["train"])
     featurizer = _featurize().fit(prepared)
     train_features = featurizer.transform(prepared).persist(StorageLevel.MEMORY_AND_DISK)

@@ -10,6 +10,7 @@ import pytest
 from conftest import SHARED, require_shared
 from helpers import manifest, split_rows
 from pricecurate import metrics
+from pricecurate.baseline import MIN_TRAIN, baseline_lines, run_baselines
 from pricecurate.cli import main
 from pricecurate.config import load_config
 from pricecurate.datacard import render
@@ -78,3 +79,11 @@ def test_the_baseline_command_repeats_the_runs_scores_and_records_them(scored, c
     assert card == render(amended) and "## Baselines" in card and "| ridge_log |" in card
     page = write_report(output).read_text(encoding="utf-8")
     assert "id='baselines-table'" in page and "ridge_log" in page
+
+
+def test_too_few_train_items_fit_nothing_and_say_so(spark):
+    rows = [(f"B{i:04d}", "Toys_and_Games", f"Question\n\nItem {i}\n\nPrice is ${i}.00", float(i)) for i in range(1, 11)]
+    frame = spark.createDataFrame(rows, "parent_asin string, category string, text string, price double")
+    section = run_baselines(frame, frame, 42)
+    assert section["skipped"] == f"10 train items, fewer than {MIN_TRAIN}" and section["models"] == {}
+    assert baseline_lines(section) == [f"  baselines: not fitted (10 train items, fewer than {MIN_TRAIN})"]
