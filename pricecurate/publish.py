@@ -125,8 +125,9 @@ def amend(fs: FileSystem, output: str, additions: dict, card: Callable[[dict], s
     """Add sections to the published dataset's manifest (e.g. its baselines' scores); return the new manifest.
 
     The output's manifest is written first, as in ``publish``: a kill after it
-    leaves the data folder's copy and the card behind, which the next ``recover``
-    or ``amend`` brings in line; a kill before it leaves the dataset as it was.
+    leaves the data folder's copy and the card behind (the next ``recover``
+    rewrites the card, the next ``amend`` both); a kill before it leaves the
+    dataset as it was.
     """
     manifest = _manifest(fs, f"{output}/{MANIFEST}")
     if manifest is None or not manifest.get(DATA_KEY):
