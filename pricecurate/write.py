@@ -80,6 +80,10 @@ class Output:
         """Refuse to replace a dataset without ``overwrite``, or a folder that is not a dataset at all."""
         if not (self.fs.exists(self.uri) and self.fs.list(self.uri)):
             return
+        visible = [entry for entry in self.fs.list(self.uri) if not entry.name.startswith(".")]
+        if not self.fs.exists(f"{self.uri}/{MANIFEST}") and all(
+                entry.is_dir and entry.name.startswith(publish.DATA_PREFIX) for entry in visible):
+            return  # only the items an interrupted first run finished (``recover`` kept them): nothing to replace
         if not self.fs.exists(f"{self.uri}/{MANIFEST}"):
             raise OutputError(
                 f"output {redact(self.uri)} exists and is not a pricecurate dataset (no {MANIFEST}); "

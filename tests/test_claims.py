@@ -142,3 +142,19 @@ def test_a_failed_run_leaves_the_previous_dataset_and_only_its_items_which_the_n
     assert info["spark"]["rule_records"] == 0 and info["curation"]["reused_from"].endswith(left)
     assert info["accounting"] == published["accounting"]  # the same lines, whatever the seed
     assert [n for n in os.listdir(course_run) if n.startswith("data-")] == [info["data"]]  # then cleaned up
+
+
+def test_an_output_holding_only_an_interrupted_first_runs_items_can_be_run_on(spark, tmp_path):
+    """A first run that died after its items leaves only its data folder: the next run needs no --overwrite
+    (nothing is replaced) and resumes; anything else in a folder without a manifest is still refused."""
+    from pricecurate.fs import HadoopFS
+    from pricecurate.write import Output, OutputError
+
+    output = tmp_path / "out"
+    (output / "data-20260101T000000-abc").mkdir(parents=True)
+    (output / "data-20260101T000000-abc" / publish.ITEMS_DONE).write_text("{}")
+    fs = HadoopFS(spark)
+    Output(fs, str(output), str(tmp_path / "in"), lambda manifest: "").claim(overwrite=False)
+    (output / "notes.txt").write_text("mine")
+    with pytest.raises(OutputError, match="is not a pricecurate dataset"):
+        Output(fs, str(output), str(tmp_path / "in"), lambda manifest: "").claim(overwrite=True)
