@@ -6,7 +6,6 @@ import datetime as dt
 from dataclasses import dataclass
 
 import pyspark
-from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -24,7 +23,8 @@ from pricecurate.leakage import PROBED, find_leaks, how_known, implied_by_dedup,
 from pricecurate.live import SparkStatus, Totals
 from pricecurate.progress import Progress
 from pricecurate.publish import DATA_KEY
-from pricecurate.read import discover, parse_bytes, plan_layout, split_size
+from pricecurate.read import discover, parse_bytes, plan_layout, shuffle_partitions, split_size
+from pricecurate.session import CACHE
 from pricecurate.split import SPLIT_ORDER, assign_splits, plan_split
 from pricecurate.stages import cut_test_prompt
 from pricecurate.tokenizer import cache_dir, choose_engine, load_spec
@@ -139,7 +139,7 @@ def run_job(
         with progress.stage("split"):
             split_plan = plan_split(balance_plan.available, config.split)
             # Counted, checked for leakage and written: balanced and split once.
-            assigned = assign_splits(balanced, split_plan, config.seed).persist(StorageLevel.MEMORY_AND_DISK)
+            assigned = assign_splits(balanced, split_plan, config.seed).persist(CACHE)
             balanced_by_category, split_by_category = _count_assigned(assigned, balance_plan.available)
             if split_plan.scaled:
                 progress.say(f"only {balance_plan.available:,} balanced items: splits scaled down to {split_plan.sizes}")
@@ -210,8 +210,9 @@ def _job_settings(spark, config: Config, plan, layout) -> dict[str, str]:
             plan.files, cores, parse_bytes(conf.get("spark.sql.files.maxPartitionBytes")),
             parse_bytes(conf.get("spark.sql.files.openCostInBytes")),
         )),
-        # Shuffles after the recipe carry only kept items: twice the cores is plenty.
-        "spark.sql.shuffle.partitions": str(max(2 * cores, layout.spread_partitions)),
+        # A fixed count (it was twice the cores) grew every shuffle task with the input: at 5.5M records
+        # on 2 cores, one task's hash aggregate of band rows wanted pages of 250 MB and the heap ran out.
+        "spark.sql.shuffle.partitions": str(max(shuffle_partitions(plan.files, cores), layout.spread_partitions)),
     }
     chosen = {key: value for key, value in chosen.items() if key not in config.spark}
     # The config's SQL settings hold for this run even in a session that was running before it (they are

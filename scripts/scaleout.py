@@ -48,6 +48,7 @@ FULL_SCALE: dict[str, int] = {
     "spark.sql.autoBroadcastJoinThreshold": 10 * MiB,
     "write.rows_per_file": 500_000,
     "pricecurate.read:_BYTES_PER_PARTITION": 48 * MiB,  # per-task target for spreading a big file
+    "pricecurate.read:SHUFFLE_INPUT_BYTES": 128 * MiB,  # input bytes per shuffle partition after the rules
 }
 DEFAULT_CORES = (8, 64, 256)
 DEFAULT_RECORDS = 400_000

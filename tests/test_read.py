@@ -9,7 +9,8 @@ from pyspark.sql import functions as F
 
 from pricecurate.fs import HadoopFS
 from pricecurate.read import (
-    POSITION, SPLIT_START, InputFile, discover, line_offsets, number_lines, parse_bytes, plan_layout, read_lines, split_size,
+    POSITION, SHUFFLE_INPUT_BYTES, SPLIT_START, InputFile, discover, line_offsets, number_lines, parse_bytes, plan_layout,
+    read_lines, shuffle_partitions, split_size,
 )
 
 MB = 1024 * 1024
@@ -40,6 +41,15 @@ def test_a_compressed_file_that_dominates_the_read_is_named():
 def test_explicit_partitions_spread_every_file():
     layout = plan_layout(files(1, 2, 3), parallelism=2, partitions=5)
     assert layout.spread_partitions == 5 and len(layout.spread_files) == 3
+
+
+def test_shuffle_partitions_grow_with_the_input_not_with_the_cores():
+    per = SHUFFLE_INPUT_BYTES // MB
+    assert shuffle_partitions(files(1, 2), parallelism=2) == 4  # small input: two per core
+    assert shuffle_partitions(files(10 * per, 30 * per), parallelism=2) == 40
+    assert shuffle_partitions(files(10 * per, 30 * per), parallelism=64) == 128
+    assert shuffle_partitions(files(10 * per + 1), parallelism=2) == 11
+    assert shuffle_partitions(files(10 * per, gz=True), parallelism=2) == 60  # by the expanded size
 
 
 def test_line_offsets_follow_the_splits_of_each_file_in_byte_order():
