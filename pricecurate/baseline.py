@@ -25,13 +25,13 @@ from __future__ import annotations
 import math
 import time
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from pricecurate import metrics
 from pricecurate.keys import item_uniform
 from pricecurate.recipe import COURSE_2024, Recipe
+from pricecurate.session import CACHE
 from pricecurate.stages import cut_test_prompt
 
 FEATURES = 1 << 16  # hashed word buckets: as good as 2**18 on the shared records' split, and fitted 3x faster
@@ -136,8 +136,8 @@ def run_baselines(train: DataFrame, test: DataFrame, seed: int, rules: Recipe = 
                           else "no test items"}
     prepared = _fixed_partitions(_prepared(train, rules), rows["train"])
     featurizer = _featurize().fit(prepared)
-    train_features = featurizer.transform(prepared).persist(StorageLevel.MEMORY_AND_DISK)
-    test_features = featurizer.transform(_prepared(test, rules)).persist(StorageLevel.MEMORY_AND_DISK)
+    train_features = featurizer.transform(prepared).persist(CACHE)
+    test_features = featurizer.transform(_prepared(test, rules)).persist(CACHE)
     try:
         mean_price = float(train_features.agg(F.avg("price")).first()[0])
         section["models"]["mean"] = {**_scored(test_features, None, mean_price), "predicts": round(mean_price, 6)}

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from pricecurate.session import driver_table
+from pricecurate.session import CACHE, driver_table
 
 HEAVY_ROWS = 100_000  # rows of one key in one task beyond which the key is broadcast instead
 MAX_ROUNDS = 100  # each round at least halves most paths; this is a safety stop, never reached in practice
@@ -86,7 +85,7 @@ def connected_components(
             neighbours, labels.withColumnRenamed("node", "other"), ["other"], heavy_others
         ).select("node", "label")
         lowered = offered.unionByName(labels).groupBy("node").agg(F.min("label").alias("label"))
-        lowered = lowered.persist(StorageLevel.MEMORY_AND_DISK)
+        lowered = lowered.persist(CACHE)
         jumped = bounded_join(
             lowered.withColumnRenamed("label", "hop"),
             lowered.select(F.col("node").alias("hop"), F.col("label").alias("next")),

@@ -7,7 +7,6 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -18,6 +17,7 @@ from pricecurate.fs import redact
 from pricecurate.items import DROPPED, KEPT
 from pricecurate.publish import DATA_KEY, DEDUP_DONE, ITEMS_DONE, MANIFEST, finished_items, resumable
 from pricecurate.read import failed_file, read_lines
+from pricecurate.session import CACHE
 from pricecurate.stages import apply_recipe, number_outcomes, numbered_schema, tally_outcomes
 from pricecurate.write import CURATED, DUPLICATES, WORK, Output
 
@@ -141,11 +141,11 @@ def _deduplicate(config, curated: Curated, output: Output, reused: Reused | None
         marked = mark_duplicates(numbered, config.dedup, config.seed, config.recipe)
         groups = None
         if "near" in config.dedup:
-            exact = marked.persist(StorageLevel.MEMORY_AND_DISK)  # signed and joined: the windows run once
+            exact = marked.persist(CACHE)  # signed and joined: the windows run once
             marked, groups = mark_near_duplicates(exact, config.near, config.seed, output.path(WORK),
                                                   rules=config.recipe)
             groups.cached.append(exact)
-        curated.outcomes = marked.persist(StorageLevel.MEMORY_AND_DISK)
+        curated.outcomes = marked.persist(CACHE)
         dropped = sorted([r["file"], r["category"], r["reason"], r["count"]] for r in (
             curated.outcomes.filter(F.col("reason").isin(*DUPLICATE_REASONS))
             .groupBy("file", "category", "reason").count().collect()
@@ -180,7 +180,7 @@ def _apply_rules(spark, config, plan, layout, tokenizer, builds, counters, corru
         outcomes = apply_recipe(
             lines, config.recipe, spec_broadcast, spec.sha256, config.max_record_bytes, builds, engine, records,
             spec.clean_up_spaces, kept,
-        ).persist(StorageLevel.MEMORY_AND_DISK)
+        ).persist(CACHE)
         try:
             tallies = tally_outcomes(outcomes)
         except Exception as error:  # noqa: BLE001 - Spark wraps read failures in several types

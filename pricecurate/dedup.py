@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -11,6 +10,7 @@ from pricecurate.keys import item_hash, tie_break
 from pricecurate.minhash import NearParams
 from pricecurate.near import NEAR_ID, NearGroups, near_groups, near_id, sign
 from pricecurate.recipe import COURSE_2024, Recipe
+from pricecurate.session import CACHE
 from pricecurate.stages import cut_test_prompt
 
 # dedup field -> (what is compared, given the recipe; drop reason)
@@ -64,7 +64,7 @@ def mark_near_duplicates(
     result reads ``outcomes`` and ``scratch`` (see ``near_groups``) until then.
     """
     kept = outcomes.filter(F.col("status") == KEPT).withColumn(NEAR_ID, near_id(seed))
-    signed = sign(kept, params, seed, rules=rules).persist(StorageLevel.MEMORY_AND_DISK)
+    signed = sign(kept, params, seed, rules=rules).persist(CACHE)
     items = _require_unique_ids(signed)
     groups = near_groups(signed, params, scratch, items)
     groups.cached.append(signed)

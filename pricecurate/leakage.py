@@ -11,13 +11,13 @@ small and broadcast; train stays where it is.
 
 from __future__ import annotations
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from pricecurate.minhash import NearParams
 from pricecurate.near import NEAR_ID, agreement, band_rows, min_agreement, near_id, sign
 from pricecurate.recipe import COURSE_2024, Recipe
+from pricecurate.session import CACHE
 
 EXAMPLES = 20
 PROBED = ("test", "validation")
@@ -61,7 +61,7 @@ def find_leaks(
     """Counts per probed split and up to ``examples`` pairs, most similar first."""
     described = ("split", "title", "price", "category")
     members = assigned.filter(F.col("split").isNotNull()).withColumn(NEAR_ID, near_id(seed))
-    signed = sign(members, params, seed, carry=described, rules=rules).persist(StorageLevel.MEMORY_AND_DISK)
+    signed = sign(members, params, seed, carry=described, rules=rules).persist(CACHE)
     try:
         probes = signed.filter(F.col("split") != "train")
         train = signed.filter(F.col("split") == "train")
@@ -86,7 +86,7 @@ def find_leaks(
         found = (
             probes.select(F.col("id").alias("probe_id"), *described)
             .join(best, "probe_id", "left")
-            .persist(StorageLevel.MEMORY_AND_DISK)  # one row per test or validation item: counted, then sampled
+            .persist(CACHE)  # one row per test or validation item: counted, then sampled
         )
         try:
             leaking = F.col("match").isNotNull()

@@ -16,7 +16,6 @@ from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
-from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
@@ -24,6 +23,7 @@ from pyspark.sql.pandas.types import from_arrow_schema
 from pricecurate.components import HEAVY_ROWS, bounded_join, connected_components
 from pricecurate.minhash import NearParams, band_keys, item_text, signatures
 from pricecurate.recipe import COURSE_2024, Recipe
+from pricecurate.session import CACHE
 
 ALL_PAIRS_UP_TO = 200  # bucket members beyond which only star pairs (member, smallest id) are compared
 # Members of buckets of three or more whose keys are broadcast to the band rows rather than joined by a shuffle.
@@ -105,7 +105,7 @@ def candidate_pairs(
         rows.groupBy("band", "bucket")
         .agg(F.count(F.lit(1)).alias("size"), F.min("id").alias("anchor"), F.max("id").alias("last"))
         .filter(F.col("size") > 1)
-        .persist(StorageLevel.MEMORY_AND_DISK)  # counted, then read for pairs and members: aggregated once
+        .persist(CACHE)  # counted, then read for pairs and members: aggregated once
     )
     twos = buckets.filter(F.col("size") == 2).select(F.col("anchor").alias("a"), F.col("last").alias("b"))
     larger = buckets.filter(F.col("size") > 2).select("band", "bucket", "size", "anchor")
@@ -119,7 +119,7 @@ def candidate_pairs(
         members = rows.join(F.broadcast(larger), ["band", "bucket"])
     else:
         members = bounded_join(rows, larger, ["band", "bucket"], [(r["band"], r["bucket"]) for r in crowded])
-    members = members.persist(StorageLevel.MEMORY_AND_DISK)
+    members = members.persist(CACHE)
     small = members.filter(F.col("size") <= all_pairs_up_to).select("band", "bucket", "id")
     every_pair = (
         small.alias("x").join(small.alias("y"), ["band", "bucket"])
@@ -173,7 +173,7 @@ def near_groups(signed: DataFrame, params: NearParams, scratch: str, items: int 
     ``scratch``: a folder for the components' rounds, to delete once the labels are used.
     """
     candidates = candidate_pairs(signed, items, all_pairs_up_to, heavy, broadcast_members)
-    scored = score_pairs(candidates.pairs, signed, candidates.crowded_anchors).persist(StorageLevel.MEMORY_AND_DISK)
+    scored = score_pairs(candidates.pairs, signed, candidates.crowded_anchors).persist(CACHE)
     needed = min_agreement(params)
     counts = scored.agg(
         F.count(F.lit(1)).alias("candidates"), F.count(F.when(F.col("agree") >= needed, 1)).alias("similar")
@@ -210,7 +210,7 @@ def group_prompts(spark, prompts: list[str], params: NearParams, seed: int, scra
         .repartition(partitions)
         .withColumn(NEAR_ID, near_id(seed))
     )
-    signed = sign(items, params, seed).persist(StorageLevel.MEMORY_AND_DISK)
+    signed = sign(items, params, seed).persist(CACHE)
     try:
         groups = near_groups(signed, params, scratch, len(prompts), **bounds)
         index_of = {row[NEAR_ID]: row["line"] for row in items.select(NEAR_ID, "line").collect()}
