@@ -55,6 +55,8 @@ def one_run(bench, setup, name: str, input_dir: Path, workdir: Path) -> dict:
     scratch.mkdir(parents=True)
     disk = bench.DiskSampler(scratch)
     output = workdir / "out" / name
+    # A fresh output: on one an earlier run left unfinished, the job would resume from its items.
+    shutil.rmtree(output, ignore_errors=True)
     say(f"{name}: pricecurate run on {input_dir.name} (log: {workdir / 'logs' / (name + '.stderr')})")
     run = bench.run_job(setup, input_dir, output, workdir / "logs", env={"SPARK_LOCAL_DIRS": str(scratch)},
                         samplers=(disk,))
