@@ -78,13 +78,13 @@ class Output:
 
     def claim(self, overwrite: bool) -> None:
         """Refuse to replace a dataset without ``overwrite``, or a folder that is not a dataset at all."""
-        if not (self.fs.exists(self.uri) and self.fs.list(self.uri)):
+        entries = self.fs.list(self.uri) if self.fs.exists(self.uri) else []
+        if not entries:
             return
-        visible = [entry for entry in self.fs.list(self.uri) if not entry.name.startswith(".")]
-        if not self.fs.exists(f"{self.uri}/{MANIFEST}") and all(
-                entry.is_dir and entry.name.startswith(publish.DATA_PREFIX) for entry in visible):
-            return  # only the items an interrupted first run finished (``recover`` kept them): nothing to replace
         if not self.fs.exists(f"{self.uri}/{MANIFEST}"):
+            visible = [entry for entry in entries if not entry.name.startswith(".")]
+            if all(entry.is_dir and entry.name.startswith(publish.DATA_PREFIX) for entry in visible):
+                return  # only the items an interrupted first run finished (``recover`` kept them): nothing to replace
             raise OutputError(
                 f"output {redact(self.uri)} exists and is not a pricecurate dataset (no {MANIFEST}); "
                 "refusing to replace it, choose another --output"
