@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import sys
 
+import pyarrow as pa
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import StructType
 
 
 DEFAULT_MASTER = "local[*]"
@@ -74,10 +76,15 @@ def build_session(master: str | None, extra: dict[str, str] | None = None, app_n
 
 
 def driver_table(spark: SparkSession, rows: list[tuple], schema: str) -> DataFrame:
-    """A small table made on the driver, in one partition.
+    """A small table made on the driver, in one partition, read by the JVM alone.
 
-    ``createDataFrame`` on a list spreads it over ``spark.default.parallelism``
-    partitions: on a cluster, hundreds of tasks with almost nothing to do,
-    which a broadcast join then gathers again.
+    ``createDataFrame`` spreads a table over ``spark.default.parallelism``
+    partitions (on a cluster, hundreds of tasks with almost nothing to do):
+    ``coalesce`` reads them in one task. Sent as Arrow, it needs no Python
+    worker, where a list or an RDD is unpickled by one (a second to start it in
+    a run whose rules do not run, as on reused items).
     """
-    return spark.createDataFrame(spark.sparkContext.parallelize(rows, 1), schema)
+    struct = StructType.fromDDL(schema)
+    columns = list(zip(*rows)) if rows else [()] * len(struct.fields)
+    table = pa.table({field.name: pa.array(list(values)) for field, values in zip(struct.fields, columns)})
+    return spark.createDataFrame(table, struct).coalesce(1)

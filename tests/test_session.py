@@ -38,3 +38,17 @@ def test_every_frame_the_job_caches_uses_the_session_level():
 def test_a_local_session_runs_its_jvm_with_large_heap_regions(spark):
     arguments = list(spark._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments())
     assert LOCAL_JVM_OPTIONS in arguments
+
+
+def test_a_driver_table_is_one_partition_made_without_a_python_worker(spark):
+    from pricecurate.session import driver_table
+
+    table = driver_table(spark, [(3, 1.5, "B00X", None), (1, -2.0, "B00Y", 7)],
+                         "price_slot int, key double, parent_asin string, line long")
+    assert table.rdd.getNumPartitions() == 1
+    assert [tuple(row) for row in table.collect()] == [(3, 1.5, "B00X", None), (1, -2.0, "B00Y", 7)]
+    assert table.schema.simpleString() == "struct<price_slot:int,key:double,parent_asin:string,line:bigint>"
+    # A list or an RDD of Python rows is unpickled by a Python worker: a second to start one where none runs.
+    assert "PythonRDD" not in table._jdf.queryExecution().toRdd().toDebugString()
+    empty = driver_table(spark, [], "price_slot int, key double")
+    assert empty.count() == 0 and empty.columns == ["price_slot", "key"]
