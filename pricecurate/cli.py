@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 import traceback
 
 from pricecurate.baseline import baseline_lines
@@ -199,6 +200,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     baseline.add_argument("output_dir", help="a pricecurate output folder (local path or Hadoop URI)")
     baseline.add_argument("--master", help="Spark master (default: local[*])")
+
+    prepare = _command(
+        commands, "prepare", "build this machine's JVM class archive: every local Spark start is seconds faster",
+        "Run the job's stages once on a small sample in a JVM that archives the classes it loaded (Java's class "
+        "data sharing) into the pricecurate cache folder ($PRICECURATE_CACHE, else ~/.cache/pricecurate). Local "
+        "sessions map the archive from then on: on a 2-core machine Spark starts about 2.5 s sooner and its first "
+        "query runs about 1.3 s sooner. scripts/setup.sh runs this. A new Java or Spark leaves the archive unused "
+        "until prepare runs again; PRICECURATE_JVM_ARCHIVE=off starts sessions without it.",
+        ["pricecurate prepare", "pricecurate prepare --rebuild"],
+    )
+    prepare.add_argument("--rebuild", action="store_true", help="build it again even when it is already there")
     return parser
 
 
@@ -342,6 +354,27 @@ def _report(args) -> int:
     return 0
 
 
+def _prepare(args) -> int:
+    from pricecurate.noise import startup_noise_filtered
+    from pricecurate.prepare import build, existing
+    from pricecurate.tokenizer import cache_dir
+
+    folder = cache_dir()
+    archive = existing(folder)
+    if archive is not None and not args.rebuild:
+        print(f"prepare: the class archive is already built: {archive}")
+        return 0
+    started = time.monotonic()
+    if args.verbose:
+        archive = build(folder)
+    else:
+        with startup_noise_filtered():
+            archive = build(folder)
+    print(f"prepare: class archive built in {time.monotonic() - started:.0f}s: {archive} "
+          f"({archive.stat().st_size / 2**20:,.0f} MB)")
+    return 0
+
+
 def _sample(args) -> int:
     from pricecurate.sample import write_sample
 
@@ -428,6 +461,7 @@ def _baseline(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     from pricecurate.export_formats import ExportError
     from pricecurate.hub import HubError
+    from pricecurate.jvm_archive import ArchiveError
     from pricecurate.predictions import EvaluationError
     from pricecurate.noise import silence_libraries
 
@@ -435,12 +469,12 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "verbose", False):
         silence_libraries()
     handler = {"run": _run, "plan": _plan, "sample": _sample, "report": _report, "download": _download, "push": _push,
-               "export": _export, "evaluate": _evaluate, "baseline": _baseline}[
+               "export": _export, "evaluate": _evaluate, "baseline": _baseline, "prepare": _prepare}[
         args.command
     ]
     try:
         return handler(args)
-    except (ConfigError, InputError, OutputError, HubError, ExportError, EvaluationError) as exc:
+    except (ConfigError, InputError, OutputError, HubError, ExportError, EvaluationError, ArchiveError) as exc:
         if getattr(args, "verbose", False):
             traceback.print_exc()
         print(f"pricecurate: error: {exc}", file=sys.stderr)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import pyarrow as pa
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
+
+from pricecurate.jvm_archive import java_options
+from pricecurate.tokenizer import cache_dir
 
 
 DEFAULT_MASTER = "local[*]"
@@ -34,7 +38,10 @@ def _on_this_machine(master: str | None) -> bool:
     return master is not None and (master.startswith("local") or "127.0.0.1" in master or "localhost" in master)
 
 
-def build_session(master: str | None, extra: dict[str, str] | None = None, app_name: str = "pricecurate") -> SparkSession:
+def build_session(master: str | None, extra: dict[str, str] | None = None, app_name: str = "pricecurate",
+                  dump_classes_to: Path | None = None) -> SparkSession:
+    """A session; a local one maps this machine's class archive (``jvm_archive``) or, given ``dump_classes_to``,
+    writes one there when its JVM exits."""
     master = resolve_master(master)
     builder = SparkSession.builder.appName(app_name)
     if master:
@@ -66,7 +73,8 @@ def build_session(master: str | None, extra: dict[str, str] | None = None, app_n
             # of a 4g heap the cache's column buffers (3-7 MB) wasted up to half of theirs, and a 64 MB
             # page for a sort found no free run of regions (5.5M records: 12 failed pages, 2 full GCs).
             # With 32 MiB regions: none of either. Default options: the user's extraJavaOptions add to them.
-            settings["spark.driver.defaultJavaOptions"] = LOCAL_JVM_OPTIONS
+            archive = java_options(cache_dir(), dump_classes_to)
+            settings["spark.driver.defaultJavaOptions"] = f"{LOCAL_JVM_OPTIONS} {archive}".strip()
     settings.update(extra or {})
     for key, value in settings.items():
         builder = builder.config(key, value)

@@ -107,10 +107,20 @@ def test_download_and_push_fail_clearly_offline(tmp_path, capsys, monkeypatch):
     assert all(line.startswith("pricecurate: error: ") for line in err.strip().splitlines())
 
 
-@pytest.mark.parametrize("command", ["run", "sample", "report", "download", "push"])
+@pytest.mark.parametrize("command", ["run", "plan", "sample", "report", "download", "push", "export", "evaluate",
+                                     "baseline", "prepare"])
 def test_every_command_has_help_with_examples(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([command, "--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     assert "examples:" in text and f"pricecurate {command}" in text.replace("HF_TOKEN=hf_... ", "")
+
+
+def test_prepare_beside_a_running_session_is_one_line_error(spark, tmp_path, monkeypatch, capsys):
+    # The archive is written by the JVM as it exits: prepare must start (and stop) its own.
+    monkeypatch.setenv("PRICECURATE_CACHE", str(tmp_path / "cache"))
+    assert main(["prepare"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "pricecurate: error: a Spark session is already running in this process; run `pricecurate prepare` alone"
+    assert not list((tmp_path / "cache").glob("*.jsa"))
