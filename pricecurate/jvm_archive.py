@@ -84,10 +84,16 @@ def java_options(folder: Path, dump_to: Path | None = None) -> str:
     archive when it is usable; nothing when it is not, or when PRICECURATE_JVM_ARCHIVE=off."""
     if dump_to is not None:
         return f"{_option('-XX:ArchiveClassesAtExit', dump_to)} {QUIET}"
+    archive = mapped(folder)
+    return f"{_option('-XX:SharedArchiveFile', archive)} {QUIET}" if archive else ""
+
+
+def mapped(folder: Path) -> Path | None:
+    """The archive a local session started now maps, if any."""
     if os.environ.get(OFF_ENV, "").lower() in ("off", "0", "false", "no"):
-        return ""
+        return None
     archive = archive_path(folder)
-    return f"{_option('-XX:SharedArchiveFile', archive)} {QUIET}" if usable(archive) else ""
+    return archive if usable(archive) else None
 
 
 def publish(dumped: Path, archive: Path, seconds: float) -> None:

@@ -470,7 +470,16 @@ def machine_info() -> dict:
         "tokenizers": tokenizers.__version__,
         "transformers": transformers.__version__,
         "java": java_version(),
+        # Every job here starts a JVM: with the class archive (`pricecurate prepare`) each starts ~3 s sooner.
+        "jvm_archive": jvm_archive_mapped(),
     }
+
+
+def jvm_archive_mapped() -> bool:
+    from pricecurate.jvm_archive import mapped
+    from pricecurate.tokenizer import cache_dir
+
+    return mapped(cache_dir()) is not None
 
 
 def outside_stages(run: JobRun) -> float:
@@ -497,7 +506,8 @@ def print_report(r: dict, big: dict[str, JobRun], tiny: dict[str, JobRun]) -> No
     print(f"machine: {m['cores']} cores ({m['cpu_model']}), {m['ram_gb']} GiB RAM, "
           f"1-min load {m['load_average_at_start'][0]} at start, {m['load_average_at_end'][0]} at end")
     print(f"         Python {m['python']}, pyspark {m['pyspark']}, tokenizers {m['tokenizers']}, "
-          f"transformers {m['transformers']}, {m['java']}")
+          f"transformers {m['transformers']}, {m['java']}"
+          + (", JVM class archive mapped" if m.get("jvm_archive") else ", no JVM class archive (`pricecurate prepare`)"))
 
     print(f"\n{'throughput':<52}{'records/s':>11}{'wall s':>9}{'cpu s':>8}{'cores':>7}")
     for label, rps, wall, cpu in r["_rows"]:
@@ -548,6 +558,14 @@ def print_report(r: dict, big: dict[str, JobRun], tiny: dict[str, JobRun]) -> No
             stages = ", ".join(f"{stage} {seconds:.1f}s" for stage, seconds in run["stage_seconds"].items())
             print(f"  {what}: {run['wall_s']:.1f}s, {run['share']:.0%} of the full run{verdict}; rules ran on "
                   f"{run['rule_records']:,} lines; {stages}")
+        archive = r.get("jvm_archive")
+        if archive:
+            print(f"  JVM class archive: the tiny default run {archive['fixed_cost_s']:.1f}s with it, "
+                  f"{archive['fixed_cost_without_s']:.1f}s without; the reuse run {archive['reuse_s']:.1f}s with it, "
+                  f"{archive['reuse_without_s']:.1f}s ({archive['reuse_without_s'] / reuse['reuse']['full_wall_s']:.0%}"
+                  " of the full run) without")
+        else:
+            print("  no JVM class archive on this machine (`pricecurate prepare` builds it): every run starts ~3 s later")
     baselines = r.get("baselines")
     if baselines:
         print(f"\nbaselines on the default run's splits ({baselines['train_items']:,} train, "
@@ -639,15 +657,26 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
 
     # Iterating on balancing and splits: the default run again on the big input's items, reused; then with another
     # seed too, which picks other representatives of each duplicate group, so deduplication runs again.
+    from pricecurate.jvm_archive import OFF_ENV
+
     reuse_runs = {}
-    for name, overrides in (("reuse", ("balance.slot_cap=600", "split.test=5000")),
-                            ("reseed", ("balance.slot_cap=600", "split.test=5000", "seed=7"))):
-        setup = JobSetup("local[2]", False, f"job local[2], default.yaml reusing the items ({', '.join(overrides)})",
-                         ROOT / "conf" / "default.yaml",
+    archive = jvm_archive_mapped()
+    without_archive = {OFF_ENV: "off"}
+    for name, overrides, env in (
+            ("reuse", ("balance.slot_cap=600", "split.test=5000"), None),
+            ("reseed", ("balance.slot_cap=600", "split.test=5000", "seed=7"), None),
+            *([("reuse_no_archive", ("balance.slot_cap=600", "split.test=5000"), without_archive)] if archive else [])):
+        setup = JobSetup("local[2]", False, f"job local[2], default.yaml reusing the items ({', '.join(overrides)})"
+                         + (", no JVM class archive" if env else ""), ROOT / "conf" / "default.yaml",
                          (f"reuse_items={workdir / 'out' / 'local2_default-big'}", *overrides))
         say(f"{setup.label} on the big input")
-        reuse_runs[name] = run_job(setup, inputs["big"], workdir / "out" / f"local2_{name}-big", workdir / "logs")
+        reuse_runs[name] = run_job(setup, inputs["big"], workdir / "out" / f"local2_{name}-big", workdir / "logs", env)
         say(f"  {reuse_runs[name].wall:.1f}s")
+    if archive:  # what the archive saves every run: the tiny default run again without it
+        say("job local[2], conf/default.yaml on the tiny input, no JVM class archive")
+        tiny_without = run_job(JOBS["local2_default"], inputs["tiny"], workdir / "out" / "local2_default-tiny-noarchive",
+                               workdir / "logs", without_archive)
+        say(f"  {tiny_without.wall:.1f}s")
 
     say("baselines: `pricecurate baseline` on the default run's output")
     baselines = time_baselines(workdir / "out" / "local2_default-big", workdir / "logs")
@@ -724,6 +753,10 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
                               "near_rounds": (run.manifest["near_duplicates"] or {}).get("component_rounds"),
                               "stage_seconds": run.manifest["stage_seconds"]}
                        for name, run in reuse_runs.items()}
+    result["jvm_archive"] = {
+        "fixed_cost_s": round(tiny["local2_default"].wall, 2), "fixed_cost_without_s": round(tiny_without.wall, 2),
+        "reuse_s": round(reuse_runs["reuse"].wall, 2), "reuse_without_s": round(reuse_runs["reuse_no_archive"].wall, 2),
+    } if archive else None
     result["baselines"] = baselines
     # Steady-state seconds with near over seconds without, less one.
     exact_vs_near = ratio(result["job_local2_exact_rps"], result["job_local2_default_rps"])
