@@ -205,8 +205,8 @@ def _parser() -> argparse.ArgumentParser:
         commands, "prepare", "build this machine's JVM class archive: every local Spark start is seconds faster",
         "Run the job's stages once on a small sample in a JVM that archives the classes it loaded (Java's class "
         "data sharing) into the pricecurate cache folder ($PRICECURATE_CACHE, else ~/.cache/pricecurate). Local "
-        "sessions map the archive from then on: on a 2-core machine Spark starts about 2.5 s sooner and its first "
-        "query runs about 1.3 s sooner. scripts/setup.sh runs this. A new Java or Spark leaves the archive unused "
+        "sessions map the archive from then on: on a 2-core machine Spark starts about 2 s sooner and its first "
+        "query runs about 1 s sooner (scripts/startup.py measures it). scripts/setup.sh runs this. A new Java or Spark leaves the archive unused "
         "until prepare runs again; PRICECURATE_JVM_ARCHIVE=off starts sessions without it.",
         ["pricecurate prepare", "pricecurate prepare --rebuild"],
     )

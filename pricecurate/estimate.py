@@ -21,8 +21,8 @@ SAMPLE_BYTES = 1 << 20  # read at most this much of a file's head (compressed by
 # The bench's steady rate of `local[1]` on one CPU with conf/course.yaml, and its fixed cost at local[2]
 # (README, Performance); used until this machine has run scripts/bench.py.
 DEFAULT_RATE_PER_CORE = 12_000
-DEFAULT_FIXED_SECONDS = 33.0
-DEFAULT_NEAR_FACTOR = 0.63  # conf/default.yaml (exact and near dedup) over conf/course.yaml at local[2]
+DEFAULT_FIXED_SECONDS = 25.0
+DEFAULT_NEAR_FACTOR = 0.67  # conf/default.yaml (exact and near dedup) over conf/course.yaml at local[2]
 # Parquet bytes per written row (items, train, test) at the course's 160 tokens: 210 in the bench's 1M run.
 BYTES_PER_ROW = 210
 BENCH_RESULT = "bench-last.json"

@@ -1,8 +1,8 @@
 """A class-data-sharing archive of the classes a local run loads, so the driver JVM maps them instead of
 finding, reading and verifying them in Spark's jars at every start.
 
-On this machine it takes a local session's start from about 5.6 to 3.2 s and its first query from 3.0 to 1.7 s,
-for every run, test and command that starts Spark here. ``pricecurate prepare`` builds it once (set-up does);
+On a 2-core machine it takes a local session's start from 5.3 to 3.2 s and its first query from 2.7 to 1.6 s
+(scripts/startup.py), for every run, test and command that starts Spark here. ``pricecurate prepare`` builds it once (set-up does);
 local sessions use it when it is there and whole. The JVM checks that its jars and its own build are the ones
 the archive was made with, and starts without it otherwise; the name also carries a digest of both, so an
 upgrade of Java or Spark simply leaves the old archive unused until ``prepare`` runs again.

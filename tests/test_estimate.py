@@ -71,7 +71,7 @@ def test_the_estimate_adds_up(tmp_path):
     assert "25.0% of the sampled lines, about 600 items" in lines[-2] and "estimated wall time: 11 s" in lines[-1]
     near = load_config("conf/default.yaml")
     assert estimate(InputPlan(files, [], []), heads, split, 2, near, tmp_path).seconds == pytest.approx(
-        10 + 2400 / (2 * 1000 * 0.63))  # no ratio in the bench: near at the README's 0.63
+        10 + 2400 / (2 * 1000 * 0.67))  # no ratio in the bench: near at the README's 0.67
 
 
 def test_plan_on_the_shared_records(spark):
