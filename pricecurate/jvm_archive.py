@@ -98,19 +98,30 @@ def mapped(folder: Path) -> Path | None:
 
 def publish(dumped: Path, archive: Path, seconds: float) -> None:
     """Move a finished dump into place, then its sidecar (last: until it is there, the archive is not used), and
-    remove the archives of other Java or Spark builds."""
+    remove the archives this one replaces."""
     if not dumped.is_file() or dumped.stat().st_size == 0:
         raise ArchiveError(f"the JVM wrote no archive at {dumped}")
+    jars = str(spark_jars())
     for old in archive.parent.glob(f"spark-*{SUFFIX}"):
-        if old != archive:
+        if old != archive and _replaced(old, jars):
             old.unlink(missing_ok=True)
             _sidecar(old).unlink(missing_ok=True)
     _sidecar(archive).unlink(missing_ok=True)
     os.replace(dumped, archive)
     sidecar = _sidecar(archive).with_suffix(".json.tmp")
-    sidecar.write_text(json.dumps({"bytes": archive.stat().st_size, "seconds": round(seconds, 1),
+    sidecar.write_text(json.dumps({"bytes": archive.stat().st_size, "seconds": round(seconds, 1), "jars": jars,
                                    "java": str(java_binary()), "built": time.strftime("%Y-%m-%dT%H:%M:%S%z")}))
     os.replace(sidecar, _sidecar(archive))
+
+
+def _replaced(old: Path, jars: str) -> bool:
+    """An archive made for this Spark install (since upgraded) or for one that is gone; another install's (a
+    second virtualenv) stays for it."""
+    try:
+        made_for = json.loads(_sidecar(old).read_text()).get("jars")
+    except (OSError, ValueError, AttributeError):
+        return True
+    return made_for is None or made_for == jars or not os.path.isdir(made_for)
 
 
 def stop_jvm(spark) -> int:

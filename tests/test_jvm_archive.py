@@ -83,6 +83,23 @@ def test_another_spark_build_has_another_archive_and_publishing_removes_the_old(
     assert not old.exists() and not old.with_suffix(".json").exists()
 
 
+def test_another_installs_archive_stays_for_it(tmp_path, jars, monkeypatch):
+    # A second virtualenv has its own Spark jars and its own archive in the same cache folder.
+    elsewhere = tmp_path / "other-venv" / "jars"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "spark-core.jar").write_bytes(b"another install")
+    monkeypatch.setattr(jvm_archive, "spark_jars", lambda: elsewhere)
+    theirs = _built(tmp_path / "cache")
+    monkeypatch.setattr(jvm_archive, "spark_jars", lambda: jars)
+    ours = _built(tmp_path / "cache")
+    assert theirs != ours and usable(theirs) and usable(ours)
+    (elsewhere / "spark-core.jar").unlink()
+    elsewhere.rmdir()  # that install is gone: the next archive published here removes its archive
+    (jars / "spark-sql.jar").write_bytes(b"an upgrade")
+    newer = _built(tmp_path / "cache")
+    assert usable(newer) and not theirs.exists() and not ours.exists()
+
+
 def test_publishing_nothing_is_an_error(tmp_path, jars):
     with pytest.raises(ArchiveError, match="wrote no archive"):
         publish(tmp_path / "missing.tmp", archive_path(tmp_path), 1.0)
