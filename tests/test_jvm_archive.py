@@ -111,24 +111,20 @@ def test_the_record_holds_the_archive_size(tmp_path, jars):
     assert json.loads(archive.with_suffix(".json").read_text())["bytes"] == 4096
 
 
-# One JVM dumps the classes a small query loads, a second maps them: the real thing, in subprocesses (a JVM
-# archives at exit, and this process's session cannot be stopped for it).
+# One JVM dumps the classes a session's start loads (no query: the dump's time grows with the classes), a second
+# maps them: the real thing, in subprocesses (a JVM archives at exit, and this process's session cannot stop).
 BUILD = textwrap.dedent("""
     import sys
     from pathlib import Path
     from pricecurate.prepare import build
 
-    def query(spark, scratch, say):
-        spark.range(20000).selectExpr("id % 7 as k").groupBy("k").count().collect()
-
-    print(build(Path(sys.argv[1]), workload=query, say=lambda line: None))
+    print(build(Path(sys.argv[1]), workload=lambda spark, scratch, say: None, say=lambda line: None))
 """)
 USE = textwrap.dedent("""
     import sys
     from pricecurate.session import build_session
 
     spark = build_session("local[1]", {"spark.driver.extraJavaOptions": f"-Xlog:class+load=info:file={sys.argv[1]}"})
-    spark.range(20000).selectExpr("id % 7 as k").groupBy("k").count().collect()
     spark.stop()
 """)
 
