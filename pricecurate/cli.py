@@ -206,8 +206,9 @@ def _parser() -> argparse.ArgumentParser:
         "Run the job's stages once on a small sample in a JVM that archives the classes it loaded (Java's class "
         "data sharing) into the pricecurate cache folder ($PRICECURATE_CACHE, else ~/.cache/pricecurate). Local "
         "sessions map the archive from then on: on a 2-core machine Spark starts about 2 s sooner and its first "
-        "query runs about 1 s sooner (scripts/startup.py measures it). scripts/setup.sh runs this. A new Java or Spark leaves the archive unused "
-        "until prepare runs again; PRICECURATE_JVM_ARCHIVE=off starts sessions without it.",
+        "query runs about 1 s sooner (scripts/startup.py measures it). scripts/setup.sh runs this. A new Java or "
+        "Spark leaves the archive unused until prepare runs again; PRICECURATE_JVM_ARCHIVE=off starts sessions "
+        "without it.",
         ["pricecurate prepare", "pricecurate prepare --rebuild"],
     )
     prepare.add_argument("--rebuild", action="store_true", help="build it again even when it is already there")
@@ -355,12 +356,13 @@ def _report(args) -> int:
 
 
 def _prepare(args) -> int:
+    from pricecurate.jvm_archive import built
     from pricecurate.noise import startup_noise_filtered
-    from pricecurate.prepare import build, existing
+    from pricecurate.prepare import build
     from pricecurate.tokenizer import cache_dir
 
     folder = cache_dir()
-    archive = existing(folder)
+    archive = built(folder)
     if archive is not None and not args.rebuild:
         print(f"prepare: the class archive is already built: {archive}")
         return 0

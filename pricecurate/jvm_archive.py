@@ -2,10 +2,10 @@
 finding, reading and verifying them in Spark's jars at every start.
 
 On a 2-core machine it takes a local session's start from 5.3 to 3.2 s and its first query from 2.7 to 1.6 s
-(scripts/startup.py), for every run, test and command that starts Spark here. ``pricecurate prepare`` builds it once (set-up does);
-local sessions use it when it is there and whole. The JVM checks that its jars and its own build are the ones
-the archive was made with, and starts without it otherwise; the name also carries a digest of both, so an
-upgrade of Java or Spark simply leaves the old archive unused until ``prepare`` runs again.
+(scripts/startup.py), for every run, test and command that starts Spark here. ``pricecurate prepare`` builds it
+once (set-up does); local sessions use it when it is there and whole. The JVM checks that its jars and its own
+build are the ones the archive was made with, and starts without it otherwise; the name also carries a digest
+of both, so an upgrade of Java or Spark simply leaves the old archive unused until ``prepare`` runs again.
 """
 
 from __future__ import annotations
@@ -88,12 +88,15 @@ def java_options(folder: Path, dump_to: Path | None = None) -> str:
     return f"{_option('-XX:SharedArchiveFile', archive)} {QUIET}" if archive else ""
 
 
-def mapped(folder: Path) -> Path | None:
-    """The archive a local session started now maps, if any."""
-    if os.environ.get(OFF_ENV, "").lower() in ("off", "0", "false", "no"):
-        return None
+def built(folder: Path) -> Path | None:
+    """This machine's archive in ``folder``, when it is built and whole."""
     archive = archive_path(folder)
     return archive if usable(archive) else None
+
+
+def mapped(folder: Path) -> Path | None:
+    """The archive a local session started now maps, if any."""
+    return None if os.environ.get(OFF_ENV, "").lower() in ("off", "0", "false", "no") else built(folder)
 
 
 def publish(dumped: Path, archive: Path, seconds: float) -> None:

@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pricecurate.jvm_archive import ArchiveError, archive_path, publish, stop_jvm, usable
+from pricecurate.jvm_archive import ArchiveError, archive_path, publish, stop_jvm
 
 MASTER = "local[2]"
 RECORDS_PER_CATEGORY = 40
@@ -20,12 +20,6 @@ RECORDS_PER_CATEGORY = 40
 # and the leakage check's comparison (it runs when dedup has no near) in the second.
 FULL_RUN = ("categories=all", "dedup=title,text,near", "baseline=true")
 REUSED_RUN = ("categories=all", "dedup=title,text", "baseline=false", "seed=7")
-
-
-def existing(folder: Path) -> Path | None:
-    """This machine's archive in ``folder``, when it is built and whole."""
-    archive = archive_path(folder)
-    return archive if usable(archive) else None
 
 
 def sample_runs(spark, scratch: Path, say) -> None:
