@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from pricecurate.categories import CATEGORIES
+from pricecurate.masking import mask_settings, redact_uri
 from pricecurate.minhash import NearParams
 from pricecurate import recipe as rules
 from pricecurate.recipe import COURSE_2024, RECIPES, Recipe
 from pricecurate.tokenizer import ENGINES, LLAMA31
 
 DEDUP_FIELDS = ("title", "text", "near")
-_SECRET_KEY = re.compile(r"secret|password|token|credential|access\.key|session\.key", re.IGNORECASE)
 
 
 class ConfigError(ValueError):
@@ -60,16 +59,20 @@ class Config:
     split: Split = field(default_factory=Split)
     write: Write = field(default_factory=Write)
     max_record_bytes: int = 4 * 1024 * 1024
+    # A .gz that decompresses to more is read up to here and listed as damaged: past the whole 48 GB dump.
+    max_gzip_bytes: int = 64 * 1024**3
     partitions: int = 0  # 0: derived from the input size and the cores
     reuse_items: str = ""  # a previous output whose curated items stand for this run's (same inputs, recipe, tokenizer)
     baseline: bool = False  # fit and score the baselines (``pricecurate.baseline``) on the splits
     spark: dict[str, str] = field(default_factory=dict)  # extra Spark settings
 
     def to_dict(self) -> dict:
-        """The config as written to the manifest, with credential-like Spark settings masked."""
+        """The config as written to the manifest: credential settings masked, and credentials in URIs."""
         tree = dataclasses.asdict(self)
         tree["recipe"] = {"base": self.recipe.base, **self.recipe.parameters()}  # reads back as the same config
-        tree["spark"] = {key: "***" if _SECRET_KEY.search(key) else value for key, value in self.spark.items()}
+        tree["spark"] = mask_settings(self.spark)
+        tree["reuse_items"] = redact_uri(self.reuse_items)
+        tree["tokenizer"] = redact_uri(self.tokenizer)
         return tree
 
 
@@ -236,6 +239,7 @@ def build_config(tree: dict) -> Config:
     config.seed = _int(tree.get("seed", config.seed), "seed")
     config.dedup = _dedup(tree.get("dedup"))
     config.max_record_bytes = _int(tree.get("max_record_bytes", config.max_record_bytes), "max_record_bytes", 1024)
+    config.max_gzip_bytes = _int(tree.get("max_gzip_bytes", config.max_gzip_bytes), "max_gzip_bytes", 1024)
     config.partitions = _int(tree.get("partitions", config.partitions), "partitions")
     config.reuse_items = str(tree.get("reuse_items") or "")
     config.baseline = _bool(tree.get("baseline", config.baseline), "baseline")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import numpy as np
 import orjson
 
 from pricecurate import recipe
@@ -24,10 +25,15 @@ INVALID_JSON = "invalid_json"
 INVALID_UNICODE = "invalid_unicode"  # a lone surrogate escape, which no tokenizer can encode
 NOT_AN_OBJECT = "not_an_object"
 TOO_LARGE = "too_large"
+TOO_DEEP = "too_deep"  # arrays and objects nested deeper than MAX_DEPTH
 
 RAW_SNIPPET_CHARS = 4096
 _ABSENT = object()
 DEFAULT_MAX_RECORD_BYTES = 4 * 1024 * 1024
+# The deepest nesting of arrays and objects the rules follow. The standard library's parser (for lines orjson
+# refuses) and json.dumps (the recipe's details text) recurse once per level, within Python's limit of 1,000
+# frames shared with the Spark worker's own; orjson's limit, 1,024, is past it. Half the limit leaves room.
+MAX_DEPTH = 512
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,41 @@ def schema_problem(record: dict) -> str | None:
     return None
 
 
+# Each byte's part in nesting: +1 opens an array or object, -1 closes one, 2 is a quote, 0 anything else.
+_NESTING = np.zeros(256, np.int8)
+_NESTING[list(b"[{")] = 1
+_NESTING[list(b"]}")] = -1
+_NESTING[ord('"')] = 2
+
+
+def too_deep(raw: bytes | str) -> bool:
+    """True when the line's arrays and objects nest deeper than ``MAX_DEPTH``, decided without parsing it.
+
+    A line with no more opening brackets than that cannot be too deep, so most lines cost two counts. Asked
+    only of lines orjson refuses and of records whose details hold arrays or objects: orjson reads the rest
+    without recursing, and nothing after it recurses into them.
+    """
+    opening = ("[", "{") if isinstance(raw, str) else (b"[", b"{")
+    if raw.count(opening[0]) + raw.count(opening[1]) <= MAX_DEPTH:
+        return False
+    return nesting(raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw) > MAX_DEPTH
+
+
+def nesting(data: bytes) -> int:
+    """How deep brackets outside strings nest, in array operations linear in the line (a regular expression
+    for strings could backtrack on a line of unclosed quotes).
+
+    Escaped backslashes, then escaped quotes, are blanked first, so every quote left opens or closes a
+    string. Past the point where the line stops being JSON the count may run high, never low where a
+    parser would still be reading: a line it calls too deep is one no parser should recurse into.
+    """
+    kinds = _NESTING[np.frombuffer(data.replace(b"\\\\", b"__").replace(b'\\"', b"__"), np.uint8)]
+    kinds = kinds[kinds != 0]
+    in_string = np.cumsum(kinds == 2, dtype=np.int32) & 1
+    steps = np.where((kinds != 2) & (in_string == 0), kinds, 0)
+    return int(np.cumsum(steps, dtype=np.int32).max(initial=0))
+
+
 def _parse_bytes(raw: bytes, max_record_bytes: int) -> object:
     """The JSON value of a raw line, or the Outcome that quarantines it."""
     if len(raw) > max_record_bytes:
@@ -95,6 +136,8 @@ def _parse_text(line: str, max_record_bytes: int) -> object:
         return quarantine(TOO_LARGE, line)
     if not line.strip():
         return quarantine(EMPTY_LINE, line)
+    if too_deep(line):  # before the standard library's parser, which recurses once per level
+        return quarantine(TOO_DEEP, line)
     try:
         return json.loads(line)
     except ValueError:
@@ -107,12 +150,23 @@ def decode_line(raw: bytes | str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYT
     if isinstance(record, Outcome):
         return record
     reason = NOT_AN_OBJECT if not isinstance(record, dict) else schema_problem(record)
+    if reason is None and not _flat(record.get("details")) and too_deep(raw):
+        # orjson read it (at most 1,024 levels), but the recipe's json.dumps of the details recurses.
+        reason = TOO_DEEP
     if reason is None and not _encodable(record):
         reason = INVALID_UNICODE
     if reason:
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
         return quarantine(reason, text)
     return record
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _flat(details: dict | None) -> bool:
+    """True when the details hold no array or object, as nearly all do: then nothing in them nests."""
+    return not details or _SCALARS.issuperset(map(type, details.values()))
 
 
 def _encodable(record: dict) -> bool:

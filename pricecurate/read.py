@@ -1,20 +1,25 @@
 """Find the ``meta_<Category>.jsonl[.gz]`` files and read their lines with file/line provenance.
 
 Lines are read where they lie, many splits per file; each line's number is
-filled in afterwards from a small table of per-split line counts.
+filled in afterwards from a small table of per-split line counts. The reader
+never holds more of a line than ``line_limit`` bytes: it skips a longer line
+(``pricecurate.long_lines`` finds and counts such lines).
 """
 
 from __future__ import annotations
 
 import math
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import reduce
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pricecurate.categories import CATEGORIES, FILE_NAME, category_of
 from pricecurate.fs import HadoopFS, redact
+from pricecurate.items import DEFAULT_MAX_RECORD_BYTES
 from pricecurate.session import driver_table
 
 # A .gz file cannot be split: one task reads it whole, and the big ones then
@@ -31,6 +36,18 @@ SHUFFLE_INPUT_BYTES = 128 * 1024 * 1024
 # one split are consecutive there, in file order).
 SPLIT_START = "split_start"
 POSITION = "position"
+
+# Hadoop's line reader, under Spark's text source, skips a line whose bytes (its end included) reach this
+# setting, reading it through a buffer of a few kilobytes and holding at most that many of it. Read options
+# go into the Hadoop configuration of the read, so each read sets it.
+LINE_LENGTH_OPTION = "mapreduce.input.linerecordreader.line.maxlength"
+_LARGEST_INT = 2**31 - 1  # the setting is a Java int
+
+
+def line_limit(max_record_bytes: int) -> int:
+    """The reader's line bound for ``max_record_bytes``: a line of up to that many bytes, CRLF and all (and a
+    byte order mark, on the first), is read whole; a longer one is skipped."""
+    return min(max_record_bytes + 3, _LARGEST_INT)
 
 
 class InputError(ValueError):
@@ -167,8 +184,8 @@ def plan_layout(files: list[InputFile], parallelism: int, partitions: int = 0) -
     return ReadLayout(frozenset(f.name for f in big), spread, dominant)
 
 
-def _scan(spark: SparkSession, files: list[InputFile], tolerate_corruption: bool) -> DataFrame:
-    reader = spark.read
+def _scan(spark: SparkSession, files: list[InputFile], tolerate_corruption: bool, max_line: int) -> DataFrame:
+    reader = spark.read.option(LINE_LENGTH_OPTION, str(max_line))
     if tolerate_corruption:
         # Read up to the damage and stop there instead of failing the job.
         reader = reader.option("ignoreCorruptFiles", "true")
@@ -182,18 +199,21 @@ def _scan(spark: SparkSession, files: list[InputFile], tolerate_corruption: bool
     )
 
 
-def read_lines(spark: SparkSession, plan: InputPlan, layout: ReadLayout, corrupt: frozenset[str] = frozenset()) -> DataFrame:
+def read_lines(spark: SparkSession, plan: InputPlan, layout: ReadLayout, corrupt: frozenset[str] = frozenset(),
+               max_line: int = line_limit(DEFAULT_MAX_RECORD_BYTES)) -> DataFrame:
     """Columns ``category, file, split_start, position, value``; ``line_offsets`` turns the middle two into line numbers.
 
     ``value`` is the line's bytes: Spark does not check UTF-8, so the Python
     side decodes and quarantines what is not valid. Files named in ``corrupt``
-    are read up to the point where they cannot be decoded any more.
+    are read up to the point where they cannot be decoded any more. Lines of
+    ``max_line`` bytes or more are skipped (``line_limit``).
     """
 
     def scans(files: list[InputFile]) -> DataFrame | None:
         sound = [f for f in files if f.name not in corrupt]
         damaged = [f for f in files if f.name in corrupt]
-        parts = ([_scan(spark, sound, False)] if sound else []) + ([_scan(spark, damaged, True)] if damaged else [])
+        parts = ([_scan(spark, sound, False, max_line)] if sound else []) + (
+            [_scan(spark, damaged, True, max_line)] if damaged else [])
         return parts[0].unionByName(parts[1]) if len(parts) == 2 else (parts[0] if parts else None)
 
     direct = scans([f for f in plan.files if f.name not in layout.spread_files])
@@ -203,6 +223,42 @@ def read_lines(spark: SparkSession, plan: InputPlan, layout: ReadLayout, corrupt
     if direct is None:
         return spread
     return direct if spread is None else direct.unionByName(spread)
+
+
+@contextmanager
+def whole_file_splits(spark: SparkSession):
+    """Inside, Spark reads every file as one split; the settings are put back after.
+
+    Spark cuts a file at ``maxPartitionBytes``, or finer when the input is
+    small for the cores (never below ``openCostInBytes``): both are raised.
+    Spark cuts the splits of a read when it first runs, so the read's first
+    action belongs inside too; its splits then stay, cached or recomputed.
+    """
+    whole = str(1 << 50)
+    keys = ("spark.sql.files.maxPartitionBytes", "spark.sql.files.openCostInBytes")
+    previous = {key: spark.conf.get(key) for key in keys}
+    for key in keys:
+        spark.conf.set(key, whole)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            spark.conf.set(key, value)
+
+
+def read_whole(spark: SparkSession, files: list[tuple[InputFile, int | None]], corrupt: frozenset[str],
+               max_line: int) -> DataFrame:
+    """The columns of ``read_lines`` for each (file, rows): the file read alone, as one split (inside
+    ``whole_file_splits``), its first ``rows`` rows only when given, so a row's position is its index
+    among the file's rows. A big file's rows are spread over partitions for the rules, as a .gz's are."""
+    parts = []
+    for file, rows in files:
+        part = _scan(spark, [file], file.name in corrupt, max_line)
+        if rows is not None:
+            part = part.limit(rows)  # the reader stops there: nothing past it is read
+        spread = math.ceil(_estimated_bytes(file) / _BYTES_PER_PARTITION)
+        parts.append(part.repartition(spread, "file", POSITION) if spread > 1 else part)
+    return reduce(DataFrame.unionByName, parts)
 
 
 def line_offsets(splits) -> dict[tuple[str, int], int]:
@@ -238,6 +294,17 @@ def number_lines(frame: DataFrame, offsets: dict[tuple[str, int], int], where: C
 
 
 _READ_FAILURE = re.compile(r"Encountered error while reading file (\S+?)\.?(?:\s|$)")
+_CAUSE = re.compile(r"Caused by: (?:[\w$]+\.)*([\w$]+): (.+)")
+
+
+def read_failure(error: BaseException) -> str:
+    """One line on why Spark could not read a file: the innermost cause its error names (``EOFException:
+    Unexpected end of input stream``), else the error's first line."""
+    causes = _CAUSE.findall(str(error))
+    if causes:
+        kind, message = causes[-1]
+        return f"{kind}: {message.strip()}"[:300]
+    return str(error).strip().splitlines()[0][:300]
 
 
 def failed_file(error: BaseException, plan: InputPlan) -> InputFile | None:
