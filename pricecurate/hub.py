@@ -3,11 +3,17 @@
 Downloads use only the standard library so that fetching data never depends on
 ``huggingface_hub``'s version or its cache layout; pushing uses ``huggingface_hub``.
 Neither path ever puts the token into a message, an exception or a progress line.
+
+Credentials travel only where they belong: the token to the Hub (huggingface.co, or the
+``HF_ENDPOINT`` the user configured) and only over https, or to a loopback test server named as
+the endpoint, where it never leaves the machine. A download from any other address drops it.
 """
 
 from __future__ import annotations
 
+import base64
 import errno
+import ipaddress
 import json
 import os
 import re
@@ -19,12 +25,14 @@ from dataclasses import dataclass, field
 from http.client import HTTPException, IncompleteRead
 from pathlib import Path
 from typing import Callable
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pricecurate.categories import CATEGORIES
+from pricecurate.masking import redact_text
 from pricecurate.publish import DATA_KEY, DATA_PREFIX
 
-DEFAULT_BASE_URL = "https://huggingface.co/datasets/McAuley-Lab/Amazon-Reviews-2023/resolve/main/raw/meta_categories"
+HUB_ENDPOINT = "https://huggingface.co"
+DEFAULT_BASE_URL = f"{HUB_ENDPOINT}/datasets/McAuley-Lab/Amazon-Reviews-2023/resolve/main/raw/meta_categories"
 
 CHUNK_BYTES = 1 << 20
 PROGRESS_INTERVAL_S = 2.0
@@ -47,8 +55,8 @@ class _Retryable(Exception):
 
 
 def _redact(text: str, token: str | None) -> str:
-    """One line of text with the token (if any) blanked out and whitespace collapsed."""
-    line = " ".join(str(text).split())
+    """One line of text with the token (if any) and URI credentials blanked out, whitespace collapsed."""
+    line = redact_text(" ".join(str(text).split()))
     if token:
         line = line.replace(token, "***")
     if len(line) > MAX_MESSAGE_CHARS:
@@ -63,6 +71,45 @@ def public_url(url: str) -> str:
     if parts.port is not None:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+# ---------------------------------------------------------------------------
+# Where credentials may go
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or {"https": 443, "http": 80}.get(scheme, 0)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def hub_endpoint() -> str:
+    """The Hub this machine is configured for: HF_ENDPOINT, else huggingface.co."""
+    return (os.environ.get("HF_ENDPOINT") or HUB_ENDPOINT).rstrip("/")
+
+
+def _in_clear(url: str) -> bool:
+    """Whether a credential sent to ``url`` could be read on the network: plain http beyond loopback."""
+    scheme, host, _ = _origin(url)
+    return scheme != "https" and not _loopback(host)
+
+
+def token_refusal(url: str) -> str | None:
+    """Why the Hub token must not go to ``url`` (None: it may)."""
+    if _origin(url) not in {_origin(HUB_ENDPOINT), _origin(hub_endpoint())}:
+        return f"{_origin(url)[1]} is not the Hub endpoint {hub_endpoint()} (set HF_ENDPOINT to use another Hub)"
+    if _in_clear(url):
+        return f"{public_url(url)} is plain http; the Hub token goes over https only"
+    return None
 
 
 # ---------------------------------------------------------------------------
@@ -85,15 +132,41 @@ def download_categories(
     unknown = [name for name in categories if name not in CATEGORIES]
     if unknown:
         raise HubError(f"unknown categor{'y' if len(unknown) == 1 else 'ies'}: {', '.join(unknown)}")
+    base, authorization = _authorization(base_url.rstrip("/"), token, progress)
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    base = base_url.rstrip("/")
     paths = []
     for category in categories:
         name = f"meta_{category}.jsonl"
-        job = _Job(url=f"{base}/{name}", final=dest / name, token=token, progress=progress, timeout=timeout)
+        job = _Job(url=f"{base}/{name}", final=dest / name, token=token, progress=progress, timeout=timeout,
+                   authorization=authorization)
         paths.append(_download_with_retries(job, retries))
     return paths
+
+
+def _authorization(base_url: str, token: str | None, progress: Callable[[str], None]) -> tuple[str, str | None]:
+    """The base URL without user:password, and the Authorization header its requests carry (if any).
+
+    A user:password in the URL becomes basic authentication (never shown); else the token, when the
+    URL is the Hub's. Neither is ever sent in clear beyond this machine.
+    """
+    parts = urlsplit(base_url)
+    if parts.username is not None or parts.password is not None:
+        if _in_clear(base_url):
+            raise HubError(f"--base-url {public_url(base_url)} carries a password over plain http; use https")
+        pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+        host = parts.hostname or ""
+        if parts.port is not None:
+            host = f"{host}:{parts.port}"
+        return (urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment)),
+                "Basic " + base64.b64encode(pair.encode()).decode("ascii"))
+    if not token:
+        return base_url, None
+    refusal = token_refusal(base_url)
+    if refusal:
+        progress(f"HF_TOKEN not sent: {refusal}")
+        return base_url, None
+    return base_url, f"Bearer {token}"
 
 
 @dataclass
@@ -105,6 +178,7 @@ class _Job:
     token: str | None
     progress: Callable[[str], None]
     timeout: float
+    authorization: str | None = None  # the header value: the token, or the URL's user:password
 
     @property
     def part(self) -> Path:
@@ -176,9 +250,9 @@ def _open(job: _Job, offset: int):
     request = urllib.request.Request(job.url)
     if offset:
         request.add_header("Range", f"bytes={offset}-")
-    if job.token:
+    if job.authorization:
         # Unredirected: the Hub redirects to a signed CDN URL that must not receive (or see) the token.
-        request.add_unredirected_header("Authorization", f"Bearer {job.token}")
+        request.add_unredirected_header("Authorization", job.authorization)
     try:
         return urllib.request.urlopen(request, timeout=job.timeout)
     except urllib.error.HTTPError as exc:
@@ -311,6 +385,10 @@ def push_dataset(
     """
     folder = Path(output_dir)
     _check_output_folder(folder)
+    endpoint = (endpoint or hub_endpoint()).rstrip("/")
+    if _in_clear(endpoint):
+        raise HubError(f"refusing to send the Hub token to {public_url(endpoint)} over plain http; "
+                       "use an https endpoint (HF_ENDPOINT)")
     token = _resolve_token(token)
     import huggingface_hub  # lazy: only pushing needs it, and it is slow to import
 

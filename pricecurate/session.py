@@ -12,6 +12,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
 from pricecurate.jvm_archive import java_options
+from pricecurate.masking import SECRET_NAME_PATTERN
 from pricecurate.tokenizer import cache_dir
 
 
@@ -57,17 +58,21 @@ def build_session(master: str | None, extra: dict[str, str] | None = None, app_n
         "spark.sql.maxPlanStringLength": "1000000",
         # No _SUCCESS markers among the Parquet files users glob.
         "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
+        # Spark's UI and event log hide the values of settings whose names match this: pricecurate's own rule,
+        # wider than Spark's default (which shows fs.azure.account.key.*, fs.azure.sas.*, ...).
+        "spark.redaction.regex": f"(?i){SECRET_NAME_PATTERN}",
     }
     if _on_this_machine(master):
         # Workers on this machine run the interpreter that has pricecurate
         # installed (PySpark reads the variable when the context starts).
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        # Every socket on loopback, for local mode and a cluster on 127.0.0.1 alike: the RPC and block
+        # manager follow bindAddress, the web UI follows SPARK_LOCAL_IP (unset, it listens on every
+        # interface). Set either to widen.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        settings["spark.driver.bindAddress"] = "127.0.0.1"
+        settings["spark.driver.host"] = "127.0.0.1"
         if master.startswith("local"):
-            # Every socket on loopback: the RPC and block manager follow bindAddress, the web UI
-            # follows SPARK_LOCAL_IP (unset, it listens on every interface). Set either to widen.
-            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-            settings["spark.driver.bindAddress"] = "127.0.0.1"
-            settings["spark.driver.host"] = "127.0.0.1"
             settings["spark.driver.memory"] = "4g"
             # G1 gives each object of half a region or more whole regions of its own: at the 2 MiB regions
             # of a 4g heap the cache's column buffers (3-7 MB) wasted up to half of theirs, and a 64 MB

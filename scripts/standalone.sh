@@ -2,14 +2,20 @@
 # Start, stop or inspect a one-machine Spark standalone cluster (one master,
 # WORKERS workers) on loopback, using the pip-installed pyspark of the project venv.
 #
-#   scripts/standalone.sh start|stop|status
+#   scripts/standalone.sh start|stop|status|env
 #
-# Then: spark-submit --master spark://127.0.0.1:7077 \
-#         --conf spark.pyspark.python=.venv/bin/python jobs/curate.py ...
+# The cluster requires Spark's authentication: without it any user of this
+# machine could run code as you on it. `start` takes a new random secret (or
+# SPARK_AUTH_SECRET) and keeps it in 0600 files in STANDALONE_DIR: one for the
+# daemons, and a client conf dir that also binds the driver to 127.0.0.1.
+# Clients use that dir:
+#
+#   eval "$(scripts/standalone.sh env)"     # exports SPARK_CONF_DIR
+#   PATH=$PWD/.venv/bin:$PATH spark-submit jobs/curate.py ...
 #
 # Environment (all optional):
 #   PYTHON             interpreter with pyspark installed (default: <repo>/.venv/bin/python)
-#   STANDALONE_DIR     pid files, logs and worker dir (default: <repo>/.standalone)
+#   STANDALONE_DIR     pid files, logs, worker dir, secrets (default: <repo>/.standalone)
 #   WORKERS            number of workers (default 1)
 #   WORKER_CORES       cores each worker offers (default 2)
 #   WORKER_MEMORY      memory each worker offers (default 4g)
@@ -17,10 +23,9 @@
 #   MASTER_WEBUI_PORT  master web UI port (default 8080)
 #   WORKER_WEBUI_PORT  first worker's web UI port (default 8081; worker i uses +i-1)
 #   START_TIMEOUT      seconds to wait for the worker to register (default 60)
-#   SPARK_AUTH_SECRET  if set, master and worker require spark.authenticate with this
-#                      secret (clients then need --conf spark.authenticate=true
-#                      --conf spark.authenticate.secret=...). The secret goes into a
-#                      0600 properties file in STANDALONE_DIR, not onto the command line.
+#   SPARK_AUTH_SECRET  the shared secret (default: a new random one whenever the master
+#                      starts); "none" turns authentication off, for a machine no one
+#                      else uses. It goes into files, never onto a command line.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -45,7 +50,7 @@ say() { echo "standalone: $*"; }
 die() { echo "standalone: error: $*" >&2; exit 1; }
 
 usage() {
-    echo "usage: $0 start|stop|status" >&2
+    echo "usage: $0 start|stop|status|env" >&2
     exit 2
 }
 
@@ -162,6 +167,62 @@ show_log_tail() {
     fi
 }
 
+# --- authentication and the clients' settings ---------------------------------
+
+AUTH_FILE="$STATE/auth.properties"
+CLIENT_DIR="$STATE/client"
+AUTH_PROPS=()
+
+# The secret the daemons about to start must share: the running master's if there
+# is one (new workers join it), else SPARK_AUTH_SECRET, else a new random one.
+# Prints nothing for "none" (authentication off).
+choose_secret() {
+    if running_pid master >/dev/null; then
+        if [[ -f $AUTH_FILE ]]; then sed -n 's/^spark\.authenticate\.secret=//p' "$AUTH_FILE"; fi
+    elif [[ ${SPARK_AUTH_SECRET:-} == none ]]; then
+        return 0
+    elif [[ -n ${SPARK_AUTH_SECRET:-} ]]; then
+        echo "$SPARK_AUTH_SECRET"
+    else
+        od -An -tx1 -N32 /dev/urandom | tr -d ' \n'
+    fi
+}
+
+# Writes the daemons' properties (with the secret) and the client conf dir: spark-defaults.conf
+# (master, secret, driver RPC and block manager on 127.0.0.1, PYTHON for the Python workers) and
+# spark-env.sh (SPARK_LOCAL_IP, which the driver's web UI binds to; unset, it listens on every
+# interface). All 0600 in a 0700 dir.
+write_auth() {
+    local secret="$1"
+    (
+        umask 077
+        mkdir -p "$CLIENT_DIR"
+        chmod 700 "$CLIENT_DIR"
+        printf 'spark.master=%s\nspark.driver.host=%s\nspark.driver.bindAddress=%s\nspark.pyspark.python=%s\n' \
+            "$MASTER_URL" "$HOST" "$HOST" "$("$PYTHON" -c 'import sys; print(sys.executable)')" \
+            >"$CLIENT_DIR/spark-defaults.conf"
+        printf 'SPARK_LOCAL_IP=%s\n' "$HOST" >"$CLIENT_DIR/spark-env.sh"
+        rm -f "$AUTH_FILE"
+        if [[ -n $secret ]]; then
+            printf 'spark.authenticate=true\nspark.authenticate.secret=%s\n' "$secret" | tee "$AUTH_FILE" \
+                >>"$CLIENT_DIR/spark-defaults.conf"
+        fi
+    )
+    if [[ -n $secret ]]; then
+        AUTH_PROPS=(--properties-file "$AUTH_FILE")
+        say "authentication on (secret in $AUTH_FILE, mode 0600)"
+    else
+        say "WARNING: authentication OFF (SPARK_AUTH_SECRET=none):" \
+            "any user of this machine can run code as $(id -un) on the cluster"
+    fi
+}
+
+cmd_env() {
+    [[ -f $CLIENT_DIR/spark-defaults.conf ]] || die "no client settings in $CLIENT_DIR; run '$0 start' first"
+    echo "# spark-submit to the cluster at $MASTER_URL: its master, its secret, a driver on $HOST"
+    echo "export SPARK_CONF_DIR=$(printf '%q' "$CLIENT_DIR")"
+}
+
 # --- commands ----------------------------------------------------------------
 
 launch() {
@@ -179,17 +240,10 @@ launch() {
 
 cmd_start() {
     find_spark_home
-    mkdir -p "$STATE"
+    (umask 077 && mkdir -p "$STATE")  # logs, secrets and the executors' output: yours alone
     export SPARK_LOCAL_IP=$HOST SPARK_MASTER_HOST=$HOST
     unset SPARK_PRINT_LAUNCH_COMMAND
-
-    local props=()
-    if [[ -n ${SPARK_AUTH_SECRET:-} ]]; then
-        local file="$STATE/auth.properties"
-        (umask 077 && printf 'spark.authenticate=true\nspark.authenticate.secret=%s\n' "$SPARK_AUTH_SECRET" >"$file")
-        props=(--properties-file "$file")
-        say "authentication on (secret from SPARK_AUTH_SECRET)"
-    fi
+    write_auth "$(choose_secret)"
 
     local master_pid worker_pid
     if master_pid="$(running_pid master)"; then
@@ -202,7 +256,7 @@ cmd_start() {
             fi
         done
         launch master "$MASTER_CLASS" --host "$HOST" --port "$MASTER_PORT" \
-            --webui-port "$MASTER_WEBUI_PORT" ${props[@]+"${props[@]}"}
+            --webui-port "$MASTER_WEBUI_PORT" ${AUTH_PROPS[@]+"${AUTH_PROPS[@]}"}
     fi
 
     local name index=0
@@ -219,7 +273,7 @@ cmd_start() {
         mkdir -p "$STATE/work-$index"
         launch "$name" "$WORKER_CLASS" "$MASTER_URL" --host "$HOST" \
             --webui-port "$webui" --cores "$WORKER_CORES" --memory "$WORKER_MEMORY" \
-            --work-dir "$STATE/work-$index" ${props[@]+"${props[@]}"}
+            --work-dir "$STATE/work-$index" ${AUTH_PROPS[@]+"${AUTH_PROPS[@]}"}
     done
 
     say "waiting up to ${START_TIMEOUT}s for $WORKERS worker(s) to register with the master"
@@ -237,6 +291,7 @@ cmd_start() {
         done
         if workers="$(alive_workers)" && (( workers >= WORKERS )); then
             say "up: master $MASTER_URL (web UI http://$HOST:$MASTER_WEBUI_PORT), $workers worker(s) of $WORKER_CORES cores, $WORKER_MEMORY"
+            say "clients: eval \"\$($0 env)\" (SPARK_CONF_DIR=$CLIENT_DIR), then spark-submit"
             return 0
         fi
         sleep 1
@@ -256,7 +311,7 @@ cmd_stop() {
         stop_one "$name"
     done
     stop_one master
-    rm -f "$STATE/auth.properties"
+    rm -rf "$AUTH_FILE" "$CLIENT_DIR"  # the secret dies with the cluster
 }
 
 cmd_status() {
@@ -285,5 +340,6 @@ case "$1" in
     start) cmd_start ;;
     stop) cmd_stop ;;
     status) cmd_status ;;
+    env) cmd_env ;;
     *) usage ;;
 esac

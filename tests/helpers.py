@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import threading
 
 import psutil
 import pyarrow.parquet as pq
@@ -39,14 +40,54 @@ def manifest(output: str) -> dict:
 LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
 
 
+# What a process of a Spark run is, told by its command line.
+ROLES = (("CoarseGrainedExecutorBackend", "executor jvm"), ("deploy.SparkSubmit", "driver jvm"),
+         ("deploy.master.Master", "master"), ("deploy.worker.Worker", "worker"),
+         ("pyspark.daemon", "python worker"), ("pyspark.worker", "python worker"))
+
+
+def process_role(process: psutil.Process) -> str:
+    command = " ".join(process.cmdline())
+    return next((role for marker, role in ROLES if marker in command), process.name())
+
+
 def listening_sockets(root: psutil.Process) -> set[tuple[str, str, int]]:
-    """(process name, address, port) of every listening TCP socket of ``root`` and its descendants."""
+    """(process role, address, port) of every listening TCP socket of ``root`` and its descendants."""
     found = set()
     for process in [root, *root.children(recursive=True)]:
         try:
             for connection in process.net_connections(kind="tcp"):
                 if connection.status == psutil.CONN_LISTEN:
-                    found.add((process.name(), connection.laddr.ip, connection.laddr.port))
+                    found.add((process_role(process), connection.laddr.ip, connection.laddr.port))
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue  # a Python worker that ended between the listing and the look
     return found
+
+
+class SocketSampler(threading.Thread):
+    """Lists the listening sockets of ``roots`` and their descendants every 0.2 s until stopped, so short-lived
+    listeners (a Python worker, an executor) are seen too."""
+
+    def __init__(self, roots: list[psutil.Process]):
+        super().__init__(daemon=True)
+        self.roots = roots
+        self.seen: set[tuple[str, str, int]] = set()
+        self.done = threading.Event()
+
+    def _sample(self) -> None:
+        for root in self.roots:
+            try:
+                self.seen |= listening_sockets(root)
+            except psutil.NoSuchProcess:
+                continue
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            self._sample()
+            self.done.wait(0.2)
+
+    def stop(self) -> set[tuple[str, str, int]]:
+        self.done.set()
+        self.join()
+        self._sample()
+        return self.seen

@@ -5,7 +5,7 @@ from __future__ import annotations
 import glob
 import json
 import os
-import secrets
+import shlex
 import shutil
 import socket
 import struct
@@ -16,7 +16,9 @@ import urllib.request
 
 import pytest
 
-from helpers import LOOPBACK, data_dir, listening_sockets
+import psutil
+
+from helpers import LOOPBACK, SocketSampler, data_dir, listening_sockets
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "scripts", "standalone.sh")
@@ -29,8 +31,9 @@ JOB_TIMEOUT = 360
 def _env(tmp_path) -> dict[str, str]:
     import pyspark
 
-    env = dict(os.environ)
-    env.pop("SPARK_AUTH_SECRET", None)  # the test cluster runs without authentication
+    env = {key: value for key, value in os.environ.items()
+           # The script's defaults (a random secret) and its client settings decide, not this environment.
+           if key not in ("SPARK_AUTH_SECRET", "SPARK_LOCAL_IP", "SPARK_CONF_DIR")}
     env.update(
         STANDALONE_DIR=str(tmp_path / "standalone"),
         WORKER_CORES="2",
@@ -38,10 +41,21 @@ def _env(tmp_path) -> dict[str, str]:
         PYTHON=sys.executable,
         PYSPARK_PYTHON=sys.executable,
         SPARK_HOME=os.path.dirname(pyspark.__file__),
-        SPARK_LOCAL_IP="127.0.0.1",
         PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
     )
     return env
+
+
+def _client_env(env: dict[str, str]) -> dict[str, str]:
+    """The environment a client gets from `eval "$(scripts/standalone.sh env)"`, as the README says."""
+    printed = _run([SCRIPT, "env"], env, "standalone.sh env", timeout=30).stdout
+    exports = [shlex.split(line)[1] for line in printed.splitlines() if line.startswith("export ")]
+    assert exports, printed
+    return {**env, **dict(assignment.split("=", 1) for assignment in exports)}
+
+
+def _daemons(state_dir) -> list[psutil.Process]:
+    return [psutil.Process(int(path.read_text())) for path in sorted(state_dir.glob("*.pid"))]
 
 
 def _run(cmd: list[str], env: dict[str, str], what: str, timeout: int = JOB_TIMEOUT) -> subprocess.CompletedProcess:
@@ -81,20 +95,21 @@ def _manifest(output: str) -> dict:
 
 @pytest.mark.cluster
 def test_authenticated_standalone_cluster_matches_local_mode_and_refuses_strangers(tmp_path, spark):
-    """spark-submit to a standalone cluster with SPARK_AUTH_SECRET: the master turns away a client without the
-    secret, the job with it gives the local run's dataset row for row, and the secret is masked."""
+    """spark-submit to a standalone cluster as the script starts it (a random secret) and as its `env` command
+    sets up the client: the master turns away a client without the secret, every process of the run listens on
+    loopback only, the job gives the local run's dataset row for row, and the secret is shown nowhere."""
     if shutil.which("java") is None:
         pytest.skip("java is not on PATH; a Spark standalone cluster needs a JVM")
     from pricecurate.config import load_config
     from pricecurate.job import run_job
     from pricecurate.sample import write_sample
 
-    token = "pc" + secrets.token_hex(16)  # the prefix keeps --set's YAML reading it as a string
     # Ports of its own, so a cluster another test left behind cannot answer in its place.
     master_port, master_ui, worker_ui = _free_ports(3)
-    env = {**_env(tmp_path), "SPARK_AUTH_SECRET": token, "MASTER_PORT": str(master_port),
-           "MASTER_WEBUI_PORT": str(master_ui), "WORKER_WEBUI_PORT": str(worker_ui)}
+    env = {**_env(tmp_path), "MASTER_PORT": str(master_port), "MASTER_WEBUI_PORT": str(master_ui),
+           "WORKER_WEBUI_PORT": str(worker_ui)}
     master = f"spark://127.0.0.1:{master_port}"
+    state = tmp_path / "standalone"
     data = tmp_path / "input"
     write_sample(data, records_per_category=80, categories=CATEGORIES, gzip_categories=["Electronics"])
     out_cluster = str(tmp_path / "out-cluster")
@@ -105,11 +120,13 @@ def test_authenticated_standalone_cluster_matches_local_mode_and_refuses_strange
         job_args += ["--set", item]
     spark_submit = os.path.join(os.path.dirname(sys.executable), "spark-submit")
     try:
-        _run([SCRIPT, "start"], env, "standalone.sh start (authenticated)", timeout=120)
-        assert os.stat(os.path.join(env["STANDALONE_DIR"], "auth.properties")).st_mode & 0o777 == 0o600
-        import psutil
-
-        daemons = [psutil.Process(int(p.read_text())) for p in (tmp_path / "standalone").glob("*.pid")]
+        started = _run([SCRIPT, "start"], env, "standalone.sh start (authentication by default)", timeout=120)
+        for path, mode in ((state / "auth.properties", 0o600), (state / "client", 0o700),
+                           (state / "client" / "spark-defaults.conf", 0o600)):
+            assert os.stat(path).st_mode & 0o777 == mode, path
+        secret = (state / "auth.properties").read_text().split("spark.authenticate.secret=")[1].strip()
+        assert len(secret) == 64 and secret not in started.stdout + started.stderr
+        daemons = _daemons(state)
         sockets = set().union(*(listening_sockets(daemon) for daemon in daemons))
         assert len(daemons) == 2 and sockets, (daemons, sockets)  # master and worker, each listening
         assert {ip for _, ip, _ in sockets} <= LOOPBACK, sorted(sockets)
@@ -118,30 +135,30 @@ def test_authenticated_standalone_cluster_matches_local_mode_and_refuses_strange
         # without the secret would retry registration for a minute.
         error = _unauthenticated_rpc(master_port)
         assert "SASL" in error and "RequestMessage" not in error, error[:2000]
-        run = _run(
-            [
-                spark_submit, "--master", master,
-                "--conf", f"spark.pyspark.python={sys.executable}",
-                "--conf", "spark.driver.host=127.0.0.1",
-                "--conf", "spark.driver.bindAddress=127.0.0.1",
-                "--conf", "spark.executor.memory=1g",
-                "jobs/curate.py", *job_args, "--output", out_cluster,
-                "--set", "spark.authenticate=true", "--set", f"spark.authenticate.secret={token}",
-            ],
-            env,
-            "spark-submit to the authenticated standalone cluster",
-        )
+        # The client: no master, secret, address or Python given here; all come from the script's client settings.
+        sampler = SocketSampler([psutil.Process(), *daemons])  # the driver's tree, the executors' under the worker
+        sampler.start()
+        try:
+            submit = [spark_submit, "--conf", "spark.executor.memory=1g", "jobs/curate.py", *job_args, "--output",
+                      out_cluster]
+            run = _run(submit, _client_env(env), "spark-submit to the authenticated standalone cluster")
+        finally:
+            seen = sampler.stop()
+        roles = {who for who, _, _ in seen}
+        assert {"driver jvm", "executor jvm", "python worker"} <= roles, sorted(seen)
+        assert {ip for _, ip, _ in seen} <= LOOPBACK, sorted(seen)
         # The driver unregisters when it stops; give the master a moment to file the app as completed.
         deadline = time.monotonic() + 20
-        state = _master_state(master_ui)
-        while not state.get("completedapps") and time.monotonic() < deadline:
+        master_state = _master_state(master_ui)
+        while not master_state.get("completedapps") and time.monotonic() < deadline:
             time.sleep(1)
-            state = _master_state(master_ui)
-        completed = state.get("completedapps") or []
-        assert completed, f"the master lists no completed application: {json.dumps(state)[:2000]}"
+            master_state = _master_state(master_ui)
+        completed = master_state.get("completedapps") or []
+        assert completed, f"the master lists no completed application: {json.dumps(master_state)[:2000]}"
         assert any(app.get("name") == "pricecurate" for app in completed), completed
     finally:
         subprocess.run([SCRIPT, "stop"], cwd=ROOT, env=env, timeout=120)
+    assert not (state / "auth.properties").exists() and not (state / "client").exists()  # gone with the cluster
 
     # The same job in this process, local mode.
     out_local = str(tmp_path / "out-local")
@@ -157,10 +174,9 @@ def test_authenticated_standalone_cluster_matches_local_mode_and_refuses_strange
         cluster_rows, local_rows = _rows(out_cluster, split), _rows(out_local, split)
         assert split == "items" or len(cluster_rows) == cluster["splits"]["sizes"][split]
         assert cluster_rows == local_rows, f"{split} rows differ between the cluster and local mode"
-    assert cluster["config"]["spark"]["spark.authenticate.secret"] == "***"
     with open(os.path.join(out_cluster, "manifest.json"), encoding="utf-8") as handle:
-        assert token not in handle.read()
-    assert token not in run.stdout and token not in run.stderr
+        assert secret not in handle.read()
+    assert secret not in run.stdout and secret not in run.stderr
 
 
 @pytest.mark.cluster
@@ -174,7 +190,8 @@ def test_losing_a_worker_mid_run_changes_nothing(tmp_path, spark):
     from pricecurate.job import run_job
     from pricecurate.sample import write_sample
 
-    env = {**_env(tmp_path), "WORKERS": "2", "WORKER_CORES": "1", "WORKER_MEMORY": "1500m"}
+    # Authentication explicitly off (the opt-out must still give a working cluster).
+    env = {**_env(tmp_path), "WORKERS": "2", "WORKER_CORES": "1", "WORKER_MEMORY": "1500m", "SPARK_AUTH_SECRET": "none"}
     data = tmp_path / "input"
     write_sample(data, records_per_category=160)  # all 34 categories: long enough to kill mid-stage
     # Exact dedup on, and slots overflow so the cut draws (near is left to the faster local tests).
@@ -189,15 +206,15 @@ def test_losing_a_worker_mid_run_changes_nothing(tmp_path, spark):
     spark_submit = os.path.join(os.path.dirname(sys.executable), "spark-submit")
     killed = None
     try:
-        _run([SCRIPT, "start"], env, "standalone.sh start (2 workers)", timeout=120)
+        started = _run([SCRIPT, "start"], env, "standalone.sh start (2 workers, no authentication)", timeout=120)
+        assert "authentication OFF" in started.stdout and not (tmp_path / "standalone" / "auth.properties").exists()
         job = subprocess.Popen(
             [spark_submit, "--master", MASTER, "--conf", f"spark.pyspark.python={sys.executable}",
-             "--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.driver.bindAddress=127.0.0.1",
              "--conf", "spark.executor.memory=900m", "--conf", f"spark.ui.port={ui_port}",
              "--conf", "spark.eventLog.enabled=true",
              "--conf", f"spark.eventLog.dir={events}", "--conf", "spark.eventLog.compress=false",
              "jobs/curate.py", *job_args, "--output", out_cluster],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            cwd=ROOT, env=_client_env(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         log = []
         for line in job.stdout:
@@ -231,7 +248,6 @@ def test_losing_a_worker_mid_run_changes_nothing(tmp_path, spark):
 def _wait_for_a_running_task(worker_pid: int, ui: str, timeout: float = 90) -> None:
     """Return once the executor under ``worker_pid`` has run one task for over a second (Spark's status API):
     killing it then loses that task's work, which must be done again."""
-    import psutil
 
     def get(path: str):
         with urllib.request.urlopen(f"{ui}/api/v1/applications{path}", timeout=5) as response:

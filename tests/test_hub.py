@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import threading
@@ -12,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from pricecurate import hub
-from pricecurate.hub import HubError, download_categories, push_dataset
+from pricecurate.hub import DEFAULT_BASE_URL, HubError, download_categories, push_dataset
 
 TOKEN = "hf_SECRET123"
 
@@ -41,6 +42,8 @@ class ServerState:
     ignore_range: bool = False
     required_token: str | None = None
     post_error_body: bytes | None = None
+    accept_pushes: bool = False  # answer the Hub API calls a push makes, keeping what is uploaded
+    pushed: dict[str, bytes] = field(default_factory=dict)  # path in the repo -> content
 
 
 class FakeHubHandler(BaseHTTPRequestHandler):
@@ -71,9 +74,33 @@ class FakeHubHandler(BaseHTTPRequestHandler):
             self._reply(200, data)
 
     def do_POST(self) -> None:
-        # Enough of the Hub API for push tests: every POST fails, echoing what the server saw.
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self._reply(400, self.state.post_error_body or b"{}", {"Content-Type": "application/json"})
+        # Enough of the Hub API for push tests: every POST fails, echoing what the server saw,
+        # unless the state accepts pushes: then repos are created and every file is committed inline.
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.state.requests.append({"path": self.path, **{key.lower(): value for key, value in self.headers.items()}})
+        if not self.state.accept_pushes:
+            self._reply(400, self.state.post_error_body or b"{}", {"Content-Type": "application/json"})
+            return
+        root = f"http://{self.headers['Host']}"
+        if self.path == "/api/repos/create":
+            request = json.loads(body)
+            answer = {"url": f"{root}/datasets/{request['organization']}/{request['name']}"}
+        elif self.path == "/api/validate-yaml":  # the README's metadata header
+            answer = {"errors": [], "warnings": []}
+        elif "/preupload/" in self.path:
+            files = json.loads(body)["files"]
+            answer = {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]}
+        elif "/commit/" in self.path:
+            for line in body.splitlines():
+                item = json.loads(line)
+                if item["key"] == "file":
+                    self.state.pushed[item["value"]["path"]] = base64.b64decode(item["value"]["content"])
+            repo = self.path.removeprefix("/api/").split("/commit/")[0]  # datasets/OWNER/NAME
+            answer = {"commitUrl": f"{root}/{repo}/commit/{'0' * 40}", "commitOid": "0" * 40}
+        else:
+            self._reply(404, b"{}", {"Content-Type": "application/json"})
+            return
+        self._reply(200, json.dumps(answer).encode(), {"Content-Type": "application/json"})
 
     def _range_start(self, header: str | None) -> int | None:
         if not header or self.state.ignore_range:
@@ -229,9 +256,15 @@ def test_unreachable_server_fails_fast_without_part(closed_port, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def _as_hub_endpoint(monkeypatch, base_url: str) -> None:
+    """Make the local server the configured Hub, so that it may receive the token."""
+    monkeypatch.setenv("HF_ENDPOINT", base_url.removesuffix("/raw"))
+
+
 def test_token_is_sent_as_bearer_and_never_shown(server, tmp_path, monkeypatch):
     base_url, state = server
     state.required_token = TOKEN
+    _as_hub_endpoint(monkeypatch, base_url)
     monkeypatch.setattr(hub, "PROGRESS_INTERVAL_S", 0.0)  # emit every progress line there is
     lines: list[str] = []
     download_categories(["Automotive"], tmp_path, base_url=base_url, token=TOKEN, progress=lines.append)
@@ -240,15 +273,63 @@ def test_token_is_sent_as_bearer_and_never_shown(server, tmp_path, monkeypatch):
     assert lines and not any(TOKEN in line for line in lines)
 
 
-def test_rejected_token_error_does_not_leak_it(server, tmp_path):
+def test_rejected_token_error_does_not_leak_it(server, tmp_path, monkeypatch):
     base_url, state = server
     state.required_token = "hf_OTHER"
+    _as_hub_endpoint(monkeypatch, base_url)
     lines: list[str] = []
     with pytest.raises(HubError) as caught:
         download_categories(["Books"], tmp_path, base_url=base_url, token=TOKEN, progress=lines.append)
     assert "401" in str(caught.value) and "meta_Books.jsonl" in str(caught.value)
     assert TOKEN not in str(caught.value) and TOKEN not in repr(caught.value)
     assert not any(TOKEN in line for line in lines)
+
+
+def test_token_goes_to_no_server_but_the_hub(server, tmp_path, monkeypatch):
+    """A mirror that is not the configured Hub gets no token: the download goes on without it, said once."""
+    base_url, state = server
+    monkeypatch.delenv("HF_ENDPOINT", raising=False)
+    lines: list[str] = []
+    download_categories(["Books", "Automotive"], tmp_path, base_url=base_url, token=TOKEN, progress=lines.append)
+    assert (tmp_path / "meta_Books.jsonl").read_bytes() == FILES["meta_Books.jsonl"]
+    assert len(state.requests) == 2 and not any("authorization" in request for request in state.requests)
+    notes = [line for line in lines if "HF_TOKEN not sent" in line]
+    assert len(notes) == 1 and "HF_ENDPOINT" in notes[0] and TOKEN not in "".join(lines)
+
+
+@pytest.mark.parametrize("endpoint, url, allowed", [
+    (None, DEFAULT_BASE_URL + "/meta_Books.jsonl", True),
+    ("https://hub.example", "https://hub.example/raw/meta_Books.jsonl", True),
+    ("https://hub.example", DEFAULT_BASE_URL, True),  # huggingface.co itself stays trusted
+    (None, "https://mirror.example/raw", False),  # https, but not the Hub
+    ("http://hub.example", "http://hub.example/raw", False),  # the configured Hub, but in clear
+    (None, "http://huggingface.co/datasets/x", False),
+    ("http://127.0.0.1:8080", "http://127.0.0.1:8080/raw", True),  # a loopback stand-in never leaves the machine
+])
+def test_token_refusal_rule(monkeypatch, endpoint, url, allowed):
+    if endpoint:
+        monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    else:
+        monkeypatch.delenv("HF_ENDPOINT", raising=False)
+    assert (hub.token_refusal(url) is None) == allowed
+
+
+def test_base_url_password_is_basic_auth_and_never_shown(server, tmp_path):
+    base_url, state = server
+    with_password = base_url.replace("http://", "http://mirror-user:pw-SECRET9@")
+    lines: list[str] = []
+    download_categories(["Books"], tmp_path, base_url=with_password, progress=lines.append)
+    assert (tmp_path / "meta_Books.jsonl").read_bytes() == FILES["meta_Books.jsonl"]
+    expected = "Basic " + base64.b64encode(b"mirror-user:pw-SECRET9").decode()
+    assert state.requests[0]["authorization"] == expected and "SECRET9" not in state.requests[0]["path"]
+    assert not any("SECRET9" in line for line in lines)
+
+
+def test_base_url_password_over_plain_http_is_refused_before_any_request(tmp_path):
+    with pytest.raises(HubError) as caught:
+        download_categories(["Books"], tmp_path, base_url="http://u:pw-SECRET9@mirror.invalid/raw", progress=_quiet([]))
+    assert "https" in str(caught.value) and "SECRET9" not in str(caught.value) and "\n" not in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_public_url_drops_credentials_and_query():
@@ -305,6 +386,27 @@ def test_push_to_unreachable_hub_fails_fast_without_token(output_dir, closed_por
     assert time.monotonic() - started < 5
     assert "someone/prices" in str(caught.value) and "\n" not in str(caught.value)
     assert TOKEN not in str(caught.value)
+
+
+def test_push_refuses_a_plain_http_hub_before_any_connection(output_dir, no_saved_token, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    started = time.monotonic()
+    with pytest.raises(HubError) as caught:
+        push_dataset(output_dir, "someone/prices", progress=_quiet([]), endpoint="http://hub.invalid")
+    assert time.monotonic() - started < 1  # refused, not a failed connection (.invalid never resolves)
+    assert "plain http" in str(caught.value) and "https" in str(caught.value) and TOKEN not in str(caught.value)
+
+
+def test_push_uploads_the_folder_to_the_hub(output_dir, server, no_saved_token):
+    """The whole protocol against the stand-in: what arrives is the folder, minus the checksum side files."""
+    base_url, state = server
+    state.accept_pushes = True
+    (output_dir / ".manifest.json.crc").write_text("crc")
+    url = push_dataset(output_dir, "someone/prices", token=TOKEN, progress=_quiet([]),
+                       endpoint=base_url.removesuffix("/raw"))
+    assert url.endswith("/datasets/someone/prices")
+    assert state.pushed == {"manifest.json": b"{}", "README.md": b"# card\n"}
+    assert all(request["authorization"] == f"Bearer {TOKEN}" for request in state.requests)
 
 
 def test_push_error_echoing_the_token_is_scrubbed(output_dir, server, no_saved_token):

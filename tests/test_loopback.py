@@ -1,47 +1,34 @@
-"""A local run listens on loopback only: driver RPC, block manager, web UI, Python workers."""
+"""A local run listens on loopback only, by the job's own defaults: driver RPC, block manager, UI, Python workers."""
 
 from __future__ import annotations
 
-import threading
+import os
 
 import psutil
 
-from helpers import LOOPBACK, listening_sockets
+from helpers import LOOPBACK, SocketSampler
 from pricecurate.config import load_config
 from pricecurate.job import run_job
 from pricecurate.sample import write_sample
 
-class Sampler(threading.Thread):
-    """Lists the sockets every 0.2 s until stopped, so short-lived listeners are seen too."""
-
-    def __init__(self):
-        super().__init__(daemon=True)
-        self.seen: set = set()
-        self.done = threading.Event()
-
-    def run(self):
-        me = psutil.Process()
-        while not self.done.is_set():
-            self.seen |= listening_sockets(me)
-            self.done.wait(0.2)
-
-    def stop(self) -> set:
-        self.done.set()
-        self.join()
-        self.seen |= listening_sockets(psutil.Process())
-        return self.seen
+# As this process was started: read at collection, before any test starts a session (which sets its own default).
+LAUNCHED_WITH = {name: os.environ.get(name) for name in ("SPARK_LOCAL_IP", "SPARK_CONF_DIR")}
 
 
 def test_a_local_run_listens_on_loopback_only(spark, tmp_path):
+    # Neither the test nor its environment chose the address: the job's defaults must.
+    assert LAUNCHED_WITH == {"SPARK_LOCAL_IP": None, "SPARK_CONF_DIR": None}, (
+        f"unset {LAUNCHED_WITH} to test the job's own binding")
     source = tmp_path / "in"
     write_sample(source, records_per_category=40, categories=["Automotive"])
     config = load_config("conf/course.yaml", ["categories=all", "split.train=10", "split.test=3"])
-    sampler = Sampler()
+    sampler = SocketSampler([psutil.Process()])  # this process, the JVM it started and that JVM's Python workers
     sampler.start()
     try:
         run_job(spark, config, str(source), str(tmp_path / "out"))
     finally:
         seen = sampler.stop()
     ui_port = int(spark.sparkContext.uiWebUrl.rsplit(":", 1)[1])
-    assert any(port == ui_port for _, _, port in seen), seen  # the sampler does see the job's sockets
+    assert ("driver jvm", ui_port) in {(who, port) for who, _, port in seen}, seen  # the sampler sees the JVM's
+    assert "python worker" in {who for who, _, _ in seen}, seen  # ... and the Python workers'
     assert {ip for _, ip, _ in seen} <= LOOPBACK, sorted(seen)
