@@ -22,6 +22,7 @@ class Rows:
     price: np.ndarray
     token_count: np.ndarray
     category: np.ndarray
+    what: str = ""  # which rows these are, in words, for a plot's title
 
     def __len__(self) -> int:
         return len(self.price)
@@ -101,15 +102,20 @@ def _category_table(manifest: dict) -> dict[str, dict]:
     return table
 
 
+EVERY_BALANCED_ITEM = "every balanced item, at its $1 price slot"
+SPLIT_MEMBERS = "the rows of train + validation + test"
+
+
 def balanced_rows(manifest: dict, split_rows: dict[str, Rows]) -> Rows:
     """The balanced set's prices, each at its $1 slot (the rounded price), from the manifest (every balanced
     item, in a split or not); an earlier version's manifest, without them, gives the split rows instead."""
     slots = manifest.get("balanced_by_price_slot")
     if slots is None:
-        return Rows.concat(list(split_rows.values()))
+        members = Rows.concat(list(split_rows.values()))
+        return Rows(members.price, members.token_count, members.category, SPLIT_MEMBERS)
     prices = np.repeat(np.array([float(slot) for slot in slots], dtype=float),
                        np.array(list(slots.values()), dtype=np.int64))
-    return Rows(prices, np.full(len(prices), np.nan), np.full(len(prices), "", dtype=object))
+    return Rows(prices, np.full(len(prices), np.nan), np.full(len(prices), "", dtype=object), EVERY_BALANCED_ITEM)
 
 
 def summarise(manifest: dict, items: Rows, after: Rows, split_rows: dict[str, Rows], samples: dict) -> dict:

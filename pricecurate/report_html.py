@@ -124,17 +124,19 @@ def _baselines(manifest: dict) -> str:
     return f"{text}<table id='baselines-table'><thead>{head}</thead><tbody>{rows}</tbody></table>"
 
 
-def _figure(name: str, title: str, caption: str, png: bytes) -> str:
+def _figure(name: str, title: str, caption: str, png: bytes, alt: str) -> str:
     data = base64.b64encode(png).decode("ascii")
     return (f"<h2 id='{name}'>{html.escape(title)}</h2><figure><img src='data:image/png;base64,{data}' "
-            f"alt='{html.escape(title)}'><figcaption>{html.escape(caption)}</figcaption></figure>")
+            f"alt='{html.escape(alt or title)}'><figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
-def render_page(manifest: dict, summary: dict, pngs: dict[str, bytes]) -> str:
+def render_page(manifest: dict, summary: dict, pngs: dict[str, bytes], alts: dict[str, str] | None = None) -> str:
+    """The page; ``alts`` gives each figure's alt text (the titles drawn in it), else its heading stands in."""
     nav = " ".join(f"<a href='#{name}'>{html.escape(title)}</a>" for name, title, _ in PLOTS)
     nav += (" <a href='#funnel-table-section'>Funnel table</a> <a href='#leakage'>Leakage</a>"
             " <a href='#baselines'>Baselines</a> <a href='#samples'>Sample prompts</a>")
-    figures = "".join(_figure(name, title, caption, pngs[name]) for name, title, caption in PLOTS)
+    figures = "".join(_figure(name, title, caption, pngs[name], (alts or {}).get(name, ""))
+                      for name, title, caption in PLOTS)
     rules = from_manifest(manifest)
     recipe = html.escape(rules.label)
     parameters = "".join(f"<li>{html.escape(sentence)}</li>" for sentence in in_words(rules))

@@ -30,8 +30,9 @@ DROP_COLOURS = ("#f4a261", "#d62728", "#8c564b", "#e377c2", "#ff7f0e", "#9467bd"
 PLOTS = (
     ("token_counts", "Prompt length", "Token counts of the prompts of every kept item (items/), before balancing."),
     ("prices", "Prices before and after balancing",
-     "Top: every kept item (items/). Bottom: the rows of train + validation + test, a subset of the balanced set "
-     "(the balanced set itself is not written)."),
+     "Top: every kept item (items/), at its price. Bottom: every item balancing kept, in a split or not, at its $1 "
+     "price slot (the rounded price), as manifest.json's balanced_by_price_slot counts them (no file holds the "
+     "balanced set). A manifest from before that count shows the rows of train + validation + test instead."),
     ("categories", "Items per category",
      "Kept items and items after balancing per category, from manifest.json; categories with no kept items are "
      "left out here but listed in the funnel table."),
@@ -42,6 +43,18 @@ PLOTS = (
      f"{SCATTER_COLOURED_CATEGORIES} largest categories; integer token counts are jittered by up to ±0.3 "
      "so that points at the same length do not hide each other."),
 )
+
+
+def literal(text: str) -> str:
+    """``text`` for a matplotlib title or label, its dollar signs escaped: matplotlib sets whatever stands between
+    two "$" as math ("$1 price slot: 35 items, mean $" came out as "1priceslot:35items,mean", in italics)."""
+    return text.replace("$", r"\$")
+
+
+def shown_text(fig: Figure) -> str:
+    """The figure's axes titles as they read on the image (escapes undone): the image's alt text."""
+    titles = [ax.get_title().replace(r"\$", "$") for ax in fig.axes]
+    return " / ".join(title for title in titles if title)
 
 
 def _say_no_items(ax, what: str = NO_ITEMS) -> None:
@@ -83,21 +96,21 @@ def price_histograms(items: Rows, after: Rows) -> Figure:
         bins = np.linspace(0, both.max(), 61) if len(both) and both.max() > 0 else 10
     panels = (
         (top, before_prices, "Before balancing: every kept item (items/)", KEPT_COLOUR),
-        (bottom, after_prices, "After balancing: every balanced item (by $1 price slot)", BALANCED_COLOUR),
+        (bottom, after_prices, f"After balancing: {after.what}" if after.what else "After balancing", BALANCED_COLOUR),
     )
     for ax, prices, title, colour in panels:
         if not len(prices):
-            ax.set_title(title)
+            ax.set_title(literal(title))
             _say_no_items(ax)
             continue
         ax.hist(prices, bins=bins, color=colour, edgecolor="white", linewidth=0.4)
-        ax.set_title(f"{title}: {len(prices):,} items, mean ${prices.mean():,.2f}")
+        ax.set_title(literal(f"{title}: {len(prices):,} items, mean ${prices.mean():,.2f}"))
         ax.set_ylabel("items")
     if logarithmic:
         bottom.set_xscale("log")
-        dollars = FuncFormatter(lambda value, _: f"${value:,.0f}" if value >= 1 else f"${value:g}")
+        dollars = FuncFormatter(lambda value, _: literal(f"${value:,.0f}" if value >= 1 else f"${value:g}"))
         bottom.xaxis.set_major_formatter(dollars)
-    bottom.set_xlabel("price (log scale)" if logarithmic else "price ($)")
+    bottom.set_xlabel(literal("price (log scale)" if logarithmic else "price ($)"))
     return fig
 
 
@@ -207,10 +220,9 @@ def price_vs_tokens(items: Rows) -> Figure:
     shown = f"{len(price):,} of {int(usable.sum()):,}" if len(price) < usable.sum() else f"{len(price):,}"
     ax.set_title(f"Price against prompt length ({shown} kept items)")
     ax.set_xlabel("tokens per prompt")
-    ax.set_ylabel("price ($)")
+    ax.set_ylabel(literal("price ($)"))
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, markerscale=2, frameon=False)
     return fig
-
 
 
 def save_png(fig: Figure, path: Path) -> bytes:

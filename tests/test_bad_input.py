@@ -1,4 +1,5 @@
-"""A corrupted corpus: every line is kept, dropped or quarantined, and the books balance."""
+"""A corrupted corpus: every line is kept, dropped or quarantined, each file's count and reasons as the test
+derives them from the lines it wrote."""
 
 from __future__ import annotations
 
@@ -6,13 +7,16 @@ import glob
 import gzip
 import json
 import os
+from collections import Counter
 
 import pytest
 
-from helpers import data_dir, manifest
+from helpers import data_dir, manifest, split_rows
 from pricecurate.config import load_config
+from pricecurate.items import DROPPED, KEPT, QUARANTINED, build_items
 from pricecurate.job import run_job
 from pricecurate.sample import generate_records
+from pricecurate.tokenizer import codec_for
 
 GOOD = [json.dumps(r) for r in generate_records("Automotive", 60, seed=3)]
 MAX_RECORD_BYTES = 100_000  # the rule is the same at the default 4 MiB; a small limit keeps the test fast
@@ -52,32 +56,70 @@ def corrupted_run(spark, tmp_path_factory):
     return output, manifest(str(output))
 
 
-def _complete_lines_before_the_damage(path) -> int:
-    """Lines Python's gzip module decodes whole from a truncated file: counted apart from the job."""
-    lines = 0
+def _complete_lines(path) -> list[bytes]:
+    """Lines Python's gzip module decodes whole from a truncated file: read apart from the job."""
+    lines = []
     with gzip.open(path, "rb") as handle:
         try:
             for line in handle:
-                lines += line.endswith(b"\n")
+                if line.endswith(b"\n"):
+                    lines.append(line[:-1])
         except EOFError:
             pass
     return lines
 
 
-def test_every_line_is_accounted_for(corrupted_run):
+def _complete_lines_before_the_damage(path) -> int:
+    return len(_complete_lines(path))
+
+
+def _entry(outcomes: list[tuple[str, str | None]]) -> dict:
+    """An accounting entry counted from (status, reason) per line, as the manifest writes one."""
+    kept = sum(status == KEPT for status, _ in outcomes)
+    reasons = {status: dict(sorted(Counter(r for s, r in outcomes if s == status).items()))
+               for status in (DROPPED, QUARANTINED)}
+    return {"lines": len(outcomes), "kept": kept, **reasons}
+
+
+def _category(file_name: str) -> str:
+    return file_name[len("meta_"):].split(".")[0]
+
+
+def _outcomes_per_file(source, tokenizer_spec) -> dict[str, list[tuple[str, str | None]]]:
+    """(status, reason) of each file's lines, from the lines themselves: each planted bad line by the reason this
+    test gave it, the others through the item rules in this process (not the job's reading, counting or adding up)."""
+    codec = codec_for(tokenizer_spec.json, tokenizer_spec.sha256, "tiktoken")
+
+    def outcomes(lines: list[bytes]) -> list[tuple[str, str | None]]:
+        planted = [(QUARANTINED, BAD_LINES[line]) for line in lines if line in BAD_LINES]
+        others = [(o.status, o.reason) for o in build_items([line for line in lines if line not in BAD_LINES],
+                                                              codec, MAX_RECORD_BYTES)]
+        assert QUARANTINED not in {status for status, _ in others}  # only the planted lines are bad
+        return planted + others
+
+    automotive = (source / "meta_Automotive.jsonl").read_bytes()
+    assert automotive.endswith(b"\n")
+    return {
+        "meta_Automotive.jsonl": outcomes(automotive[:-1].split(b"\n")),
+        "meta_Electronics.jsonl.gz": outcomes(_complete_lines(source / "meta_Electronics.jsonl.gz")),
+        "meta_Toys_and_Games.jsonl": [],
+    }
+
+
+def test_every_line_is_accounted_for_in_its_file_with_its_reason(corrupted_run, tokenizer_spec):
     output, info = corrupted_run
     acc = info["accounting"]
-    source = output.parent / "in"
-    counted = {
-        "meta_Automotive.jsonl": (source / "meta_Automotive.jsonl").read_bytes().count(b"\n"),
-        "meta_Electronics.jsonl.gz": _complete_lines_before_the_damage(source / "meta_Electronics.jsonl.gz"),
-        "meta_Toys_and_Games.jsonl": 0,
-    }
-    assert counted["meta_Automotive.jsonl"] == len(GOOD) + len(BAD_LINES)
-    assert {name: counts["lines"] for name, counts in acc["files"].items()} == counted
-    assert acc["lines"] == sum(counted.values())
-    for entry in (acc, *acc["files"].values()):
-        assert entry["lines"] == entry["kept"] + sum(entry["dropped"].values()) + sum(entry["quarantined"].values())
+    outcomes = _outcomes_per_file(output.parent / "in", tokenizer_spec)
+    expected = {name: _entry(lines) for name, lines in outcomes.items()}
+    assert expected["meta_Automotive.jsonl"]["lines"] == len(GOOD) + len(BAD_LINES)
+    assert expected["meta_Automotive.jsonl"]["quarantined"] == dict(sorted(Counter(BAD_LINES.values()).items()))
+    assert all(entry["kept"] and entry["dropped"] for name, entry in expected.items() if "Toys" not in name)
+    assert acc["files"] == expected
+    assert acc["categories"] == {_category(name): entry for name, entry in expected.items()}
+    assert {key: acc[key] for key in ("lines", KEPT, DROPPED, QUARANTINED)} == _entry(
+        [outcome for lines in outcomes.values() for outcome in lines])
+    written = Counter(row[2] for row in split_rows(str(output), "items"))  # the kept lines are the items written
+    assert {_category(name): entry["kept"] for name, entry in expected.items() if entry["kept"]} == dict(written)
 
 
 def test_each_bad_line_is_quarantined_with_its_reason(corrupted_run):

@@ -1,4 +1,5 @@
-"""The tiktoken engine gives the Hugging Face engine's ids and decoded text, exactly."""
+"""The tiktoken engine gives the Hugging Face engine's ids and decoded text, exactly: on generated and awkward
+text everywhere, and on every real record of ../shared (required in CI)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import SHARED, in_ci, shared_available
+from conftest import SHARED, SHARED_SETS, load_golden, require_shared
 from pricecurate import recipe
 from pricecurate.categories import CATEGORIES
 from pricecurate.sample import generate_records
@@ -27,21 +28,32 @@ def engines(tokenizer_spec):
     return build_codec(tokenizer_spec.json, "tiktoken"), build_codec(tokenizer_spec.json, "tokenizers")
 
 
-def corpus_texts() -> list[str]:
-    records = [r for c in CATEGORIES for r in generate_records(c, 120, seed=11)]
-    if shared_available() or in_ci():  # in CI a missing ../shared fails here rather than shrinking the corpus
-        for path in sorted((SHARED / "data").glob("*/*.jsonl")):
-            records += [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
-    texts = [record["title"] for record in records]
-    texts += [p.text for p in map(recipe.prepare, records) if isinstance(p, recipe.Candidate)]
-    return texts + AWKWARD
+def texts_of(records: list[dict]) -> list[str]:
+    """What the rules tokenize: each title, and each text the rules build from a record."""
+    prepared = [p.text for p in map(recipe.prepare, records) if isinstance(p, recipe.Candidate)]
+    return [r["title"] for r in records] + prepared
 
 
-def test_same_ids_and_decoded_text_on_the_corpus(engines):
+@pytest.fixture(scope="module")
+def generated_texts() -> list[str]:
+    return texts_of([r for c in CATEGORIES for r in generate_records(c, 120, seed=11)]) + AWKWARD
+
+
+@pytest.fixture(scope="module")
+def real_texts() -> list[str]:
+    """Every record of ../shared/data: skipped without it, failed in CI."""
+    require_shared()
+    records = []
+    for path in sorted((SHARED / "data").glob("*/*.jsonl")):
+        records += [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
+    # The golden files have one line per input record, counted by the reference: every record is here.
+    assert len(records) == sum(len(load_golden(name)) for name in SHARED_SETS) > 12_000
+    return texts_of(records)
+
+
+def assert_same_ids_and_text(engines, texts: list[str]) -> None:
     fast, reference = engines
     assert isinstance(fast, TiktokenCodec) and isinstance(reference, Codec)
-    texts = corpus_texts()
-    assert len(texts) > 4000
     fast_ids, reference_ids = fast.encode(texts), reference.encode(texts)
     assert fast_ids == reference_ids
     # Cuts at many lengths, including inside multi-byte characters.
@@ -50,9 +62,18 @@ def test_same_ids_and_decoded_text_on_the_corpus(engines):
         assert fast.decode(heads) == reference.decode(heads), cut
 
 
-def test_prompts_count_the_same(engines):
+def test_same_ids_and_decoded_text_on_generated_and_awkward_text(engines, generated_texts):
+    assert_same_ids_and_text(engines, generated_texts)
+
+
+def test_same_ids_and_decoded_text_on_every_real_record(engines, real_texts):
+    assert_same_ids_and_text(engines, real_texts)
+
+
+@pytest.mark.parametrize("corpus", ["generated_texts", "real_texts"])
+def test_prompts_count_the_same(engines, corpus, request):
     fast, reference = engines
-    prompts = [recipe.make_prompt(text, 19.5) for text in corpus_texts()[:500]]
+    prompts = [recipe.make_prompt(text, 19.5) for text in request.getfixturevalue(corpus)[::10]]  # from every file
     assert [len(i) for i in fast.encode(prompts)] == [len(i) for i in reference.encode(prompts)]
 
 

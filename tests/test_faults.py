@@ -16,6 +16,10 @@ from pricecurate.sample import write_sample
 
 SPLITS = ("items", "train", "test")
 NEAR = ("--set", "dedup=title,text,near")  # the runs that finish: their groups must not depend on the cores
+# At most two items per $1 slot: balancing draws, so the resumed run must make the same cut to match. The
+# splits still get all they ask for (the cut leaves about 150 items).
+CUT = ("--set", "balance.slot_cap=2")
+TRAIN, TEST = 120, 20
 
 
 def start(source, output, master: str, *extra: str) -> subprocess.Popen:
@@ -23,7 +27,7 @@ def start(source, output, master: str, *extra: str) -> subprocess.Popen:
     process = subprocess.Popen(
         [sys.executable, "-m", "pricecurate.cli", "run", "--config", "conf/course.yaml", "--input", str(source),
          "--output", str(output), "--categories", "all", "--master", master, "--no-report",
-         "--set", "split.train=150", "--set", "split.test=20", *extra],
+         "--set", f"split.train={TRAIN}", "--set", f"split.test={TEST}", *CUT, *extra],
         stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
     process.log = log
@@ -69,7 +73,8 @@ def test_sigkill_mid_write_keeps_the_old_dataset_and_the_next_run_recovers(tmp_p
     output = tmp_path / "out"
     finish(start(source, output, "local[2]", *NEAR))
     before, before_manifest = dataset(output), manifest(str(output))
-    assert len(before["train"]) == 150
+    assert len(before["train"]) == TRAIN and not before_manifest["splits"]["scaled"]
+    assert before_manifest["accounting"]["kept"] > before_manifest["balanced"]  # the cut dropped items
     assert before_manifest["near_duplicates"]["groups"] >= 8
 
     # Killed while Spark writes the Parquet files (each later step of publishing is killed in test_publish.py).
@@ -88,4 +93,5 @@ def test_sigkill_mid_write_keeps_the_old_dataset_and_the_next_run_recovers(tmp_p
     assert visible == ["README.md", manifest(str(output))["data"], "manifest.json"]
     assert dataset(output) == before
     assert manifest(str(output))["accounting"] == before_manifest["accounting"]
+    assert manifest(str(output))["balanced_by_price_slot"] == before_manifest["balanced_by_price_slot"]
     assert manifest(str(output))["near_duplicates"] == before_manifest["near_duplicates"]

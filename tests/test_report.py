@@ -5,8 +5,11 @@ The output directory is written by hand with pyarrow (no Spark), so these tests 
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import xml.etree.ElementTree as ET
+from collections import Counter
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -33,8 +36,12 @@ ITEMS = [
     ("Toys_and_Games", "B000TOY004", "Yo-yo", "Ball-bearing yo-yo for tricks.", 4.5, 150),
     ("Appliances", "B000APP001", "Toaster", "Two-slice toaster with defrost setting.", 29.95, 177),
     ("Appliances", "B000APP002", "Kettle", "1.7 l stainless steel kettle, auto shut-off.", 45.0, 176),
+    ("Appliances", "B000APP003", "Blender", "Glass jug blender, 600 W, three speeds.", 44.6, 172),
 ]
 SPLITS = {"train": ["B000TOY001", "B000TOY003", "B000APP001"], "test": ["B000TOY002", "B000APP002"]}
+# What balancing kept, as today's manifest counts it: the split rows, the yo-yo in no split; the blender shares
+# the kettle's $45 slot and was cut.
+BALANCED = [*SPLITS["train"], *SPLITS["test"], "B000TOY004"]
 
 
 def prompt(title: str, description: str, price: float | None) -> str:
@@ -65,7 +72,9 @@ def entry(lines: int, kept: int, dropped: dict, quarantined: dict | None = None)
     return {"lines": lines, "kept": kept, "dropped": dropped, "quarantined": quarantined or {}}
 
 
-def build_manifest(kept_by_category: dict[str, int], split_sizes: dict[str, dict[str, int]]) -> dict:
+def build_manifest(kept_by_category: dict[str, int], split_sizes: dict[str, dict[str, int]],
+                   balanced: list[tuple] = ()) -> dict:
+    """A manifest of today's meaning: ``balanced`` (rows of ITEMS) is every item balancing kept, in a split or not."""
     by_category = {
         "Appliances": entry(5 + kept_by_category.get("Appliances", 0), kept_by_category.get("Appliances", 0),
                             {"no_price": 3, "too_few_tokens": 2}),
@@ -81,11 +90,12 @@ def build_manifest(kept_by_category: dict[str, int], split_sizes: dict[str, dict
     train = sum(s.get("train", 0) for s in split_sizes.values())
     test = sum(s.get("test", 0) for s in split_sizes.values())
     categories = {
-        c: {"lines": v["lines"], "kept": v["kept"], "balanced": split_sizes.get(c, {}).get("train", 0)
-            + split_sizes.get(c, {}).get("test", 0), "train": split_sizes.get(c, {}).get("train", 0),
-            "test": split_sizes.get(c, {}).get("test", 0), "validation": 0}
+        c: {"lines": v["lines"], "kept": v["kept"], "balanced": sum(row[0] == c for row in balanced),
+            "train": split_sizes.get(c, {}).get("train", 0), "test": split_sizes.get(c, {}).get("test", 0),
+            "validation": 0}
         for c, v in by_category.items()
     }
+    slots = Counter(round(row[4]) for row in balanced)
     return {
         "recipe": "course-2024",
         "created": "2025-01-01T00:00:00+00:00",
@@ -99,7 +109,8 @@ def build_manifest(kept_by_category: dict[str, int], split_sizes: dict[str, dict
             "files": {f"meta_{c}.jsonl": v for c, v in by_category.items()},
             "categories": by_category,
         },
-        "balanced": sum(v["balanced"] for v in categories.values()),
+        "balanced": len(balanced),
+        "balanced_by_price_slot": {str(slot): slots[slot] for slot in sorted(slots)},
         "splits": {"sizes": {"train": train, "test": test, "validation": 0},
                    "requested": {"train": train, "test": test, "validation": 0}, "available": train + test,
                    "scaled": False},
@@ -116,7 +127,8 @@ def output(tmp_path_factory) -> Path:
         write_split(root, split, [row for row in ITEMS if row[1] in asins])
     kept = {c: sum(row[0] == c for row in ITEMS) for c in ("Toys_and_Games", "Appliances")}
     sizes = {c: {s: sum(row[0] == c and row[1] in a for row in ITEMS) for s, a in SPLITS.items()} for c in kept}
-    (root / "manifest.json").write_text(json.dumps(build_manifest(kept, sizes)), encoding="utf-8")
+    balanced = [row for row in ITEMS if row[1] in BALANCED]
+    (root / "manifest.json").write_text(json.dumps(build_manifest(kept, sizes, balanced)), encoding="utf-8")
     return root
 
 
@@ -197,9 +209,12 @@ def test_numbers_agree_with_manifest_and_parquet(report, output):
     for split in ("train", "test"):
         assert numbers[split] == len(read_rows(output, split)) == manifest["splits"]["sizes"][split]
     assert numbers["validation"] == 0  # no validation/ directory: skipped, not an error
-    # This manifest is an earlier version's (no balanced_by_price_slot): its split rows stand for the balanced set.
-    assert "balanced_by_price_slot" not in manifest
-    assert numbers["after_balancing_rows"] == numbers["train"] + numbers["test"]
+    # Every balanced item, the one in no split too; not the kept items, not only the split rows.
+    assert numbers["after_balancing_rows"] == len(BALANCED) == manifest["balanced"]
+    assert numbers["items"] > numbers["after_balancing_rows"] > numbers["train"] + numbers["test"]
+    balanced_slots = [round(row[4]) for row in ITEMS if row[1] in BALANCED]  # $1 slots: Python's rounding
+    assert numbers["price_mean_after"] == pytest.approx(sum(balanced_slots) / len(balanced_slots))
+    assert numbers["price_mean_before"] == pytest.approx(sum(row[4] for row in ITEMS) / len(ITEMS))
     assert numbers["lines"] == manifest["accounting"]["lines"]
     assert numbers["dropped"] == manifest["accounting"]["dropped"]
     assert numbers["quarantined"] == manifest["accounting"]["quarantined"]
@@ -238,7 +253,8 @@ def test_html_shows_tables_and_escaped_prompts(report, output):
 
     summary = dict(tags.tables["summary-table"])
     assert summary["Records read"] == str(manifest["accounting"]["lines"])
-    assert summary["Kept"] == "6" and summary["Train"] == "3" and summary["Test"] == "2"
+    assert summary["Kept"] == "7" and summary["After balancing"] == "6"
+    assert summary["Train"] == "3" and summary["Test"] == "2"
     assert summary["Dropped: no_price"] == "8" and summary["Quarantined: bad_json"] == "1"
     assert summary["Tokenizer"] == "llama-3.1-8b"
 
@@ -288,6 +304,49 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     tags = parse(dom.stdout)
     assert_self_contained(tags)
     assert not re.search(r"https?://", dom.stdout)
+    # The titles drawn in the price plot, as the page Chromium built gives them: dollar signs and all.
+    [prices] = [a["alt"] for tag, a in tags.tags if tag == "img" and a["alt"].startswith("Before balancing")]
+    assert f"every balanced item, at its $1 price slot: {len(BALANCED)} items, mean $" in prices, prices
+
+
+def drawn_texts(fig) -> list[str]:
+    """Every text the figure draws, as the SVG renderer lays it out with its glyphs kept as text: a title
+    matplotlib sets as math comes out in pieces, its dollar signs gone."""
+    import matplotlib
+
+    svg = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        fig.savefig(svg, format="svg")
+    return ["".join(node.itertext()) for node in ET.fromstring(svg.getvalue()).iter("{http://www.w3.org/2000/svg}text")]
+
+
+def test_price_plot_titles_say_what_is_drawn_with_literal_dollar_signs(output):
+    from pricecurate.report_data import balanced_rows, read_rows as rows_of
+    from pricecurate.report_plots import price_histograms
+
+    manifest = json.loads((output / "manifest.json").read_text())
+    after = balanced_rows(manifest, {})
+    drawn = drawn_texts(price_histograms(rows_of(output, "items"), after))
+    kept_mean = sum(row[4] for row in ITEMS) / len(ITEMS)
+    slot_mean = sum(round(row[4]) for row in ITEMS if row[1] in BALANCED) / len(BALANCED)
+    assert f"Before balancing: every kept item (items/): {len(ITEMS)} items, mean ${kept_mean:,.2f}" in drawn, drawn
+    assert (f"After balancing: every balanced item, at its $1 price slot: {len(BALANCED)} items, "
+            f"mean ${slot_mean:,.2f}") in drawn, drawn
+    assert "price ($)" in drawn and not [text for text in drawn if "\\" in text]
+
+
+def test_an_earlier_manifest_plots_the_split_rows_and_says_so(output):
+    """Before balanced_by_price_slot the manifest held no balanced prices: the split rows stand in, and the
+    plot's title names them."""
+    from pricecurate.report_data import balanced_rows, read_rows as rows_of
+    from pricecurate.report_plots import price_histograms
+
+    splits = {split: rows_of(output, split) for split in ("train", "test")}
+    after = balanced_rows({}, splits)
+    assert sorted(after.price) == sorted(row[4] for row in ITEMS if row[1] in SPLITS["train"] + SPLITS["test"])
+    drawn = drawn_texts(price_histograms(rows_of(output, "items"), after))
+    assert any(text.startswith("After balancing: the rows of train + validation + test: 5 items, mean $")
+               for text in drawn), drawn
 
 
 def test_the_balanced_histogram_holds_items_in_no_split():
