@@ -14,7 +14,7 @@ from pricecurate.config import Config, ConfigError, load_config
 from pricecurate.fs import redact, redact_text
 from pricecurate.leakage import checked_items
 from pricecurate.read import InputError
-from pricecurate.write import OutputError
+from pricecurate.errors import OutputError
 
 RUN_EXAMPLES = [
     "pricecurate run --output out/sample --overwrite          # the bundled sample, course recipe",
@@ -82,6 +82,8 @@ def _parser() -> argparse.ArgumentParser:
         "spark.executor.memory=4g (repeatable)",
     )
     run.add_argument("--overwrite", action="store_true", help="replace an existing output dataset")
+    run.add_argument("--wait", action="store_true",
+                     help="if another run is writing the output, wait for it to finish (default: stop, exit 2)")
     run.add_argument("--no-report", action="store_true", help="skip the plots and HTML report at the end")
     run.add_argument("--log", help="also append progress lines to this file (with a status line every 30 s)")
     run.add_argument("--quiet", action="store_true", help="print only warnings, errors and the final summary")
@@ -124,7 +126,7 @@ def _parser() -> argparse.ArgumentParser:
     download = _command(
         commands, "download", "fetch raw meta_<Category>.jsonl files, resuming partial downloads",
         "Download the dataset's raw metadata files into DEST. Interrupted transfers resume on rerun. "
-        "HF_TOKEN, when set, is sent as a bearer token.",
+        "HF_TOKEN, when set, is sent as a bearer token, to the Hub only (huggingface.co or HF_ENDPOINT) over https.",
         ["pricecurate download --categories Automotive,Electronics raw/",
          "pricecurate download --categories all --base-url https://mirror.example/meta raw/"],
     )
@@ -266,12 +268,18 @@ def _is_local(uri: str) -> bool:
 
 
 def _preflight(input_uri: str, output_uri: str, overwrite: bool) -> None:
-    """Fail fast on local paths, before Spark starts; the job re-checks every URI."""
+    """Fail fast on local paths and ``file:`` URIs, before Spark starts, with the checks the job makes again
+    (on every URI) before it writes anything."""
+    from pricecurate import datacard, publish
+    from pricecurate.fs import LocalFiles, local_path
+
     if _is_local(input_uri) and not os.path.isdir(input_uri):
         what = "is not a directory" if os.path.exists(input_uri) else "does not exist"
         raise InputError(f"input directory {input_uri} {what}; pass --input DIR with meta_<Category>.jsonl files")
-    if _is_local(output_uri) and os.path.isdir(output_uri) and os.listdir(output_uri) and not overwrite:
-        raise OutputError(f"output {output_uri} already exists; pass --overwrite to replace it or choose another --output")
+    output = local_path(output_uri)
+    if output is not None and os.path.isdir(output):
+        found = publish.survey(LocalFiles(), output.rstrip("/") or "/", datacard.render)
+        publish.claim(found, output_uri, overwrite)
 
 
 def _run(args) -> int:
@@ -289,7 +297,7 @@ def _run(args) -> int:
     progress = Progress(log_path=args.log, quiet=args.quiet)
     spark, owns_session = _session(args, config)
     try:
-        result = run_job(spark, config, input_uri, args.output, args.overwrite, progress)
+        result = run_job(spark, config, input_uri, args.output, args.overwrite, progress, wait=args.wait)
     finally:
         if owns_session:
             spark.stop()

@@ -15,8 +15,9 @@ from pricecurate.accounting import build_accounting
 from pricecurate.dedup import DUPLICATE_REASONS, mark_duplicates, mark_near_duplicates
 from pricecurate.fs import redact
 from pricecurate.items import DROPPED, KEPT
-from pricecurate.publish import DATA_KEY, DEDUP_DONE, ITEMS_DONE, MANIFEST, finished_items, resumable
-from pricecurate.read import failed_file, read_lines
+from pricecurate.long_lines import find_skipped_lines, read_again
+from pricecurate.publish import DATA_KEY, DEDUP_DONE, ITEMS_DONE, MANIFEST, finished_items, read_manifest, resumable
+from pricecurate.read import failed_file, line_limit, read_failure, read_lines
 from pricecurate.session import CACHE
 from pricecurate.stages import apply_recipe, number_outcomes, numbered_schema, tally_outcomes
 from pricecurate.write import CURATED, DUPLICATES, WORK, Output
@@ -51,7 +52,7 @@ class Reused:
 def reused_output(fs, where: str, key: dict, rows_per_file: int) -> Reused:
     """The previous output at ``where``, if its curated items stand for this run's; else ``reuse.ReuseError``."""
     where = fs.qualify(where).rstrip("/")
-    manifest = json.loads(fs.read_text(f"{where}/{MANIFEST}")) if fs.exists(f"{where}/{MANIFEST}") else None
+    manifest = read_manifest(fs, f"{where}/{MANIFEST}")
     curation = reuse.check(manifest, key, where)
     folder = f"{where}/{manifest[DATA_KEY]}"
     same_files = manifest["config"]["write"]["rows_per_file"] == rows_per_file and fs.exists(f"{folder}/items")
@@ -67,7 +68,7 @@ def resumed_items(fs, output: str, key: dict, progress) -> Reused | None:
     if folder is None:
         return None
     curation = finished_items(fs, f"{output}/{folder}")
-    reason = reuse.difference(curation["key"], key)
+    reason = reuse.difference(curation["key"], key) if curation else f"its {ITEMS_DONE} cannot be read"
     if reason:
         progress.say(f"not resuming from the items in {folder}: {reason}")
         return None
@@ -93,7 +94,9 @@ def curate(spark, config, plan, layout, tokenizer, builds, counters, corrupt, pr
             spark, config, plan, layout, tokenizer, builds, counters, corrupt, progress)
         reuse.keep(numbered, output.path(CURATED))
     else:
-        # Copied byte for byte: this output can be reused in turn, and reads only its own folder from here on.
+        # Checked, then copied byte for byte (and the copy checked): this output can be reused in turn, and
+        # reads only its own folder from here on.
+        reuse.verify(output.fs, reused.path(CURATED), reused.curation.get("files", {}).get(CURATED))
         output.fs.copy(reused.path(CURATED), output.path(CURATED))
         # Not cached: each later pass reads only the columns it needs from Parquet, which beats building a cache.
         numbered = reuse.read_back(spark, output.path(CURATED), numbered_schema())
@@ -105,6 +108,8 @@ def curate(spark, config, plan, layout, tokenizer, builds, counters, corrupt, pr
         "key": key, "read_tasks": read_tasks, "damaged": dict(corrupt), "engine": tokenizer[2],
         "tally": [[*line, count] for line, count in sorted(
             tally.items(), key=lambda item: tuple("" if part is None else str(part) for part in item[0])) if count],
+        # What a later run checks before it reuses these folders.
+        "files": {CURATED: output.fs.tree(output.path(CURATED))},
     })
     # Written last: a run killed from here on leaves items the next run on this output can resume from.
     output.fs.write_text(output.path(ITEMS_DONE), json.dumps(curated.curation))
@@ -129,6 +134,7 @@ def _deduplicate(config, curated: Curated, output: Output, reused: Reused | None
     if not config.dedup:
         dropped = []
     elif known and known["key"] == key and output.fs.exists(reused.path(DUPLICATES)):
+        reuse.verify(output.fs, reused.path(DUPLICATES), reused.curation.get("files", {}).get(DUPLICATES))
         output.fs.copy(reused.path(DUPLICATES), output.path(DUPLICATES))
         marks = sum(count for *_, count in known["dropped"])
         # Not cached: a join with a broadcast list is cheap to run again for each use of the outcomes.
@@ -161,8 +167,11 @@ def _deduplicate(config, curated: Curated, output: Output, reused: Reused | None
                 f"(largest {near['largest_group']:,}), {near['dropped']:,} dropped"
             )
     curated.curation["dedup"] = {"key": key, "dropped": dropped, "near": curated.near}
+    if output.fs.exists(output.path(DUPLICATES)):
+        curated.curation["files"][DUPLICATES] = output.fs.tree(output.path(DUPLICATES))
     # Written after the marks: a run killed from here on resumes without deduplicating again.
-    output.fs.write_text(output.path(DEDUP_DONE), json.dumps(curated.curation["dedup"]))
+    output.fs.write_text(output.path(DEDUP_DONE), json.dumps(
+        {**curated.curation["dedup"], "files": curated.curation["files"].get(DUPLICATES)}))
 
 
 def _apply_rules(spark, config, plan, layout, tokenizer, builds, counters, corrupt, progress):
@@ -172,15 +181,21 @@ def _apply_rules(spark, config, plan, layout, tokenizer, builds, counters, corru
     A file Spark cannot decode to the end (a truncated or damaged .gz) fails
     the job; it is then read again up to the damage, and the run goes on with
     the file named in the manifest. Files without damage pay nothing for this.
+    The reader skips lines longer than ``max_record_bytes`` unread; a file where
+    it did, or a .gz past ``max_gzip_bytes``, is read again alone, its skipped
+    lines quarantined (``pricecurate.long_lines``); the others pay nothing.
     """
     spec, spec_broadcast, engine = tokenizer
     records, kept = counters
+    max_line = line_limit(config.max_record_bytes)
+
+    def rules(lines, segments=None):
+        return apply_recipe(lines, config.recipe, spec_broadcast, spec.sha256, config.max_record_bytes, builds,
+                            engine, records, spec.clean_up_spaces, kept, segments)
+
     while True:
-        lines = read_lines(spark, plan, layout, frozenset(corrupt))
-        outcomes = apply_recipe(
-            lines, config.recipe, spec_broadcast, spec.sha256, config.max_record_bytes, builds, engine, records,
-            spec.clean_up_spaces, kept,
-        ).persist(CACHE)
+        lines = read_lines(spark, plan, layout, frozenset(corrupt), max_line)
+        outcomes = rules(lines).persist(CACHE)
         try:
             tallies = tally_outcomes(outcomes)
         except Exception as error:  # noqa: BLE001 - Spark wraps read failures in several types
@@ -188,14 +203,21 @@ def _apply_rules(spark, config, plan, layout, tokenizer, builds, counters, corru
             damaged = failed_file(error, plan)
             if damaged is None or damaged.name in corrupt:
                 raise
-            corrupt[damaged.name] = str(error).strip().splitlines()[0][:300]
+            corrupt[damaged.name] = read_failure(error)
             progress.warn(f"{damaged.name} cannot be read to the end; reading it up to the damage")
             continue
         break
+    read_tasks = lines.rdd.getNumPartitions()
+    scans = find_skipped_lines(spark, plan, tallies, max_line, config.max_gzip_bytes, corrupt)
+    if scans:
+        for file, scan in scans.items():
+            progress.warn(scan.describe(file.name))
+        outcomes, tallies = read_again(spark, outcomes, scans, rules, corrupt, max_line)
+        corrupt.update({file.name: scan.cut for file, scan in scans.items() if scan.cut and file.name not in corrupt})
     tally: Counter = Counter()
     for t in tallies:
         tally[(t.file, t.category, t.status, t.reason)] += t.lines
-    return number_outcomes(outcomes, tallies), tally, lines.rdd.getNumPartitions(), outcomes
+    return number_outcomes(outcomes, tallies), tally, read_tasks, outcomes
 
 
 def _near_summary(params, groups) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pricecurate.baseline import COLUMNS as BASELINE_COLUMNS
 from pricecurate.baseline import cells as baseline_cells
 from pricecurate.leakage import EXAMPLE_COLUMNS, checked_items, example_cells, how_known
-from pricecurate.publish import data_prefix
+from pricecurate.publish import CARD_MARK, data_prefix
 from pricecurate import recipe
 
 
@@ -120,6 +120,7 @@ tags:
 - price-prediction
 - amazon-reviews-2023
 ---
+{CARD_MARK}
 
 # Price prediction dataset (pricecurate, recipe {rules.label})
 

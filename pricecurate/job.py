@@ -22,7 +22,7 @@ from pricecurate.items import KEPT, QUARANTINED
 from pricecurate.leakage import PROBED, find_leaks, how_known, implied_by_dedup, no_leaks
 from pricecurate.live import SparkStatus, Totals
 from pricecurate.progress import Progress
-from pricecurate.publish import DATA_KEY
+from pricecurate.publish import DATA_KEY, FORMAT, FORMAT_KEY
 from pricecurate.read import discover, parse_bytes, plan_layout, shuffle_partitions, split_size
 from pricecurate.session import CACHE
 from pricecurate.split import SPLIT_ORDER, assign_splits, plan_split
@@ -51,17 +51,29 @@ def run_job(
     output_uri: str,
     overwrite: bool = False,
     progress: Progress | None = None,
+    wait: bool = False,
 ) -> RunResult:
+    """Curate the input into a dataset published at the output (``wait``: for a run writing there to finish)."""
     progress = progress or Progress()
     started = dt.datetime.now(dt.timezone.utc)
     fs = HadoopFS(spark)
-    sc = spark.sparkContext
-
     plan = discover(fs, input_uri, config.categories)
     output = Output(fs, output_uri, input_uri, datacard.render, started)
-    for done in output.recover():
+    for done in output.open(overwrite, wait, progress.say):
         progress.say(done)
-    output.claim(overwrite)
+    try:
+        return _run(spark, config, plan, output, progress, started)
+    except BaseException:
+        output.abandon()
+        raise
+    finally:
+        output.close()
+
+
+def _run(spark: SparkSession, config: Config, plan, output: Output, progress: Progress,
+         started: dt.datetime) -> RunResult:
+    """The run on an output this run holds: items, dedup, balance, split, leakage, write, publish."""
+    fs, sc = output.fs, spark.sparkContext
     progress.say(
         f"input: {len(plan.files)} file(s) for {len(plan.categories)} categories"
         + (f"; no file for {', '.join(plan.missing)}" if plan.missing else "")
@@ -75,7 +87,7 @@ def run_job(
     with progress.stage("tokenizer"):
         spec = load_spec(config.tokenizer)
         key = reuse.curation_key([reuse.fingerprint(fs, file) for file in plan.files], config.recipe, spec.sha256,
-                                 config.max_record_bytes)
+                                 config.max_record_bytes, config.max_gzip_bytes)
         reused = (reused_output(fs, config.reuse_items, key, config.write.rows_per_file) if config.reuse_items
                   else resumed_items(fs, output.uri, key, progress))
         if reused is not None and reused.curation.get("engine"):  # the rules do not run: no engine to choose
@@ -171,6 +183,7 @@ def run_job(
             )
 
         fs.delete(output.path(WORK))  # the near-duplicate rounds: the written datasets no longer read them
+        output.written()
         baselines = None
         if config.baseline:
             with progress.stage("baselines"):
@@ -182,14 +195,11 @@ def run_job(
         manifest = _manifest(
             config, plan, spec, engine, layout, curated, balanced_by_category, balance_plan.by_slot, split_plan,
             split_by_category, spark, started, progress, builds.value, records.value, corrupt, leakage,
-        ) | {DATA_KEY: output.folder, "baselines": baselines, "curation": {
+        ) | {DATA_KEY: output.folder, FORMAT_KEY: FORMAT, "baselines": baselines, "curation": {
             **curated.curation, "reused_from": redact(reused.where) if reused else None}}
         with progress.stage("publish"):
             for removed in output.publish(manifest):
                 progress.say(f"removed {removed}, the dataset this run replaced")
-    except BaseException:
-        output.abandon()
-        raise
     finally:
         if curated is not None:
             curated.cached.unpersist()
@@ -289,7 +299,7 @@ def _manifest(config, plan, spec, engine, layout, curated, balanced, balanced_by
         "categories": categories,
         "spark": {
             "version": pyspark.__version__,
-            "master": spark.sparkContext.master,
+            "master": redact(spark.sparkContext.master),
             "read_tasks": curated.read_tasks,
             "split_bytes": parse_bytes(spark.conf.get("spark.sql.files.maxPartitionBytes")),
             "spread_files": sorted(layout.spread_files),

@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pricecurate.publish import data_prefix
+from pricecurate.errors import OutputError
+from pricecurate.fs import LocalFiles
+from pricecurate.publish import MANIFEST, data_prefix, read_manifest
 from pricecurate.report_data import (SAMPLE_PROMPTS, SPLITS, balanced_rows, first_prompts, local_dir, read_rows,
                                      summarise)
 from pricecurate.report_html import render_page
 from pricecurate.report_plots import (category_bars, funnel_bars, price_histograms, price_vs_tokens, save_png,
-                                      token_histogram)
+                                      shown_text, token_histogram)
 
 REPORT_DIR = "report"
 
@@ -22,7 +24,10 @@ REPORT_DIR = "report"
 def write_report(output_dir: str | Path) -> Path:
     """Write OUTPUT_DIR/report/ (PNG plots, report.json, a self-contained report.html); return the html path."""
     root = local_dir(output_dir)
-    manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+    manifest = read_manifest(LocalFiles(), str(root / MANIFEST))
+    if manifest is None:
+        raise OutputError(f"{root}/{MANIFEST} is missing, cut short or not pricecurate's; "
+                          "pass an output folder written by `pricecurate run`, or run it again")
     data = root / data_prefix(manifest)
     items = read_rows(data, "items")
     split_rows = {split: read_rows(data, split) for split in SPLITS}  # a missing split reads as no rows
@@ -42,5 +47,6 @@ def write_report(output_dir: str | Path) -> Path:
     pngs = {name: save_png(fig, report / f"{name}.png") for name, fig in figures.items()}
     (report / "report.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     page = report / "report.html"
-    page.write_text(render_page(manifest, summary, pngs), encoding="utf-8")
+    alts = {name: shown_text(fig) for name, fig in figures.items()}
+    page.write_text(render_page(manifest, summary, pngs, alts), encoding="utf-8")
     return page

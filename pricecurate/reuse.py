@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from pricecurate.config import ConfigError
-from pricecurate.fs import redact
+from pricecurate.fs import redact, tree_difference
 
 EDGE_BYTES = 1 << 20  # hashed at each end of a file
 # Duplicate marks sent to every task of the items rather than joined by a shuffle (about 60 bytes each in the JVM).
@@ -39,9 +39,10 @@ def fingerprint(fs, file) -> dict:
             "tail_sha256": fs.sha256(file.uri, max(0, file.size - EDGE_BYTES), EDGE_BYTES)}
 
 
-def curation_key(fingerprints: list[dict], rules, tokenizer_sha256: str, max_record_bytes: int) -> dict:
+def curation_key(fingerprints: list[dict], rules, tokenizer_sha256: str, max_record_bytes: int,
+                 max_gzip_bytes: int) -> dict:
     return {"inputs": fingerprints, "recipe_hash": rules.digest, "tokenizer_sha256": tokenizer_sha256,
-            "max_record_bytes": max_record_bytes}
+            "max_record_bytes": max_record_bytes, "max_gzip_bytes": max_gzip_bytes}
 
 
 def difference(previous: dict, current: dict) -> str | None:
@@ -62,8 +63,11 @@ def difference(previous: dict, current: dict) -> str | None:
     if previous["tokenizer_sha256"] != current["tokenizer_sha256"]:
         return (f"the tokenizer changed (sha256 {previous['tokenizer_sha256'][:12]} -> "
                 f"{current['tokenizer_sha256'][:12]})")
-    if previous["max_record_bytes"] != current["max_record_bytes"]:
-        return f"max_record_bytes changed ({previous['max_record_bytes']} -> {current['max_record_bytes']})"
+    for limit in ("max_record_bytes", "max_gzip_bytes"):
+        # Keys of versions before max_gzip_bytes read .gz files whole, as the default bound (above any real file) does.
+        before_limit = previous.get(limit, current.get(limit))
+        if before_limit != current.get(limit):
+            return f"{limit} changed ({before_limit} -> {current.get(limit)})"
     return None
 
 
@@ -78,6 +82,18 @@ def check(previous_manifest: dict | None, current: dict, where: str) -> dict:
     if reason:
         raise ReuseError(f"cannot reuse the items of {redact(where)}: {reason}")
     return curation
+
+
+def verify(fs, path: str, recorded: dict[str, int] | None) -> None:
+    """Fail with one line unless the folder at ``path`` holds exactly the files (names and sizes) its run
+    recorded when it wrote them (versions before the record kept none: their folders are taken as they are)."""
+    if recorded is None:
+        return
+    found = fs.tree(path)
+    extra = sorted(found.keys() - recorded.keys())
+    problem = tree_difference(recorded, found) or (f"{extra[0]} was not written by its run" if extra else None)
+    if problem:
+        raise ReuseError(f"cannot reuse {redact(path)}: {problem}; it changed since its run wrote it")
 
 
 def keep(outcomes: DataFrame, path: str) -> None:

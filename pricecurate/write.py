@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 
 from pricecurate import publish
 from pricecurate.fs import HadoopFS, redact
+from pricecurate.errors import OutputError
 
 SPLIT_COLUMNS = ("text", "price", "category", "parent_asin", "title", "token_count")
 QUARANTINE_COLUMNS = ("file", "line", "category", "reason", "raw")
@@ -40,10 +41,6 @@ def write_tasks(rows: int, rows_per_file: int, cores: int) -> int:
     return max(1, needed, for_cores)
 
 
-class OutputError(ValueError):
-    """A problem with the output location, phrased for the user."""
-
-
 def _is_within(inner: str, outer: str) -> bool:
     inner, outer = inner.rstrip("/") + "/", outer.rstrip("/") + "/"
     return inner.startswith(outer)
@@ -52,8 +49,7 @@ def _is_within(inner: str, outer: str) -> bool:
 class Output:
     """One run's output: its data folder inside the output folder, then the published dataset.
 
-    ``recover`` (what interrupted runs left) and then ``claim`` (may this run
-    replace what is there?) come before anything is written.
+    ``open`` claims the output before anything is written (``publish.Claim``), ``close`` gives it back.
     """
 
     def __init__(self, fs: HadoopFS, output_uri: str, input_uri: str, card: Callable[[dict], str],
@@ -69,28 +65,17 @@ class Output:
         if fs.exists(self.uri) and not fs.is_dir(self.uri):
             raise OutputError(f"output {redact(self.uri)} is a file; choose a directory for --output")
         started = started or dt.datetime.now(dt.timezone.utc)
-        self.folder = publish.data_folder_name(started, uuid.uuid4().hex[:12])
+        run_id = uuid.uuid4().hex[:12]
+        self.folder = publish.data_folder_name(started, run_id)
         self.staging = f"{self.uri}/{self.folder}"
+        self.claim = publish.Claim(fs, self.uri, self.folder, run_id, card, redact(self.uri))
 
-    def recover(self) -> list[str]:
-        """Finish or remove what interrupted runs left (see ``publish.recover``); what was done, in words."""
-        return publish.recover(self.fs, self.uri, self._card)
+    def open(self, overwrite: bool, wait: bool = False, say: Callable[[str], None] = lambda _: None) -> list[str]:
+        """Claim the output for this run (see ``publish.Claim.open``); what was found and done there, in words."""
+        return self.claim.open(overwrite, wait, say)
 
-    def claim(self, overwrite: bool) -> None:
-        """Refuse to replace a dataset without ``overwrite``, or a folder that is not a dataset at all."""
-        entries = self.fs.list(self.uri) if self.fs.exists(self.uri) else []
-        if not entries:
-            return
-        if not self.fs.exists(f"{self.uri}/{MANIFEST}"):
-            visible = [entry for entry in entries if not entry.name.startswith(".")]
-            if all(entry.is_dir and entry.name.startswith(publish.DATA_PREFIX) for entry in visible):
-                return  # only the items an interrupted first run finished (``recover`` kept them): nothing to replace
-            raise OutputError(
-                f"output {redact(self.uri)} exists and is not a pricecurate dataset (no {MANIFEST}); "
-                "refusing to replace it, choose another --output"
-            )
-        if not overwrite:
-            raise OutputError(f"output {redact(self.uri)} already exists; pass --overwrite to replace it or choose another --output")
+    def close(self) -> None:
+        self.claim.close()
 
     def path(self, *parts: str) -> str:
         return "/".join([self.staging, *parts])
@@ -144,9 +129,14 @@ class Output:
             .json(self.path("quarantine"))
         )
 
+    def written(self) -> None:
+        """Every dataset is written: what the data folder holds now must be there when it is published."""
+        self.claim.written()
+
     def publish(self, manifest: dict) -> list[str]:
-        """Mark the data folder complete and make it the output's dataset; older data folders go after."""
-        return publish.publish(self.fs, self.uri, self.folder, manifest, self._card)
+        """Mark the data folder complete and make it the output's dataset, if this run still may
+        (``publish.Claim.publish``); older data folders go after."""
+        return self.claim.publish(manifest)
 
     def abandon(self) -> None:
         """A failed run's data folder goes, unless the output's manifest already names it; finished items stay
@@ -154,8 +144,8 @@ class Output:
         if publish.published(self.fs, self.uri) == self.folder or not self.fs.exists(self.staging):
             return
         if not self.fs.exists(self.path(publish.ITEMS_DONE)):
-            self.fs.delete(self.staging)
+            publish.remove_folder(self.fs, self.staging)
             return
         for entry in self.fs.list(self.staging):
-            if entry.name not in (publish.ITEMS_DONE, CURATED, publish.DEDUP_DONE, DUPLICATES):
+            if entry.name not in (publish.MARKER, publish.ITEMS_DONE, CURATED, publish.DEDUP_DONE, DUPLICATES):
                 self.fs.delete(entry.uri)

@@ -5,22 +5,31 @@ makes; ``ObjectStoreFS`` behaves like an object store: a folder rename copies
 and deletes file by file, a delete removes file by file, a write is one PUT.
 Every file-level action of either is a step the kill hook counts.
 
-    python publish_fakes.py FS OUTPUT TAG KILL_AT {run,recover}
+    python publish_fakes.py FS OUTPUT TAG KILL_AT {run,recover} [DELAY]
 
-runs one fake run (or only recovery) and SIGKILLs itself after step KILL_AT
-(0: never); it prints the number of steps it took.
+runs one fake run (the job's ``publish.Claim``: survey, lease, recovery, data
+folder, publish) or only recovery, and SIGKILLs itself after step KILL_AT (0:
+never); it prints the number of steps it took, or ``refused: <message>`` (exit
+2) when the output is not its to write. DELAY seconds pass after each file
+written, so that runs started together overlap.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
 import shutil
 import signal
 import sys
+import time
+import uuid
+
 from pricecurate import publish
-from pricecurate.fs import Entry
+from pricecurate.errors import OutputError
+from pricecurate.fs import Entry, temp_name
+from pricecurate.lease import Lease
 
 FILES = ("items/category=A/part-0.parquet", "items/category=B/part-0.parquet",
          "train/category=A/part-0.parquet", "test/category=A/part-0.parquet")
@@ -32,6 +41,9 @@ def step(name: str) -> None:
 
 
 class LocalFS:
+    def qualify(self, uri: str) -> str:
+        return uri
+
     def exists(self, uri: str) -> bool:
         return os.path.exists(uri)
 
@@ -60,9 +72,45 @@ class LocalFS:
 
     def write_text(self, uri: str, text: str) -> None:
         os.makedirs(os.path.dirname(uri), exist_ok=True)
-        with open(uri, "w", encoding="utf-8") as handle:  # truncates first, as Hadoop's create(overwrite) does
+        temp = os.path.join(os.path.dirname(uri), temp_name(os.path.basename(uri)))
+        with open(temp, "w", encoding="utf-8") as handle:  # a temp file, then renamed: as HadoopFS.write_text
             handle.write(text)
-        step("fs: write")
+        step("fs: write temp")
+        os.replace(temp, uri)
+        step("fs: rename temp")
+
+    def create_new(self, uri: str, text: str) -> bool:
+        os.makedirs(os.path.dirname(uri), exist_ok=True)
+        temp = os.path.join(os.path.dirname(uri), temp_name(os.path.basename(uri)))
+        with open(temp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        try:
+            os.link(temp, uri)
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            os.remove(temp)
+
+    def copy(self, source: str, target: str) -> None:
+        for path in self._files(source):
+            copy = os.path.join(target, os.path.relpath(path, source)) if os.path.isdir(source) else target
+            os.makedirs(os.path.dirname(copy), exist_ok=True)
+            shutil.copyfile(path, copy)
+            step("fs: copy")
+
+    def tree(self, uri: str) -> dict[str, int]:
+        if not os.path.isdir(uri):
+            return {"": os.path.getsize(uri)} if os.path.exists(uri) else {}
+        return {os.path.relpath(path, uri): os.path.getsize(path) for path in self._files(uri)}
+
+    def _files(self, uri: str) -> list[str]:
+        if not os.path.isdir(uri):
+            return [uri] if os.path.exists(uri) else []
+        return sorted(os.path.join(d, f) for d, _, files in os.walk(uri) for f in files)
+
+    def modified(self, uri: str) -> int:
+        return int(os.path.getmtime(uri) * 1000)
 
     def read_text(self, uri: str) -> str:
         with open(uri, encoding="utf-8") as handle:
@@ -73,9 +121,7 @@ class ObjectStoreFS(LocalFS):
     """Keys, not folders: a rename or delete of a prefix is one copy or removal per object."""
 
     def _objects(self, uri: str) -> list[str]:
-        if not os.path.isdir(uri):
-            return [uri] if os.path.exists(uri) else []
-        return sorted(os.path.join(d, f) for d, _, files in os.walk(uri) for f in files)
+        return self._files(uri)
 
     def delete(self, uri: str) -> None:
         for path in self._objects(uri):
@@ -101,6 +147,19 @@ class ObjectStoreFS(LocalFS):
         os.replace(uri + ".put", uri)  # a PUT is all or nothing
         step("fs: put")
 
+    def create_new(self, uri: str, text: str) -> bool:
+        """A conditional PUT (If-None-Match): all or nothing, and only where no object is."""
+        os.makedirs(os.path.dirname(uri), exist_ok=True)
+        with open(uri + ".put", "w", encoding="utf-8") as handle:
+            handle.write(text)
+        try:
+            os.link(uri + ".put", uri)
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            os.remove(uri + ".put")
+
 
 FILESYSTEMS = {"local": LocalFS, "object-store": ObjectStoreFS}
 
@@ -114,15 +173,32 @@ def manifest_for(tag: str) -> dict:
 
 
 def card(manifest: dict) -> str:
-    return f"# dataset {manifest['tag']} in {manifest.get('data')}\n"
+    return f"{publish.CARD_MARK}\n# dataset {manifest['tag']} in {manifest.get('data')}\n"
 
 
-def write_run(fs, output: str, tag: str) -> str:
-    """One run: its data folder written file by file, then published."""
-    folder = f"{publish.DATA_PREFIX}{tag}"
-    for name in FILES:
-        fs.write_text(f"{output}/{folder}/{name}", content(tag, name))
-    publish.publish(fs, output, folder, manifest_for(tag), card)
+_SECONDS = {"old": 1, "new": 2}  # of a run's start: later tags' folders sort later
+
+
+def folder_for(tag: str) -> str:
+    """The data folder name of the fake run tagged ``tag``."""
+    started = dt.datetime(2026, 1, 1, 0, 0, _SECONDS.get(tag, 3), tzinfo=dt.timezone.utc)
+    return publish.data_folder_name(started, hashlib.sha256(tag.encode()).hexdigest()[:12])
+
+
+def write_run(fs, output: str, tag: str, delay: float = 0.0, overwrite: bool = True) -> str:
+    """One run as the job makes it: claim the output, write the data folder file by file, publish."""
+    folder = folder_for(tag)
+    claim = publish.Claim(fs, output, folder, uuid.uuid4().hex[:12], card, output)
+    for said in claim.open(overwrite, say=lambda line: print(line, file=sys.stderr)):
+        print(said, file=sys.stderr)
+    try:
+        for name in FILES:
+            fs.write_text(f"{output}/{folder}/{name}", content(tag, name))
+            time.sleep(delay)
+        claim.written()
+        claim.publish(manifest_for(tag))
+    finally:
+        claim.close()
     return folder
 
 
@@ -142,7 +218,7 @@ def published_tag(output: str) -> str | None:
     return manifest["tag"]
 
 
-def main(kind: str, output: str, tag: str, kill_at: int, mode: str) -> None:
+def main(kind: str, output: str, tag: str, kill_at: int, mode: str, delay: float = 0.0) -> None:
     taken = 0
 
     def count(_name: str) -> None:
@@ -153,11 +229,21 @@ def main(kind: str, output: str, tag: str, kill_at: int, mode: str) -> None:
 
     publish.after_step = count
     fs = FILESYSTEMS[kind]()
-    publish.recover(fs, output, card)
     if mode == "run":
-        write_run(fs, output, tag)
+        try:
+            write_run(fs, output, tag, delay)
+        except OutputError as error:
+            print(f"refused: {error}")
+            sys.exit(2)
+    else:  # what the next run does first: take the lease (from a killed run, at once), recover, give it back
+        lease = Lease.acquire(fs, f"{output}/{publish.LEASE}", uuid.uuid4().hex[:12], output)
+        try:
+            publish.recover(fs, output, card)
+        finally:
+            lease.release()
     print(taken)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])
+    main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5],
+         float(sys.argv[6]) if len(sys.argv) > 6 else 0.0)

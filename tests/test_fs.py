@@ -70,3 +70,66 @@ def test_a_single_file_is_linked(tmp_path):
     source = _tree(tmp_path / "source")
     assert link_tree(str(source / "part-1.parquet"), str(tmp_path / "part-1.parquet"))
     assert os.stat(tmp_path / "part-1.parquet").st_ino == os.stat(source / "part-1.parquet").st_ino
+
+
+def test_a_reader_never_sees_a_small_file_half_written(spark, tmp_path):
+    """Written whole or not at all: a reader polling the file while it is rewritten sees the old text or the
+    new one (a truncate-and-rewrite shows empty and partial files here)."""
+    import threading
+
+    fs = HadoopFS(spark)
+    target = str(tmp_path / "manifest.json")
+    texts = ["a" * 4_000_000 + "\n", "b" * 4_000_000 + "\n"]
+    fs.write_text(target, texts[0])
+    seen, done = set(), threading.Event()
+
+    def read() -> None:
+        while not done.is_set():
+            with open(target, encoding="utf-8") as handle:
+                seen.add(len(handle.read()))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for round_ in range(6):
+            fs.write_text(target, texts[(round_ + 1) % 2])
+    finally:
+        done.set()
+        reader.join()
+    assert seen <= {len(texts[0])}, sorted(seen)
+    assert not [name for name in os.listdir(tmp_path) if name != "manifest.json"]  # no temp file left
+    assert fs.read_text(target) == texts[0]  # read through Hadoop: no stale checksum file in the way
+
+
+def test_create_new_creates_only_where_nothing_is(spark, tmp_path):
+    fs = HadoopFS(spark)
+    target = str(tmp_path / "sub" / "lease")
+    assert fs.create_new(target, "first\n")
+    assert not fs.create_new(target, "second\n")
+    assert fs.read_text(target) == "first\n"
+    assert sorted(os.listdir(tmp_path / "sub")) == ["lease"]
+
+
+def test_a_copy_whose_source_loses_a_file_meanwhile_fails_and_leaves_nothing(spark, tmp_path, monkeypatch):
+    fs = HadoopFS(spark)
+    source = tmp_path / "curated"
+    for name in ("part-0.parquet", "part-1.parquet", "part-2.parquet"):
+        (source / "category=A").mkdir(parents=True, exist_ok=True)
+        (source / "category=A" / name).write_bytes(b"x" * 1000)
+    real_link = os.link
+
+    def link_then_lose_the_rest(src, dst, *args, **kwargs):  # another process deletes the source as it is copied
+        real_link(src, dst, *args, **kwargs)
+        for name in sorted(os.listdir(source / "category=A")):
+            if not os.path.exists(os.path.join(os.path.dirname(dst), name)):
+                os.remove(source / "category=A" / name)
+                return
+
+    monkeypatch.setattr(fs_module.os, "link", link_then_lose_the_rest)
+    try:
+        fs.copy(str(source), str(tmp_path / "copy"))
+    except OSError as error:
+        assert "did not copy it whole" in str(error) and "is missing" in str(error)
+    else:
+        raise AssertionError("a partial copy was reported as a success")
+    assert not (tmp_path / "copy").exists()

@@ -75,9 +75,9 @@ def test_a_kill_after_any_step_leaves_the_old_or_the_new_dataset_and_the_next_ru
         assert worker(kind, output, "-", 0, "recover").returncode == 0
         tag = fakes.published_tag(output)
         seen.add(tag)
-        folder = f"{publish.DATA_PREFIX}{tag}"
+        folder = fakes.folder_for(tag)
         assert tidy(output) == [publish.CARD, folder, publish.MANIFEST], (kill_at, tidy(output))
-        assert tidy(os.path.join(output, folder)) == ["items", publish.MANIFEST, "test", "train"]
+        assert tidy(os.path.join(output, folder)) == [publish.MARKER, "items", publish.MANIFEST, "test", "train"]
     assert seen == {"old", "new"}  # kills before the commit point keep the old, after it the new
 
 
@@ -88,7 +88,7 @@ def test_a_run_killed_before_its_first_publish_leaves_nothing_behind(tmp_path):
         assert worker("object-store", output, "-", 0, "recover").returncode == 0
         tag = fakes.published_tag(output)
         assert tag in {None, "new"}
-        assert tidy(output) == ([] if tag is None else [publish.CARD, "data-new", publish.MANIFEST])
+        assert tidy(output) == ([] if tag is None else [publish.CARD, fakes.folder_for("new"), publish.MANIFEST])
 
 
 def _legacy_dataset(path, tag: str) -> None:
@@ -96,8 +96,8 @@ def _legacy_dataset(path, tag: str) -> None:
     for name in fakes.FILES:
         (path / name).parent.mkdir(parents=True, exist_ok=True)
         (path / name).write_text(fakes.content(tag, name))
-    (path / publish.MANIFEST).write_text(json.dumps({"tag": tag}))
-    (path / publish.CARD).write_text(f"# {tag}\n")
+    (path / publish.MANIFEST).write_text(json.dumps({**fakes.manifest_for(tag), "recipe": {}, "config": {}, "accounting": {}}))
+    (path / publish.CARD).write_text(f"# {tag}\n\nBuilt by pricecurate from Amazon Reviews 2023 product metadata\n")
 
 
 def test_a_dataset_moved_aside_by_an_interrupted_earlier_publish_is_restored_not_deleted(tmp_path):
@@ -105,8 +105,7 @@ def test_a_dataset_moved_aside_by_an_interrupted_earlier_publish_is_restored_not
     _legacy_dataset(retired, "previous")
     said = publish.recover(fakes.LocalFS(), str(tmp_path / "ds"), fakes.card)
     assert said == [f"restored the dataset in {retired.name}, which an interrupted publish had left beside ds"]
-    assert json.loads((tmp_path / "ds" / publish.MANIFEST).read_text())["tag"] == "previous"
-    assert (tmp_path / "ds" / "train/category=A/part-0.parquet").read_text() == fakes.content("previous", fakes.FILES[2])
+    assert fakes.published_tag(str(tmp_path / "ds")) == "previous"
     assert sorted(os.listdir(tmp_path)) == ["ds"]
 
 
@@ -135,7 +134,7 @@ def test_publishing_over_an_earlier_flat_dataset_removes_its_folders_after_the_c
     fs = fakes.LocalFS()
     fakes.write_run(fs, str(tmp_path / "ds"), "new")
     assert fakes.published_tag(str(tmp_path / "ds")) == "new"
-    assert tidy(str(tmp_path / "ds")) == [publish.CARD, "data-new", publish.MANIFEST]
+    assert tidy(str(tmp_path / "ds")) == [publish.CARD, fakes.folder_for("new"), publish.MANIFEST]
 
 
 def test_a_failed_step_on_hadoop_leaves_a_dataset_the_next_recovery_completes(spark, tmp_path):

@@ -27,7 +27,8 @@ SECOND = ["categories=all", "split.train=60", "split.test=15", "split.validation
 
 def _key(**changes) -> dict:
     inputs = [{"file": "meta_A.jsonl", "bytes": 10, "modified": 1, "head_sha256": "h", "tail_sha256": "t"}]
-    key = {"inputs": inputs, "recipe_hash": COURSE_2024.digest, "tokenizer_sha256": "f" * 64, "max_record_bytes": 5}
+    key = {"inputs": inputs, "recipe_hash": COURSE_2024.digest, "tokenizer_sha256": "f" * 64, "max_record_bytes": 5,
+           "max_gzip_bytes": 8}
     for name, value in changes.items():
         if name in inputs[0]:
             key["inputs"] = [{**inputs[0], name: value}]
@@ -44,6 +45,7 @@ def _key(**changes) -> dict:
     ({"recipe_hash": Recipe(max_tokens=200).digest}, f"the recipe changed (parameter hash {COURSE_2024.digest} -> "),
     ({"tokenizer_sha256": "e" * 64}, "the tokenizer changed (sha256 ffffffffffff -> eeeeeeeeeeee)"),
     ({"max_record_bytes": 6}, "max_record_bytes changed (5 -> 6)"),
+    ({"max_gzip_bytes": 9}, "max_gzip_bytes changed (8 -> 9)"),
 ])
 def test_each_difference_is_named(change, reason):
     assert reuse.difference(_key(), _key()) is None
@@ -171,3 +173,24 @@ def test_reuse_is_refused_when_an_input_the_recipe_or_the_tokenizer_changed(spar
     message = _refusal(spark, load_config("conf/course.yaml", [*SECOND, f"reuse_items={tmp_path}"]), source,
                        tmp_path / "d")
     assert "has no manifest.json" in message
+
+
+@pytest.mark.parametrize("change", ["lose a file", "cut a file short", "add a file"])
+def test_curated_items_that_changed_since_their_run_are_refused_with_one_line(spark, source, first, tmp_path, change):
+    """The items are checked against the file list and sizes their run recorded before anything is copied or
+    read: a damaged copy of them never becomes a dataset."""
+    copy = tmp_path / "first"
+    shutil.copytree(first, copy)
+    folder = copy / manifest(str(copy))["data"] / CURATED
+    parts = sorted(folder.rglob("*.parquet"))
+    if change == "lose a file":
+        parts[0].unlink()
+    elif change == "cut a file short":
+        parts[0].write_bytes(parts[0].read_bytes()[:100])
+    else:
+        shutil.copy(parts[0], folder / "part-99999-extra.snappy.parquet")
+    output = tmp_path / "out"
+    with pytest.raises(reuse.ReuseError, match="changed since its run wrote it") as refused:
+        run_job(spark, load_config("conf/course.yaml", [*SECOND, f"reuse_items={copy}"]), str(source), str(output))
+    assert "\n" not in str(refused.value)
+    assert not output.exists() or not [n for n in os.listdir(output) if not n.startswith(".")]
