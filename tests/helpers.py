@@ -65,7 +65,7 @@ def listening_sockets(root: psutil.Process) -> set[tuple[str, str, int]]:
 
 
 class SocketSampler(threading.Thread):
-    """Lists the listening sockets of ``roots`` and their descendants every 0.2 s until stopped, so short-lived
+    """Lists the listening sockets of ``roots`` and their descendants every 0.5 s until stopped, so short-lived
     listeners (a Python worker, an executor) are seen too."""
 
     def __init__(self, roots: list[psutil.Process]):
@@ -84,7 +84,7 @@ class SocketSampler(threading.Thread):
     def run(self) -> None:
         while not self.done.is_set():
             self._sample()
-            self.done.wait(0.2)
+            self.done.wait(0.5)
 
     def stop(self) -> set[tuple[str, str, int]]:
         self.done.set()

@@ -180,6 +180,7 @@ def test_authenticated_standalone_cluster_matches_local_mode_and_refuses_strange
 
 
 @pytest.mark.cluster
+@pytest.mark.slow
 def test_losing_a_worker_mid_run_changes_nothing(tmp_path, spark):
     """Two one-core workers; one is killed (with its executor) during the recipe stage."""
     if shutil.which("java") is None:

@@ -66,12 +66,17 @@ def dataset(output) -> dict:
     return {split: split_rows(str(output), split) for split in SPLITS}
 
 
-def test_sigkill_mid_write_keeps_the_old_dataset_and_the_next_run_recovers(tmp_path):
+def test_sigkill_mid_write_keeps_the_old_dataset_and_the_next_run_recovers(spark, tmp_path):
+    from pricecurate.config import load_config
+    from pricecurate.job import run_job
+
     source = tmp_path / "in"
     write_sample(source, records_per_category=150, categories=["Automotive", "Toys_and_Games", "Electronics"])
     write_planted(source / "meta_Gift_Cards.jsonl", bases=8)  # near-duplicates: groups must not depend on cores
     output = tmp_path / "out"
-    finish(start(source, output, "local[2]", *NEAR))
+    # The first dataset, made in the tests' session (two cores, like the killed run; a JVM start saved).
+    run_job(spark, load_config("conf/course.yaml", [
+        "categories=all", f"split.train={TRAIN}", f"split.test={TEST}", CUT[1], NEAR[1]]), str(source), str(output))
     before, before_manifest = dataset(output), manifest(str(output))
     assert len(before["train"]) == TRAIN and not before_manifest["splits"]["scaled"]
     assert before_manifest["accounting"]["kept"] > before_manifest["balanced"]  # the cut dropped items

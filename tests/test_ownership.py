@@ -85,13 +85,13 @@ def start(kind: str, output: str, tag: str, delay: float) -> subprocess.Popen:
 def test_two_runs_at_once_publish_exactly_one_whole_dataset(kind, tmp_path):
     """Started together, or one while the other writes, five times at different offsets: one run publishes,
     the other stops with one line naming it, and every file the published manifest names is there."""
-    for attempt, offset in enumerate((0.0, 0.02, 0.1, 0.4, 0.8)):  # the first writes for 1.2 s
+    for attempt, offset in enumerate((0.0, 0.02, 0.1, 0.3, 0.6)):  # the first writes for 0.8 s
         output = str(tmp_path / f"out-{attempt}")
         if attempt % 2:
             fakes.write_run(fakes.FILESYSTEMS[kind](), output, "old")  # over a published dataset
-        first = start(kind, output, "new", delay=0.3)
+        first = start(kind, output, "new", delay=0.2)
         time.sleep(offset)
-        second = start(kind, output, "third", delay=0.3)
+        second = start(kind, output, "third", delay=0.2)
         outs = [process.communicate(timeout=60) for process in (first, second)]
         codes = sorted(process.returncode for process in (first, second))
         assert codes == [0, 2], (offset, outs)
@@ -200,7 +200,7 @@ def test_restoring_an_earlier_versions_dataset_survives_a_kill_at_every_step_and
         shutil.copytree(state, parent)
         killed = worker(kind, str(parent / "ds"), "-", kill_at, "recover")
         assert killed.returncode == -signal.SIGKILL, (kill_at, killed.stderr)
-        if kill_at == total // 2:  # mid-copy: the recovery after it, killed in turn at each of its steps
+        if kill_at == total // 2 and kind == "object-store":  # mid-copy: its recovery killed at each step too
             probe = tmp_path / f"probe-{kill_at}"
             shutil.copytree(parent, probe)
             for second in range(1, int(worker(kind, str(probe / "ds"), "-", 0, "recover").stdout) + 1):
