@@ -208,12 +208,18 @@ def survey(fs: FileSystem, output: str, card: Callable[[dict], str]) -> Survey:
     if CARD in names:
         text = read_text(fs, f"{output}/{CARD}") or ""
         if not is_card(text, _card_text(card, manifest)):
-            return Survey("foreign", f"its {CARD} is not a pricecurate data card")
+            return Survey("foreign", _NOT_OUR_CARD)
     return Survey("dataset" if manifest else "interrupted", notes=notes)
+
+
+_NOT_OUR_CARD = f"its {CARD} is not a pricecurate data card"
 
 
 def claim(found: Survey, output: str, overwrite: bool) -> None:
     """Refuse to write into a folder that is not pricecurate's, or to replace a dataset without ``overwrite``."""
+    if found.why == _NOT_OUR_CARD:
+        raise OutputError(f"output {output} holds a {CARD} that is not a pricecurate data card; pricecurate writes its "
+                          "card there and never replaces yours: move it out of the folder, or choose another --output")
     if found.state == "foreign":
         raise OutputError(
             f"output {output} is not a pricecurate dataset ({found.why}); pricecurate never writes into or "

@@ -70,7 +70,7 @@ def test_a_users_files_in_a_pricecurate_output_stay_and_a_foreign_card_is_refuse
     assert {name: snapshot(out / name) for name in theirs} == theirs
     (out / publish.CARD).write_text("# my own notes on this dataset\n")
     before = snapshot(out)
-    with pytest.raises(publish.OutputError, match="README.md is not a pricecurate data card"):
+    with pytest.raises(publish.OutputError, match="holds a README.md that is not a pricecurate data card"):
         fakes.write_run(fs, str(out), "third", overwrite=True)
     assert snapshot(out) == before
 
