@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -30,6 +31,18 @@ def split_rows(output: str, split: str) -> list[tuple]:
         assert table.column_names == SPLIT_COLUMNS, path
         rows.extend(zip(*[table.column(c).to_pylist() for c in SPLIT_COLUMNS]))
     return sorted(rows)
+
+
+@contextlib.contextmanager
+def session_settings(spark, settings: dict[str, str]):
+    """Settings for one run, unset after it (given to the CLI's config, they would stay in the shared session)."""
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key in settings:
+            spark.conf.unset(key)
 
 
 def manifest(output: str) -> dict:

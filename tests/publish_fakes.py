@@ -140,25 +140,28 @@ class ObjectStoreFS(LocalFS):
             step("fs: copy object")
         self.delete(source)
 
-    def write_text(self, uri: str, text: str) -> None:
+    def _upload(self, uri: str, text: str) -> str:
+        """The object's bytes, on their way (this process's alone: two uploads never share them)."""
         os.makedirs(os.path.dirname(uri), exist_ok=True)
-        with open(uri + ".put", "w", encoding="utf-8") as handle:
+        upload = f"{uri}.put-{uuid.uuid4().hex}"
+        with open(upload, "w", encoding="utf-8") as handle:
             handle.write(text)
-        os.replace(uri + ".put", uri)  # a PUT is all or nothing
+        return upload
+
+    def write_text(self, uri: str, text: str) -> None:
+        os.replace(self._upload(uri, text), uri)  # a PUT is all or nothing
         step("fs: put")
 
     def create_new(self, uri: str, text: str) -> bool:
         """A conditional PUT (If-None-Match): all or nothing, and only where no object is."""
-        os.makedirs(os.path.dirname(uri), exist_ok=True)
-        with open(uri + ".put", "w", encoding="utf-8") as handle:
-            handle.write(text)
+        upload = self._upload(uri, text)
         try:
-            os.link(uri + ".put", uri)
+            os.link(upload, uri)
             return True
         except FileExistsError:
             return False
         finally:
-            os.remove(uri + ".put")
+            os.remove(upload)
 
 
 FILESYSTEMS = {"local": LocalFS, "object-store": ObjectStoreFS}

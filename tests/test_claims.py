@@ -14,7 +14,7 @@ from collections import Counter
 import pyarrow.parquet as pq
 import pytest
 
-from helpers import data_dir, manifest, split_files, split_rows
+from helpers import data_dir, manifest, session_settings, split_files, split_rows
 from pricecurate import publish
 from pricecurate.errors import OutputError
 from pricecurate.cli import main
@@ -42,18 +42,6 @@ def mixed_input(tmp_path_factory):
 # folder then rests on the line numbers across splits and on the files' names, not on one task's order.
 SMALL_READ_SPLITS = {"spark.sql.files.maxPartitionBytes": "24000", "spark.sql.files.openCostInBytes": "1"}
 ROWS_PER_FILE = 40
-
-
-@contextlib.contextmanager
-def session_settings(spark, settings: dict[str, str]):
-    """Settings for one run, unset after it (given to the CLI's config, they would stay in the shared session)."""
-    for key, value in settings.items():
-        spark.conf.set(key, value)
-    try:
-        yield
-    finally:
-        for key in settings:
-            spark.conf.unset(key)
 
 
 def run_cli(*args: str) -> str:

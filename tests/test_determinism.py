@@ -8,11 +8,10 @@ import os
 import random
 import shutil
 from collections import Counter
-from contextlib import contextmanager
 
 import pytest
 
-from helpers import manifest, split_files, split_rows
+from helpers import manifest, session_settings, split_files, split_rows
 from pricecurate.config import load_config
 from pricecurate.items import KEPT, build_items
 from pricecurate.job import run_job
@@ -65,22 +64,11 @@ def sample_input(tmp_path_factory, tokenizer_spec):
     return source, plant_relistings(source, tokenizer_spec)
 
 
-@contextmanager
-def spark_settings(spark, settings: dict[str, str]):
-    for key, value in settings.items():
-        spark.conf.set(key, value)
-    try:
-        yield
-    finally:
-        for key in settings:
-            spark.conf.unset(key)
-
-
 def run(spark, source, output, *overrides, settings: dict[str, str] | None = None):
     # Baselines off: their own repeatability is test_baseline.py's; here they would only add fits to every run.
     config = load_config("conf/default.yaml", ["categories=all", "split.train=200", "split.test=30",
                                                 "split.validation=10", "baseline=false", *overrides])
-    with spark_settings(spark, settings or {}):
+    with session_settings(spark, settings or {}):
         result = run_job(spark, config, str(source), str(output))
     info = result.manifest
     assert info["spark"]["rule_records"] == info["accounting"]["lines"]  # dedup on: still once per line
