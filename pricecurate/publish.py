@@ -37,6 +37,7 @@ import datetime as dt
 import json
 import posixpath
 import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -447,8 +448,6 @@ def _recover_legacy(fs: FileSystem, output: str, card: Callable[[dict], str]) ->
 
 def _restore(fs: FileSystem, output: str, leftover, card: Callable[[dict], str]) -> None:
     """Copy an earlier version's complete dataset into a new data folder, its manifest last, and publish it."""
-    import uuid
-
     folder = data_folder_name(dt.datetime.now(dt.timezone.utc), uuid.uuid4().hex[:12])
     begin(fs, output, folder, "restore")
     for entry in fs.list(leftover.uri):
