@@ -51,8 +51,14 @@ class LocalFS:
         return os.path.isdir(uri)
 
     def list(self, uri: str) -> list[Entry]:
-        return [Entry(os.path.join(uri, n), n, os.path.getsize(os.path.join(uri, n)), os.path.isdir(os.path.join(uri, n)))
-                for n in sorted(os.listdir(uri))]
+        entries = []
+        for name in sorted(os.listdir(uri)):
+            path = os.path.join(uri, name)
+            try:
+                entries.append(Entry(path, name, os.path.getsize(path), os.path.isdir(path)))
+            except FileNotFoundError:  # gone between the two looks (another process's), as Hadoop's listing skips it
+                continue
+        return entries
 
     def mkdirs(self, uri: str) -> None:
         os.makedirs(uri, exist_ok=True)
@@ -141,9 +147,10 @@ class ObjectStoreFS(LocalFS):
         self.delete(source)
 
     def _upload(self, uri: str, text: str) -> str:
-        """The object's bytes, on their way (this process's alone: two uploads never share them)."""
+        """The object's bytes, on their way: this process's alone (two uploads never share them) and hidden,
+        as a store lists no PUT in flight."""
         os.makedirs(os.path.dirname(uri), exist_ok=True)
-        upload = f"{uri}.put-{uuid.uuid4().hex}"
+        upload = os.path.join(os.path.dirname(uri), f".{os.path.basename(uri)}.put-{uuid.uuid4().hex}")
         with open(upload, "w", encoding="utf-8") as handle:
             handle.write(text)
         return upload
