@@ -40,8 +40,8 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from pricecurate.export import export_dataset
-from pricecurate.export_formats import PROMPT_COMPLETION
+from pricecurate.export.build import export_dataset
+from pricecurate.export.formats import PROMPT_COMPLETION
 
 IGNORE_INDEX = -100  # the label PyTorch's cross-entropy (and so transformers/TRL) skips
 SPLITS = ("train", "validation", "test")
@@ -119,7 +119,7 @@ def load_tokenizer(model=None):
     from tokenizers import Tokenizer
     from transformers import PreTrainedTokenizerFast
 
-    from pricecurate.tokenizer import load_spec
+    from pricecurate.tokenizer.spec import load_spec
 
     return PreTrainedTokenizerFast(
         tokenizer_object=Tokenizer.from_str(load_spec().json),

@@ -8,17 +8,55 @@ from pathlib import Path
 
 import yaml
 
-from pricecurate.categories import CATEGORIES
+from pricecurate.errors import UserError
 from pricecurate.masking import mask_settings, redact_uri
-from pricecurate.minhash import NearParams
-from pricecurate import recipe as rules
-from pricecurate.recipe import COURSE_2024, RECIPES, Recipe
+from pricecurate.rules import recipe as rules
+from pricecurate.rules.categories import CATEGORIES
+from pricecurate.rules.recipe import COURSE_2024, RECIPES, Recipe
 from pricecurate.tokenizer import ENGINES, LLAMA31
 
 DEDUP_FIELDS = ("title", "text", "near")
 
+CANDIDATE_AT_THRESHOLD = 0.95  # least chance that a pair at the threshold shares a band
 
-class ConfigError(ValueError):
+
+@dataclass(frozen=True)
+class NearParams:
+    """The settings of near-duplicate detection (config section ``near``)."""
+
+    threshold: float = 0.8
+    ngram: int = 3
+    num_perm: int = 128
+    bands: int = 0  # 0: derived from the threshold (``lsh_bands``)
+
+    @property
+    def lsh(self) -> tuple[int, int]:
+        """(bands, rows per band)."""
+        if self.bands:
+            return self.bands, self.num_perm // self.bands
+        return lsh_bands(self.threshold, self.num_perm)
+
+
+def candidate_probability(similarity: float, bands: int, rows: int) -> float:
+    """Chance that two items of this Jaccard similarity share at least one band."""
+    return 1.0 - (1.0 - similarity**rows) ** bands
+
+
+def lsh_bands(threshold: float, num_perm: int) -> tuple[int, int]:
+    """The most rows per band (fewest chance candidates) that still catch a pair at the threshold.
+
+    Candidates are verified by signature similarity afterwards, so a missed
+    candidate is lost for good while a chance one only costs a comparison.
+    """
+    for rows in range(num_perm, 0, -1):
+        bands = num_perm // rows
+        if candidate_probability(threshold, bands, rows) >= CANDIDATE_AT_THRESHOLD:
+            return bands, rows
+    return num_perm, 1
+
+
+
+class ConfigError(UserError, ValueError):
     """A configuration problem, phrased for the user."""
 
 
@@ -63,7 +101,7 @@ class Config:
     max_gzip_bytes: int = 64 * 1024**3
     partitions: int = 0  # 0: derived from the input size and the cores
     reuse_items: str = ""  # a previous output whose curated items stand for this run's (same inputs, recipe, tokenizer)
-    baseline: bool = False  # fit and score the baselines (``pricecurate.baseline``) on the splits
+    baseline: bool = False  # fit and score the baselines (``pricecurate.evaluate.baseline``) on the splits
     spark: dict[str, str] = field(default_factory=dict)  # extra Spark settings
 
     def to_dict(self) -> dict:

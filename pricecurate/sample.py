@@ -17,7 +17,7 @@ import random
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from pricecurate.categories import CATEGORIES
+from pricecurate.rules.categories import CATEGORIES
 
 # Per category: the median price in dollars and a few product nouns.
 GOODS = {

@@ -33,6 +33,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # devtools/ (not installed)
+
 ROOT = Path(__file__).resolve().parent.parent
 CLI = ROOT / ".venv" / "bin" / "pricecurate"
 CONFIG = ROOT / "conf" / "course.yaml"
@@ -87,8 +89,9 @@ def require_project() -> None:
     if not CLI.exists():
         raise BenchError(f"{CLI} not found: create the venv and `pip install -e .[test]` in {ROOT}")
     try:
-        import pricecurate  # noqa: F401
         import psutil  # noqa: F401
+
+        import pricecurate  # noqa: F401
     except ImportError as exc:
         raise BenchError(f"{exc.name} is not importable by {sys.executable}; run this script with "
                          f"{ROOT / '.venv/bin/python'} after `pip install -e .[test]`") from exc
@@ -100,8 +103,8 @@ def require_project() -> None:
 def ensure_sample(dest: Path, per_category: int, planted_families: int = 0) -> int:
     """Write (or reuse) per_category records for each category in dest, plus planted near-duplicate
     families appended to one file; return the record count."""
-    from pricecurate.categories import CATEGORIES
-    from pricecurate.near_quality import planted_records
+    from devtools.near_quality import planted_records
+    from pricecurate.rules.categories import CATEGORIES
     from pricecurate.sample import write_sample
 
     # The marker sits beside the folder, not in it, and is written last: a half-written
@@ -151,7 +154,7 @@ def hf_tokenizer(spec_json: str):
 
 def per_record_loop(lines: list[str], tokenizer) -> int:
     """The course's loop, one record at a time; returns how many items it kept."""
-    from pricecurate import recipe
+    from pricecurate.rules import recipe
 
     kept = 0
     for line in lines:
@@ -183,14 +186,14 @@ def timed(function, *args) -> Timed:
 
 def job_codec(spec_json: str):
     """The batch codec the job's workers build (built outside any timed region, like the tokenizer above)."""
-    from pricecurate.tokenizer import build_codec
+    from pricecurate.tokenizer.engine import build_codec
 
     return build_codec(spec_json)  # the job's default engine choice
 
 
 def kept_by_build_items(lines: list[str], codec) -> int:
     """What the job's batch item builder keeps on the same lines (the sanity check for the baseline)."""
-    from pricecurate.items import KEPT, build_items
+    from pricecurate.rules.lines import KEPT, build_items
 
     batch = 5000  # about the size of the Arrow batches the job feeds it
     return sum(
@@ -204,7 +207,7 @@ def budget_on_real_records(spec_json: str) -> dict | None:
     """Per record set and preset, what the preset's recipe keeps of the real records in ../shared and how long
     the prompts are."""
     from pricecurate.config import load_config
-    from pricecurate.items import KEPT, build_items
+    from pricecurate.rules.lines import KEPT, build_items
 
     if not SHARED_DATA.is_dir():
         return None
@@ -225,7 +228,7 @@ def budget_on_real_records(spec_json: str) -> dict | None:
 
 def candidate_texts(folder: Path) -> list[str]:
     """Every text the recipe hands to the tokenizer, i.e. the Candidates over the whole input."""
-    from pricecurate import recipe
+    from pricecurate.rules import recipe
 
     texts = []
     for path in category_files(folder):
@@ -476,8 +479,8 @@ def machine_info() -> dict:
 
 
 def jvm_archive_mapped() -> bool:
-    from pricecurate.jvm_archive import mapped
-    from pricecurate.tokenizer import cache_dir
+    from pricecurate.paths import cache_dir
+    from pricecurate.spark.jvm_archive import mapped
 
     return mapped(cache_dir()) is not None
 
@@ -632,8 +635,8 @@ def say(message: str) -> None:
 
 
 def bench(args: argparse.Namespace, workdir: Path) -> dict:
-    from pricecurate.categories import CATEGORIES
-    from pricecurate.tokenizer import load_spec
+    from pricecurate.rules.categories import CATEGORIES
+    from pricecurate.tokenizer.spec import load_spec
 
     machine = machine_info()
     say("generating input (reused when already there)")
@@ -657,7 +660,7 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
 
     # Iterating on balancing and splits: the default run again on the big input's items, reused; then with another
     # seed too, which picks other representatives of each duplicate group, so deduplication runs again.
-    from pricecurate.jvm_archive import OFF_ENV
+    from pricecurate.spark.jvm_archive import OFF_ENV
 
     reuse_runs = {}
     archive = jvm_archive_mapped()
@@ -786,8 +789,8 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
 
 def remember(result: dict) -> Path:
     """This machine's figures, where `pricecurate plan` looks for its per-core rate."""
-    from pricecurate.estimate import BENCH_RESULT
-    from pricecurate.tokenizer import cache_dir
+    from pricecurate.paths import cache_dir
+    from pricecurate.pipeline.estimate import BENCH_RESULT
 
     path = cache_dir() / BENCH_RESULT
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -21,8 +21,9 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # devtools/ (not installed)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RECORDS = 5_500_000  # about 5.2 GiB of generated JSON lines
@@ -146,7 +147,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def bigrun(bench, args: argparse.Namespace, workdir: Path) -> dict:
-    from pricecurate.corpus import ensure_scaled_corpus
+    from devtools.corpus import ensure_scaled_corpus
     from pricecurate.sample import write_sample
 
     sizes = {str(n): n for n in sorted({args.compare, args.records} - {0})}

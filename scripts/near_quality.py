@@ -3,9 +3,9 @@
     .venv/bin/python scripts/near_quality.py [--bases N] [--threshold T] [--json]
 
 Groups the prompts of two corpora with the job's signing and grouping
-(``pricecurate.near``), computes the exact word-n-gram Jaccard of every pair of
+(``pricecurate.pipeline.dedup.near``), computes the exact word-n-gram Jaccard of every pair of
 prompts, and prints per band how many pairs there are and how many share a
-group. The corpora: planted variants (``pricecurate.near_quality``, made by the
+group. The corpora: planted variants (``devtools.near_quality``, made by the
 item rules from generated records) and, when ``../shared`` is there, the kept
 items of its real and converted records.
 """
@@ -20,14 +20,17 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # devtools/ (not installed)
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("PRICECURATE_SHARED", ROOT.parent / "shared"))
 
 
 def planted_prompts(bases: int) -> list[str]:
-    from pricecurate.items import KEPT, build_items
-    from pricecurate.near_quality import planted_records
-    from pricecurate.tokenizer import codec_for, load_spec
+    from devtools.near_quality import planted_records
+    from pricecurate.rules.lines import KEPT, build_items
+    from pricecurate.tokenizer.engine import codec_for
+    from pricecurate.tokenizer.spec import load_spec
 
     spec = load_spec()
     outcomes = build_items([json.dumps(r) for r in planted_records(bases=bases)], codec_for(spec.json, spec.sha256))
@@ -46,10 +49,11 @@ def shared_prompts() -> list[str] | None:
 
 
 def measure(bases: int, threshold: float) -> dict:
-    from pricecurate.minhash import NearParams, item_text
-    from pricecurate.near import group_prompts
-    from pricecurate.near_quality import score
-    from pricecurate.session import build_session
+    from devtools.near_quality import score
+    from pricecurate.config import NearParams
+    from pricecurate.pipeline.dedup.minhash import item_text
+    from pricecurate.pipeline.dedup.near import group_prompts
+    from pricecurate.spark.session import build_session
 
     params = NearParams(threshold=threshold)
     corpora = {"planted": planted_prompts(bases), "shared": shared_prompts()}

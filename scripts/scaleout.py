@@ -33,6 +33,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # devtools/ (not installed)
+
 ROOT = Path(__file__).resolve().parent.parent
 MiB = 1 << 20
 
@@ -47,8 +49,8 @@ FULL_SCALE: dict[str, int] = {
     "spark.sql.adaptive.coalescePartitions.minPartitionSize": 1 * MiB,
     "spark.sql.autoBroadcastJoinThreshold": 10 * MiB,
     "write.rows_per_file": 500_000,
-    "pricecurate.read:_BYTES_PER_PARTITION": 48 * MiB,  # per-task target for spreading a big file
-    "pricecurate.read:SHUFFLE_INPUT_BYTES": 128 * MiB,  # input bytes per shuffle partition after the rules
+    "pricecurate.pipeline.read:BYTES_PER_PARTITION": 48 * MiB,  # per-task target for spreading a big file
+    "pricecurate.pipeline.read:SHUFFLE_INPUT_BYTES": 128 * MiB,  # input bytes per shuffle partition after the rules
 }
 DEFAULT_CORES = (8, 64, 256)
 DEFAULT_RECORDS = 400_000
@@ -97,7 +99,7 @@ def model_settings(ratio: float, cores: int, events_dir: Path) -> ModelSettings:
         "spark.default.parallelism": str(cores),
         "spark.eventLog.enabled": "true",
         "spark.eventLog.dir": str(events_dir),
-        "spark.eventLog.compress": "false",  # pricecurate.eventlog reads plain JSON lines only
+        "spark.eventLog.compress": "false",  # devtools.eventlog reads plain JSON lines only
         "spark.eventLog.rolling.enabled": "false",
         "spark.ui.enabled": "false",  # not needed for the log; spares a port and some CPU
     })
@@ -162,7 +164,7 @@ class ModelRun:
     measured_wall_s: float  # run_job on the model input at local[2]
     tokenizer_builds: int  # in the model run; 0 when the warm-up did its job
     records_read: int
-    stages: list  # pricecurate.eventlog.Stage
+    stages: list  # devtools.eventlog.Stage
 
 
 def build_worker_codecs(spark, config) -> None:
@@ -173,14 +175,14 @@ def build_worker_codecs(spark, config) -> None:
     workers may be gone. A mapInArrow like the job's goes to the same worker
     pool; each task holds its worker for a moment so that all slots get one.
     """
-    from pricecurate.tokenizer import load_spec
+    from pricecurate.tokenizer.spec import load_spec
 
     spec = load_spec(config.tokenizer)
     spec_json = spark.sparkContext.broadcast(spec.json)
     sha256, engine = spec.sha256, config.tokenizer_engine
 
     def build(batches):
-        from pricecurate import tokenizer
+        from pricecurate.tokenizer import engine as tokenizer
 
         tokenizer.codec_for(spec_json.value, sha256, engine)
         time.sleep(1)
@@ -199,10 +201,10 @@ def run_model(cores: int, ratio: float, corpus: Path, warm_up_input: Path, workd
     per-executor costs that do not grow with the data, so the model's tasks
     must not carry them into the multiplication by R. Spark reuses the workers.
     """
-    from pricecurate.eventlog import find_event_log, read_stages
-    from pricecurate.job import run_job
-    from pricecurate.progress import Progress
-    from pricecurate.session import build_session
+    from devtools.eventlog import find_event_log, read_stages
+    from pricecurate.pipeline.job import run_job
+    from pricecurate.pipeline.progress import Progress
+    from pricecurate.spark.session import build_session
 
     events_dir = workdir / "events"
     events_dir.mkdir(parents=True, exist_ok=True)
@@ -236,7 +238,7 @@ def run_model(cores: int, ratio: float, corpus: Path, warm_up_input: Path, workd
 
 
 def short_name(stage_name: str) -> str:
-    """`collect at /long/path/pricecurate/job.py:154` -> `collect at job.py:154`."""
+    """`collect at /long/path/pricecurate/pipeline/job.py:154` -> `collect at job.py:154`."""
     if stage_name.startswith("$anonfun$"):  # AQE materializes query stages from a thread pool
         return "query stage " + stage_name.rsplit(" at ", 1)[-1]
     return re.sub(r"\S*/", "", stage_name)
@@ -255,7 +257,7 @@ def verdict(met: bool) -> str:
 
 
 def run_result(run: ModelRun, ratio: float, fixed_seconds: float, total_input: int) -> dict:
-    from pricecurate.eventlog import AS_MEASURED, BY_BYTES, input_shuffle, project
+    from devtools.eventlog import AS_MEASURED, BY_BYTES, input_shuffle, project
 
     projection = project(run.stages, ratio, run.cores, fixed_seconds, spread=BY_BYTES)
     as_measured = project(run.stages, ratio, run.cores, fixed_seconds, spread=AS_MEASURED)
@@ -379,7 +381,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def scaleout(args: argparse.Namespace, workdir: Path) -> dict:
-    from pricecurate.corpus import FULL_DATASET_RECORDS, ensure_scaled_corpus
+    from devtools.corpus import FULL_DATASET_RECORDS, ensure_scaled_corpus
 
     ratio = FULL_DATASET_RECORDS / args.records
     # Driver and workers must import the same pricecurate: this interpreter's.

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 PROBE = """
 import json, time
 started = time.perf_counter()
-from pricecurate.session import build_session
+from pricecurate.spark.session import build_session
 spark = build_session("local[2]")
 session = time.perf_counter()
 spark.range(10).selectExpr("sum(id)").collect()
@@ -37,7 +37,7 @@ MEASURES = ("session_s", "first_query_s", "second_query_s")
 
 
 def probe(archive: bool) -> dict:
-    from pricecurate.jvm_archive import OFF_ENV
+    from pricecurate.spark.jvm_archive import OFF_ENV
 
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
     if archive:
@@ -54,8 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
 
-    from pricecurate.jvm_archive import mapped
-    from pricecurate.tokenizer import cache_dir
+    from pricecurate.paths import cache_dir
+    from pricecurate.spark.jvm_archive import mapped
 
     archive = mapped(cache_dir())
     if archive is None:

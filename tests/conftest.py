@@ -48,7 +48,7 @@ def load_golden(name: str) -> list[dict]:
 
 @pytest.fixture(scope="session")
 def spark():
-    from pricecurate.session import build_session
+    from pricecurate.spark.session import build_session
 
     os.environ["PYSPARK_PYTHON"] = sys.executable
     # One session runs thousands of queries: the UI keeps only the last few plans, not 1,000 of them.
@@ -61,7 +61,7 @@ def spark():
 
 @pytest.fixture(scope="session")
 def tokenizer_spec():
-    from pricecurate.tokenizer import load_spec
+    from pricecurate.tokenizer.spec import load_spec
 
     return load_spec()
 
@@ -69,6 +69,6 @@ def tokenizer_spec():
 @pytest.fixture(scope="session", params=["tiktoken", "tokenizers"])
 def codec(request, tokenizer_spec):
     """Every rule test runs with both encoding engines: they must agree exactly."""
-    from pricecurate.tokenizer import codec_for
+    from pricecurate.tokenizer.engine import codec_for
 
     return codec_for(tokenizer_spec.json, tokenizer_spec.sha256, request.param)

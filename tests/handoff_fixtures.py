@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pricecurate.recipe import COURSE_2024, make_prompt, make_test_prompt
+from pricecurate.rules.recipe import COURSE_2024, make_prompt, make_test_prompt
 
 DATA_FOLDER = "data-20261127T000000-handmade"
 

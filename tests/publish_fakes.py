@@ -26,10 +26,10 @@ import sys
 import time
 import uuid
 
-from pricecurate import publish
 from pricecurate.errors import OutputError
-from pricecurate.fs import Entry, temp_name
-from pricecurate.lease import Lease
+from pricecurate.output import layout, publish
+from pricecurate.output.lease import Lease
+from pricecurate.spark.fs import Entry, temp_name
 
 FILES = ("items/category=A/part-0.parquet", "items/category=B/part-0.parquet",
          "train/category=A/part-0.parquet", "test/category=A/part-0.parquet")
@@ -183,7 +183,7 @@ def manifest_for(tag: str) -> dict:
 
 
 def card(manifest: dict) -> str:
-    return f"{publish.CARD_MARK}\n# dataset {manifest['tag']} in {manifest.get('data')}\n"
+    return f"{layout.CARD_MARK}\n# dataset {manifest['tag']} in {manifest.get('data')}\n"
 
 
 _SECONDS = {"old": 1, "new": 2}  # of a run's start: later tags' folders sort later
@@ -192,7 +192,7 @@ _SECONDS = {"old": 1, "new": 2}  # of a run's start: later tags' folders sort la
 def folder_for(tag: str) -> str:
     """The data folder name of the fake run tagged ``tag``."""
     started = dt.datetime(2026, 1, 1, 0, 0, _SECONDS.get(tag, 3), tzinfo=dt.timezone.utc)
-    return publish.data_folder_name(started, hashlib.sha256(tag.encode()).hexdigest()[:12])
+    return layout.data_folder_name(started, hashlib.sha256(tag.encode()).hexdigest()[:12])
 
 
 def write_run(fs, output: str, tag: str, delay: float = 0.0, overwrite: bool = True) -> str:
@@ -214,7 +214,7 @@ def write_run(fs, output: str, tag: str, delay: float = 0.0, overwrite: bool = T
 
 def published_tag(output: str) -> str | None:
     """The tag of the complete dataset at ``output``, checked file by file; None when there is none."""
-    path = os.path.join(output, publish.MANIFEST)
+    path = os.path.join(output, layout.MANIFEST)
     if not os.path.exists(path):
         return None
     with open(path, encoding="utf-8") as handle:
@@ -223,7 +223,7 @@ def published_tag(output: str) -> str | None:
     for name, digest in manifest["files"].items():
         with open(os.path.join(folder, name), "rb") as handle:
             assert hashlib.sha256(handle.read()).hexdigest() == digest, name
-    with open(os.path.join(output, publish.CARD), encoding="utf-8") as handle:
+    with open(os.path.join(output, layout.CARD), encoding="utf-8") as handle:
         assert handle.read() == card(manifest)
     return manifest["tag"]
 
@@ -246,7 +246,7 @@ def main(kind: str, output: str, tag: str, kill_at: int, mode: str, delay: float
             print(f"refused: {error}")
             sys.exit(2)
     else:  # what the next run does first: take the lease (from a killed run, at once), recover, give it back
-        lease = Lease.acquire(fs, f"{output}/{publish.LEASE}", uuid.uuid4().hex[:12], output)
+        lease = Lease.acquire(fs, f"{output}/{layout.LEASE}", uuid.uuid4().hex[:12], output)
         try:
             publish.recover(fs, output, card)
         finally:

@@ -10,13 +10,13 @@ import os
 from collections import Counter
 
 import pytest
-
 from helpers import data_dir, manifest, split_rows
+
 from pricecurate.config import load_config
-from pricecurate.items import DROPPED, KEPT, QUARANTINED, build_items
-from pricecurate.job import run_job
+from pricecurate.pipeline.job import run_job
+from pricecurate.rules.lines import DROPPED, KEPT, QUARANTINED, build_items
 from pricecurate.sample import generate_records
-from pricecurate.tokenizer import codec_for
+from pricecurate.tokenizer.engine import codec_for
 
 GOOD = [json.dumps(r) for r in generate_records("Automotive", 60, seed=3)]
 MAX_RECORD_BYTES = 100_000  # the rule is the same at the default 4 MiB; a small limit keeps the test fast

@@ -6,14 +6,14 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from helpers import manifest, split_rows
 from pyspark.sql import functions as F
 
-from helpers import manifest, split_rows
-from pricecurate.balance import _KEY, _keyed, apply_balance, balance_items, plan_balance
-from pricecurate.keys import TIE_BREAK
 from pricecurate.config import Balance, load_config
-from pricecurate.job import run_job
+from pricecurate.pipeline.balance import _KEY, _keyed, apply_balance, balance_items, plan_balance
+from pricecurate.pipeline.job import run_job
 from pricecurate.sample import write_sample
+from pricecurate.spark.columns import TIE_BREAK
 
 CAP = 1200
 
@@ -52,7 +52,7 @@ def test_plan_counts_exactly_what_the_filter_keeps(spark):
 
 def test_slots_follow_the_recipe_price_range(spark):
     """A recipe with prices from $15 to $400 balances slots 15-400: slot 10 and slot 0 are outside it."""
-    from pricecurate.recipe import Recipe
+    from pricecurate.rules.recipe import Recipe
 
     items = synthetic_items(spark, 3)
     balance = Balance(weights={"Automotive": 1.0})

@@ -6,16 +6,16 @@ import json
 import os
 
 import pytest
-
 from conftest import SHARED, require_shared
 from helpers import manifest, split_rows
-from pricecurate import metrics
-from pricecurate.baseline import MIN_TRAIN, baseline_lines, run_baselines
-from pricecurate.cli import main
+
+from pricecurate.cli.main import main
 from pricecurate.config import load_config
-from pricecurate.datacard import render
-from pricecurate.job import run_job
-from pricecurate.report import write_report
+from pricecurate.evaluate import metrics
+from pricecurate.evaluate.baseline import MIN_TRAIN, baseline_lines, run_baselines
+from pricecurate.pipeline.job import run_job
+from pricecurate.report.build import write_report
+from pricecurate.report.card import render
 
 # The older real records hold about 1,300 items that pass the recipe: enough for a split that says something.
 SETTINGS = ["categories=all", "dedup=title,text", "split.train=1000", "split.test=250", "baseline=true"]

@@ -13,15 +13,15 @@ from collections import Counter
 
 import pyarrow.parquet as pq
 import pytest
-
 from helpers import data_dir, manifest, session_settings, split_files, split_rows
-from pricecurate import publish
-from pricecurate.errors import OutputError
-from pricecurate.cli import main
+
+from pricecurate.cli.main import main
 from pricecurate.config import load_config
-from pricecurate.job import run_job
-from pricecurate.progress import Progress
-from pricecurate.report import write_report
+from pricecurate.errors import OutputError
+from pricecurate.output import layout, publish
+from pricecurate.pipeline.job import run_job
+from pricecurate.pipeline.progress import Progress
+from pricecurate.report.build import write_report
 from pricecurate.sample import write_sample
 
 CATEGORIES = ["Automotive", "Toys_and_Games"]
@@ -179,8 +179,8 @@ def test_a_failed_run_leaves_the_previous_dataset_and_only_its_items_which_the_n
         run_job(spark, config, str(mixed_input), str(course_run), overwrite=True)
     [left] = sorted(set(os.listdir(course_run)) - set(listing))
     kept = sorted(name for name in os.listdir(course_run / left) if not name.startswith("."))  # not Hadoop's .crc
-    assert left.startswith("data-") and kept == sorted(["curated", publish.ITEMS_DONE, publish.DEDUP_DONE,
-                                                        publish.MARKER])
+    assert left.startswith("data-") and kept == sorted(["curated", layout.ITEMS_DONE, layout.DEDUP_DONE,
+                                                        layout.MARKER])
     assert split_rows(str(course_run), "train") == before and manifest(str(course_run)) == published
 
     monkeypatch.undo()
@@ -198,12 +198,12 @@ def test_an_output_holding_only_an_interrupted_first_runs_items_can_be_run_on(sp
     """A first run that died after its items leaves only its data folder: the next run needs no --overwrite
     (nothing is replaced); a file put beside it is someone else's and stays, and a folder holding only such
     files, or a folder named like a data folder without the marker, is refused."""
-    from pricecurate.fs import HadoopFS
+    from pricecurate.spark.fs import HadoopFS
 
     output = tmp_path / "out"
     folder = output / "data-20260101T000000-0123456789ab"
     folder.mkdir(parents=True)
-    (folder / publish.MARKER).write_text("{}")
+    (folder / layout.MARKER).write_text("{}")
     fs = HadoopFS(spark)
 
     def claim(where, overwrite):
@@ -212,7 +212,7 @@ def test_an_output_holding_only_an_interrupted_first_runs_items_can_be_run_on(sp
     claim(output, overwrite=False)
     (output / "notes.txt").write_text("mine")
     claim(output, overwrite=False)
-    (folder / publish.MARKER).unlink()  # the same name, holding something not made by a run: not ours
+    (folder / layout.MARKER).unlink()  # the same name, holding something not made by a run: not ours
     (folder / "mine.txt").write_text("mine")
     with pytest.raises(OutputError, match="is not a pricecurate dataset"):
         claim(output, overwrite=True)

@@ -7,14 +7,14 @@ import subprocess
 import sys
 
 import pytest
-
 from helpers import manifest, split_rows
-from pricecurate.cli import main
+
+from pricecurate.cli.main import main
 from pricecurate.sample import write_sample
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pricecurate.cli", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "pricecurate.cli.main", *args], capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")

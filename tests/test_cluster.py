@@ -14,10 +14,8 @@ import sys
 import time
 import urllib.request
 
-import pytest
-
 import psutil
-
+import pytest
 from helpers import LOOPBACK, SocketSampler, data_dir, listening_sockets
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -101,7 +99,7 @@ def test_authenticated_standalone_cluster_matches_local_mode_and_refuses_strange
     if shutil.which("java") is None:
         pytest.skip("java is not on PATH; a Spark standalone cluster needs a JVM")
     from pricecurate.config import load_config
-    from pricecurate.job import run_job
+    from pricecurate.pipeline.job import run_job
     from pricecurate.sample import write_sample
 
     # Ports of its own, so a cluster another test left behind cannot answer in its place.
@@ -188,7 +186,7 @@ def test_losing_a_worker_mid_run_changes_nothing(tmp_path, spark):
     import signal
 
     from pricecurate.config import load_config
-    from pricecurate.job import run_job
+    from pricecurate.pipeline.job import run_job
     from pricecurate.sample import write_sample
 
     # Authentication explicitly off (the opt-out must still give a working cluster).
@@ -286,7 +284,7 @@ def _running_seconds(task: dict) -> float:
 
 def _lost_work(events_dir) -> dict:
     """Executors removed, and tasks that ended because their executor was lost, in the run's event log."""
-    from pricecurate.eventlog import read_events
+    from devtools.eventlog import read_events
 
     counts = {"executors_removed": 0, "tasks_lost": 0}
     for path in events_dir.iterdir():

@@ -6,9 +6,8 @@ import re
 
 import pytest
 
-from pricecurate import minhash as mh
-from pricecurate.categories import CATEGORIES
-from pricecurate.config import ConfigError, load_config
+from pricecurate.config import ConfigError, load_config, lsh_bands
+from pricecurate.rules.categories import CATEGORIES
 
 
 def test_course_preset_is_the_course():
@@ -35,7 +34,7 @@ def test_near_settings_override_and_reach_the_manifest_view():
                                               "near.num_perm=64", "near.bands=8"])
     assert config.dedup == ["near"] and config.near.lsh == (8, 8)
     assert config.to_dict()["near"] == {"threshold": 0.9, "ngram": 5, "num_perm": 64, "bands": 8}
-    assert load_config("conf/course.yaml", ["near.threshold=0.6"]).near.lsh == mh.lsh_bands(0.6, 128)
+    assert load_config("conf/course.yaml", ["near.threshold=0.6"]).near.lsh == lsh_bands(0.6, 128)
 
 
 def test_overrides_keep_their_types():

@@ -6,14 +6,14 @@ import hashlib
 
 import pytest
 
-from pricecurate.categories import CATEGORIES
-from pricecurate.corpus import (
+from devtools.corpus import (
     FULL_DATASET_MILLIONS,
     FULL_DATASET_RECORDS,
     ensure_scaled_corpus,
     scaled_counts,
     write_scaled_corpus,
 )
+from pricecurate.rules.categories import CATEGORIES
 from pricecurate.sample import generate_records
 
 

@@ -6,10 +6,10 @@ from collections import defaultdict
 
 from pyspark.sql import functions as F
 
-from pricecurate.dedup import mark_duplicates
-from pricecurate.items import DROPPED, KEPT
-from pricecurate.keys import item_hash
-from pricecurate.recipe import make_prompt
+from pricecurate.pipeline.dedup.mark import mark_duplicates
+from pricecurate.rules.lines import DROPPED, KEPT
+from pricecurate.rules.recipe import make_prompt
+from pricecurate.spark.columns import item_hash
 
 # (group, how its members repeat each other, members): same text under different titles and prices,
 # or the same title over different texts.

@@ -10,14 +10,14 @@ import shutil
 from collections import Counter
 
 import pytest
-
 from helpers import manifest, session_settings, split_files, split_rows
+
+from devtools.near_quality import write_planted
 from pricecurate.config import load_config
-from pricecurate.items import KEPT, build_items
-from pricecurate.job import run_job
-from pricecurate.near_quality import write_planted
+from pricecurate.pipeline.job import run_job
+from pricecurate.rules.lines import KEPT, build_items
 from pricecurate.sample import write_sample
-from pricecurate.tokenizer import codec_for
+from pricecurate.tokenizer.engine import codec_for
 
 CATEGORIES = ["Automotive", "Electronics", "Toys_and_Games"]
 SPLITS = ("items", "train", "test", "validation")

@@ -7,13 +7,14 @@ import json
 import time
 
 import pytest
-
 from conftest import SHARED, SHARED_SETS, load_golden, require_shared
-from pricecurate import recipe
-from pricecurate.categories import CATEGORIES
+
+from pricecurate.rules import recipe
+from pricecurate.rules.categories import CATEGORIES
 from pricecurate.sample import generate_records
-from pricecurate.tiktoken_codec import TiktokenCodec, UnsupportedTokenizer, tiktoken_mismatch
-from pricecurate.tokenizer import Codec, build_codec, choose_engine
+from pricecurate.tokenizer.codec import Codec
+from pricecurate.tokenizer.engine import build_codec, choose_engine
+from pricecurate.tokenizer.tiktoken_codec import TiktokenCodec, UnsupportedTokenizer, tiktoken_mismatch
 
 AWKWARD = [
     "Price is $12 – café ① ² 日本語のテキスト 😀👍🏽 \u00a0 \t tabs\r\nand\u2028separators",

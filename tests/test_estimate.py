@@ -7,13 +7,21 @@ import json
 import random
 
 import pytest
-
 from conftest import SHARED, require_shared
+
 from pricecurate.config import load_config
-from pricecurate.estimate import (
-    DEFAULT_RATE_PER_CORE, SAMPLE_BYTES, bench_rates, describe, estimate, head_lines, plan_run, read_tasks, records_in,
+from pricecurate.pipeline.estimate import (
+    DEFAULT_RATE_PER_CORE,
+    SAMPLE_BYTES,
+    bench_rates,
+    describe,
+    estimate,
+    head_lines,
+    plan_run,
+    read_tasks,
+    records_in,
 )
-from pricecurate.read import InputFile, InputPlan
+from pricecurate.pipeline.read import InputFile, InputPlan
 
 
 def _lines(count: int, seed: int = 3) -> bytes:

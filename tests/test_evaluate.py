@@ -9,12 +9,12 @@ import math
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from handoff_fixtures import row, write_dataset
-from pricecurate.cli import main
-from pricecurate.evaluate import evaluate, summary
-from pricecurate.metrics import band_labels, rmsle, score, score_by_category
-from pricecurate.predictions import EvaluationError, parse_price_text
+
+from pricecurate.cli.main import main
+from pricecurate.evaluate.metrics import band_labels, rmsle, score, score_by_category
+from pricecurate.evaluate.predictions import EvaluationError, parse_price_text
+from pricecurate.evaluate.score import evaluate, summary
 
 PREFIX = "Price is $"
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pricecurate.eventlog import (
+from devtools.eventlog import (
     AS_MEASURED,
     BY_BYTES,
     EventLogError,

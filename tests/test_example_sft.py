@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
 import prepare_sft  # noqa: E402
 
-from pricecurate.recipe import PRICE_PREFIX, QUESTION  # noqa: E402
+from pricecurate.rules.recipe import PRICE_PREFIX, QUESTION  # noqa: E402
 
 PRODUCTS = {
     "7.00": "Steel Tape Measure\nA 25 foot tape with a magnetic hook and a belt clip.",

@@ -8,15 +8,15 @@ import os
 
 import pyarrow.parquet as pq
 import pytest
-
 from handoff_fixtures import row, storage_order, write_dataset
-from pricecurate import export as export_module
-from pricecurate import readback
-from pricecurate.cli import main
-from pricecurate.export import ExportError, export_dataset, resolve_templates
-from pricecurate.export_formats import DEFAULT_SYSTEM, line_problem
-from pricecurate.recipe import PRICE_PREFIX, QUESTION
-from pricecurate.tokenizer import build_codec
+
+from pricecurate.cli.main import main
+from pricecurate.export import build as export_module
+from pricecurate.export.build import ExportError, export_dataset, resolve_templates
+from pricecurate.export.formats import DEFAULT_SYSTEM, line_problem
+from pricecurate.output import readback
+from pricecurate.rules.recipe import PRICE_PREFIX, QUESTION
+from pricecurate.tokenizer.engine import build_codec
 
 SHORT_QUESTION = "How much does this cost?"
 

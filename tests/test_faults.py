@@ -9,9 +9,9 @@ import sys
 import time
 
 import pytest
-
 from helpers import manifest, split_rows
-from pricecurate.near_quality import write_planted
+
+from devtools.near_quality import write_planted
 from pricecurate.sample import write_sample
 
 SPLITS = ("items", "train", "test")
@@ -25,7 +25,7 @@ TRAIN, TEST = 120, 20
 def start(source, output, master: str, *extra: str) -> subprocess.Popen:
     log = open(output.parent / f"run-{time.monotonic_ns()}.log", "w+")
     process = subprocess.Popen(
-        [sys.executable, "-m", "pricecurate.cli", "run", "--config", "conf/course.yaml", "--input", str(source),
+        [sys.executable, "-m", "pricecurate.cli.main", "run", "--config", "conf/course.yaml", "--input", str(source),
          "--output", str(output), "--categories", "all", "--master", master, "--no-report",
          "--set", f"split.train={TRAIN}", "--set", f"split.test={TEST}", *CUT, *extra],
         stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True,
@@ -68,7 +68,7 @@ def dataset(output) -> dict:
 
 def test_sigkill_mid_write_keeps_the_old_dataset_and_the_next_run_recovers(spark, tmp_path):
     from pricecurate.config import load_config
-    from pricecurate.job import run_job
+    from pricecurate.pipeline.job import run_job
 
     source = tmp_path / "in"
     write_sample(source, records_per_category=150, categories=["Automotive", "Toys_and_Games", "Electronics"])

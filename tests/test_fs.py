@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from pricecurate import fs as fs_module
-from pricecurate.fs import HadoopFS, link_tree
+from pricecurate.spark import fs as fs_module
+from pricecurate.spark.fs import HadoopFS, link_tree
 
 
 def _tree(root):

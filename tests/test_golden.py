@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import defaultdict
 
 import pytest
-
 from conftest import SHARED, SHARED_SETS, load_golden, needs_shared
-from pricecurate.items import KEPT, build_items
-from pricecurate.recipe import make_test_prompt
+
+from pricecurate.rules.lines import KEPT, build_items
+from pricecurate.rules.recipe import make_test_prompt
 
 
 def golden_view(entry: dict) -> tuple:

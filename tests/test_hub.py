@@ -12,8 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from pricecurate import hub
-from pricecurate.hub import DEFAULT_BASE_URL, HubError, download_categories, push_dataset
+from pricecurate.output import hub
+from pricecurate.output.hub import DEFAULT_BASE_URL, HubError, download_categories, push_dataset
 
 TOKEN = "hf_SECRET123"
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
-from pricecurate import items, recipe
-from pricecurate.items import DROPPED, KEPT, QUARANTINED, build_items
+from pricecurate.rules import lines as items
+from pricecurate.rules import recipe
+from pricecurate.rules.lines import DROPPED, KEPT, QUARANTINED, build_items
 
 PROSE = (
     "This sturdy garden hose nozzle has eight spray patterns for watering plants, washing the car and "

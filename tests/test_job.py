@@ -7,17 +7,18 @@ import os
 from collections import Counter
 
 import pytest
-from pyspark.sql import functions as F
-
 from conftest import SHARED, SHARED_SETS, load_golden, needs_shared, require_shared
 from helpers import data_dir, manifest, split_rows
+from pyspark.sql import functions as F
+
 from pricecurate.config import load_config
-from pricecurate.job import run_job
-from pricecurate.progress import Progress
-from pricecurate.read import discover, plan_layout, read_lines
-from pricecurate.recipe import COURSE_2024
-from pricecurate.fs import HadoopFS
-from pricecurate.stages import apply_recipe, cut_test_prompt, number_outcomes, tally_outcomes
+from pricecurate.pipeline.arrow_rules import apply_recipe, number_outcomes, tally_outcomes
+from pricecurate.pipeline.job import run_job
+from pricecurate.pipeline.progress import Progress
+from pricecurate.pipeline.read import discover, plan_layout, read_lines
+from pricecurate.rules.recipe import COURSE_2024
+from pricecurate.spark.columns import cut_test_prompt
+from pricecurate.spark.fs import HadoopFS
 
 
 @needs_shared

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pricecurate import jvm_archive
-from pricecurate.jvm_archive import ArchiveError, archive_path, java_options, publish, usable
+from pricecurate.spark import jvm_archive
+from pricecurate.spark.jvm_archive import ArchiveError, archive_path, java_options, publish, usable
 
 
 @pytest.fixture
@@ -116,13 +116,13 @@ def test_the_record_holds_the_archive_size(tmp_path, jars):
 BUILD = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from pricecurate.prepare import build
+    from pricecurate.cli.prepare import build
 
     print(build(Path(sys.argv[1]), workload=lambda spark, scratch, say: None, say=lambda line: None))
 """)
 USE = textwrap.dedent("""
     import sys
-    from pricecurate.session import build_session
+    from pricecurate.spark.session import build_session
 
     spark = build_session("local[1]", {"spark.driver.extraJavaOptions": f"-Xlog:class+load=info:file={sys.argv[1]}"})
     spark.stop()

@@ -6,16 +6,17 @@ import json
 from types import SimpleNamespace
 
 import pytest
-
 from helpers import manifest, split_rows
-from pricecurate import minhash as mh
-from pricecurate.cli import _summary
+
+from devtools.near_quality import planted_records
+from pricecurate import config as near_settings
+from pricecurate.cli.commands import summary as _summary
 from pricecurate.config import load_config
-from pricecurate.datacard import render
-from pricecurate.job import run_job
-from pricecurate.leakage import find_leaks
-from pricecurate.near_quality import planted_records
-from pricecurate.report import write_report
+from pricecurate.pipeline.dedup import minhash as mh
+from pricecurate.pipeline.job import run_job
+from pricecurate.pipeline.leakage import find_leaks
+from pricecurate.report.build import write_report
+from pricecurate.report.card import render
 
 SPLIT = ["categories=all", "split.train=330", "split.test=110", "split.validation=40", "balance.slot_cap=1000"]
 
@@ -114,7 +115,7 @@ def test_the_implied_check_is_what_running_it_finds(spark, with_near):
     assigned = spark.createDataFrame(
         [(split, line, text, price, category, asin, title) for split, line, text, price, category, asin, title, _ in rows],
         "split string, line long, prompt string, price double, category string, parent_asin string, title string")
-    ran = find_leaks(assigned, mh.NearParams(), 42)
+    ran = find_leaks(assigned, near_settings.NearParams(), 42)
     assert not ran["implied_by_dedup"] and info["leakage"]["implied_by_dedup"]
     assert {k: v for k, v in ran.items() if k != "implied_by_dedup"} == {
         k: v for k, v in info["leakage"].items() if k != "implied_by_dedup"}

@@ -9,10 +9,10 @@ import sys
 import threading
 import time
 
+import publish_fakes as fakes
 import pytest
 
-import publish_fakes as fakes
-from pricecurate.lease import Lease, LeaseHeld, LeaseLost
+from pricecurate.output.lease import Lease, LeaseHeld, LeaseLost
 
 
 def test_a_live_lease_is_refused_with_its_holder_named(tmp_path):
@@ -71,7 +71,7 @@ def test_the_heartbeat_keeps_a_lease_fresh_and_notices_a_takeover(tmp_path):
 
 
 def test_wait_waits_for_the_holder_to_finish(tmp_path, monkeypatch):
-    from pricecurate import lease as lease_module
+    from pricecurate.output import lease as lease_module
 
     monkeypatch.setattr(lease_module, "WAIT_POLL", 0.1)
     fs, uri = fakes.LocalFS(), str(tmp_path / "_pricecurate.lease")

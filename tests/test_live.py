@@ -5,12 +5,12 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
-import time
 import textwrap
+import time
 
-from pricecurate.live import Snapshot, Totals, remaining_seconds, status_line
-from pricecurate.noise import is_startup_noise
-from pricecurate.progress import Progress
+from pricecurate.pipeline.live import Snapshot, Totals, remaining_seconds, status_line
+from pricecurate.pipeline.progress import Progress
+from pricecurate.spark.noise import is_startup_noise
 
 GB = 1_000_000_000
 
@@ -112,7 +112,7 @@ def test_startup_noise_is_dropped_and_everything_else_passes(tmp_path):
     """A child started inside the filter (as Spark's JVM is) keeps it; this process writes straight again after."""
     script = textwrap.dedent("""
         import subprocess, sys
-        from pricecurate.noise import startup_noise_filtered
+        from pricecurate.spark.noise import startup_noise_filtered
         with startup_noise_filtered():
             subprocess.run(["sh", "-c", "echo 'WARNING: Using incubator modules: jdk.incubator.vector' >&2; "
                             "echo \\"Using Spark's default log4j profile: x\\" >&2; "
@@ -132,7 +132,7 @@ def test_a_real_run_logs_status_lines_with_an_eta(spark, tmp_path):
     """Enough input (20,400 records) in small read splits (about 80 tasks) that tasks finish all through the items
     stage, even in a warm session, and its ETA can be judged."""
     from pricecurate.config import load_config
-    from pricecurate.job import run_job
+    from pricecurate.pipeline.job import run_job
     from pricecurate.sample import write_sample
 
     write_sample(tmp_path / "in", records_per_category=600)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 
 import psutil
-
 from helpers import LOOPBACK, SocketSampler
+
 from pricecurate.config import load_config
-from pricecurate.job import run_job
+from pricecurate.pipeline.job import run_job
 from pricecurate.sample import write_sample
 
 # As this process was started: read at collection, before any test starts a session (which sets its own default).

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pricecurate import minhash as mh
-from pricecurate.near_quality import planted_records
-from pricecurate.recipe import make_prompt
+from devtools.near_quality import planted_records
+from pricecurate import config as near_settings
+from pricecurate.pipeline.dedup import minhash as mh
+from pricecurate.rules.recipe import make_prompt
 
 TEXTS = [
     "Acme Steel Hammer 16 oz\nForged head, fibreglass handle, anti-vibration grip for framing work.",
@@ -89,14 +90,14 @@ def test_signature_agreement_estimates_jaccard():
 def test_lsh_bands_are_derived_from_the_threshold():
     for threshold in (0.5, 0.7, 0.8, 0.9, 0.95):
         for num_perm in (64, 128, 256):
-            bands, rows = mh.lsh_bands(threshold, num_perm)
+            bands, rows = near_settings.lsh_bands(threshold, num_perm)
             assert bands * rows <= num_perm
-            assert mh.candidate_probability(threshold, bands, rows) >= mh.CANDIDATE_AT_THRESHOLD
+            assert near_settings.candidate_probability(threshold, bands, rows) >= near_settings.CANDIDATE_AT_THRESHOLD
             more_rows = num_perm // (rows + 1)
-            assert mh.candidate_probability(threshold, more_rows, rows + 1) < mh.CANDIDATE_AT_THRESHOLD
-    assert mh.NearParams().lsh == (18, 7)
-    assert mh.NearParams(bands=16).lsh == (16, 8)
-    high, low = mh.lsh_bands(0.9, 128), mh.lsh_bands(0.6, 128)
+            assert near_settings.candidate_probability(threshold, more_rows, rows + 1) < near_settings.CANDIDATE_AT_THRESHOLD
+    assert near_settings.NearParams().lsh == (18, 7)
+    assert near_settings.NearParams(bands=16).lsh == (16, 8)
+    high, low = near_settings.lsh_bands(0.9, 128), near_settings.lsh_bands(0.6, 128)
     assert high[1] > low[1]  # a higher threshold asks more values per band
 
 

@@ -6,17 +6,18 @@ import json
 import random
 
 import pytest
-
 from conftest import load_golden, require_shared
-from pricecurate import minhash as mh
-from pricecurate.components import bounded_join, heavy_keys
-from pricecurate.dedup import NEAR_DUPLICATE, mark_near_duplicates
-from pricecurate.items import KEPT, build_items
-from pricecurate.near import NEAR_ID, group_prompts, near_groups, near_id, sign
-from pricecurate.near_quality import planted_records, score
-from pricecurate.recipe import make_prompt
 
-PARAMS = mh.NearParams()
+from devtools.near_quality import planted_records, score
+from pricecurate import config as near_settings
+from pricecurate.pipeline.dedup import minhash as mh
+from pricecurate.pipeline.dedup.mark import NEAR_DUPLICATE, mark_near_duplicates
+from pricecurate.pipeline.dedup.near import NEAR_ID, group_prompts, near_groups, near_id, sign
+from pricecurate.rules.lines import KEPT, build_items
+from pricecurate.rules.recipe import make_prompt
+from pricecurate.spark.components import bounded_join, heavy_keys
+
+PARAMS = near_settings.NearParams()
 VOCABULARY = [f"w{i}" for i in range(5000)]
 
 
@@ -97,7 +98,7 @@ def _planted_prompts(tokenizer_spec, bases: int) -> list[str]:
 
 def _planted(tokenizer_spec, bases: int) -> list[tuple[str, str]]:
     """(prompt, family) of every kept planted record; the family is part of the ASIN (see ``planted_records``)."""
-    from pricecurate.tokenizer import codec_for
+    from pricecurate.tokenizer.engine import codec_for
 
     codec = codec_for(tokenizer_spec.json, tokenizer_spec.sha256)
     records = planted_records(bases=bases)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pyspark.sql import functions as F
 
-from pricecurate.order_stats import ROWS_PER_BUCKET, bucket_bits, locate, rows_at_ranks
+from pricecurate.spark.order_stats import ROWS_PER_BUCKET, bucket_bits, locate, rows_at_ranks
 
 
 def test_locate_finds_the_bucket_and_the_rank_inside_it():

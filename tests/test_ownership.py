@@ -13,11 +13,11 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 import publish_fakes as fakes
-from pricecurate import publish
+import pytest
 from test_publish import WORKER, readable_tag, tidy, worker
+
+from pricecurate.output import layout, publish
 
 
 def snapshot(root) -> dict[str, str]:
@@ -68,7 +68,7 @@ def test_a_users_files_in_a_pricecurate_output_stay_and_a_foreign_card_is_refuse
     fakes.write_run(fs, str(out), "new", overwrite=True)
     assert fakes.published_tag(str(out)) == "new"
     assert {name: snapshot(out / name) for name in theirs} == theirs
-    (out / publish.CARD).write_text("# my own notes on this dataset\n")
+    (out / layout.CARD).write_text("# my own notes on this dataset\n")
     before = snapshot(out)
     with pytest.raises(publish.OutputError, match="holds a README.md that is not a pricecurate data card"):
         fakes.write_run(fs, str(out), "third", overwrite=True)
@@ -98,7 +98,7 @@ def test_two_runs_at_once_publish_exactly_one_whole_dataset(kind, tmp_path):
         refused = [out for out, _ in outs if out.startswith("refused:")]
         assert len(refused) == 1 and refused[0].count("\n") == 1 and "is being written by run" in refused[0]
         assert fakes.published_tag(output) in {"new", "third"}  # checks every file against the manifest
-        assert tidy(output) == [publish.CARD, fakes.folder_for(fakes.published_tag(output)), publish.MANIFEST]
+        assert tidy(output) == [layout.CARD, fakes.folder_for(fakes.published_tag(output)), layout.MANIFEST]
 
 
 def test_a_run_whose_lease_was_taken_over_publishes_nothing(tmp_path):
@@ -108,7 +108,7 @@ def test_a_run_whose_lease_was_taken_over_publishes_nothing(tmp_path):
     claim.open(overwrite=True)
     fs.write_text(f"{output}/{fakes.folder_for('new')}/train/part-0.parquet", "rows")
     claim.written()
-    fs.write_text(f"{output}/{publish.LEASE}", json.dumps({  # another run took the lease over
+    fs.write_text(f"{output}/{layout.LEASE}", json.dumps({  # another run took the lease over
         "run": "other", "host": "elsewhere", "pid": 1, "started": time.time(), "heartbeat": time.time()}))
     with pytest.raises(publish.OutputError, match="taken over by run other"):
         claim.publish(fakes.manifest_for("new"))
@@ -132,7 +132,7 @@ def test_a_commit_checks_the_folder_still_holds_what_the_run_wrote(tmp_path):
             claim.publish(fakes.manifest_for("new"))
     finally:
         claim.close()
-    assert not os.path.exists(f"{output}/{publish.MANIFEST}")
+    assert not os.path.exists(f"{output}/{layout.MANIFEST}")
 
 
 def _with_resumable_items(fs, output: str) -> str:
@@ -140,8 +140,8 @@ def _with_resumable_items(fs, output: str) -> str:
     fakes.write_run(fs, output, "old")
     folder = fakes.folder_for("killed")
     publish.begin(fs, output, folder, "killed")
-    fs.write_text(f"{output}/{folder}/{publish.ITEMS_DONE}", json.dumps({"key": {}}))
-    fs.write_text(f"{output}/{folder}/{publish.DEDUP_DONE}", json.dumps({"key": {}}))
+    fs.write_text(f"{output}/{folder}/{layout.ITEMS_DONE}", json.dumps({"key": {}}))
+    fs.write_text(f"{output}/{folder}/{layout.DEDUP_DONE}", json.dumps({"key": {}}))
     return folder
 
 
@@ -149,8 +149,8 @@ def _with_resumable_items(fs, output: str) -> str:
 def test_every_small_file_cut_short_is_treated_as_absent_and_said(kind, tmp_path):
     fs = fakes.FILESYSTEMS[kind]()
     old, killed = fakes.folder_for("old"), fakes.folder_for("killed")
-    small = [publish.MANIFEST, publish.CARD, f"{old}/{publish.MANIFEST}", f"{old}/{publish.MARKER}",
-             f"{killed}/{publish.ITEMS_DONE}", f"{killed}/{publish.DEDUP_DONE}", f"{killed}/{publish.MARKER}"]
+    small = [layout.MANIFEST, layout.CARD, f"{old}/{layout.MANIFEST}", f"{old}/{layout.MARKER}",
+             f"{killed}/{layout.ITEMS_DONE}", f"{killed}/{layout.DEDUP_DONE}", f"{killed}/{layout.MARKER}"]
     for name in small:
         for cut in ("empty", "half"):
             output = str(tmp_path / f"{name.replace('/', '_')}-{cut}")
@@ -163,15 +163,15 @@ def test_every_small_file_cut_short_is_treated_as_absent_and_said(kind, tmp_path
             done = worker(kind, output, "new", 0, "run")
             assert done.returncode == 0, (name, cut, done.stdout, done.stderr)
             assert fakes.published_tag(output) == "new", (name, cut)
-            assert tidy(output) == [publish.CARD, fakes.folder_for("new"), publish.MANIFEST], (name, cut)
-            if name.endswith(publish.MANIFEST) or name.endswith(publish.ITEMS_DONE):
+            assert tidy(output) == [layout.CARD, fakes.folder_for("new"), layout.MANIFEST], (name, cut)
+            if name.endswith(layout.MANIFEST) or name.endswith(layout.ITEMS_DONE):
                 assert "cut short or unreadable" in done.stderr, (name, cut, done.stderr)
     # The lease of a killed run, cut short: judged by its file's age (stale after the timeout).
     output = str(tmp_path / "lease")
     fakes.write_run(fs, output, "old")
-    with open(os.path.join(output, publish.LEASE), "w") as handle:
+    with open(os.path.join(output, layout.LEASE), "w") as handle:
         handle.write('{"run": "kil')
-    os.utime(os.path.join(output, publish.LEASE), (time.time() - 3600, time.time() - 3600))
+    os.utime(os.path.join(output, layout.LEASE), (time.time() - 3600, time.time() - 3600))
     done = worker(kind, output, "new", 0, "run")
     assert done.returncode == 0 and "took over the lease" in done.stderr, done.stderr
     assert fakes.published_tag(output) == "new"
@@ -223,9 +223,9 @@ def test_an_earlier_versions_folders_without_the_marker_are_still_recognised(tmp
     complete, items = fakes.folder_for("old"), fakes.folder_for("killed")
     for name in fakes.FILES:
         fs.write_text(f"{output}/{complete}/{name}", fakes.content("old", name))
-    fs.write_text(f"{output}/{complete}/{publish.MANIFEST}", json.dumps({**fakes.manifest_for("old"), "data": complete,
+    fs.write_text(f"{output}/{complete}/{layout.MANIFEST}", json.dumps({**fakes.manifest_for("old"), "data": complete,
                                                                          "recipe": {}, "config": {}, "accounting": {}}))
-    fs.write_text(f"{output}/{items}/{publish.ITEMS_DONE}", json.dumps({"key": {}}))
+    fs.write_text(f"{output}/{items}/{layout.ITEMS_DONE}", json.dumps({"key": {}}))
     assert publish.resumable(fs, output) == items
     said = publish.recover(fs, output, fakes.card)
     assert said[0] == f"published {complete}, which an interrupted run had finished"

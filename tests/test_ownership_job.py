@@ -8,17 +8,17 @@ import io
 import os
 
 import pytest
+from test_ownership import snapshot, users_folder
 
-from pricecurate import publish
-from pricecurate.cli import main
+from pricecurate.cli.main import main
 from pricecurate.config import load_config
 from pricecurate.errors import OutputError
-from pricecurate.fs import HadoopFS
-from pricecurate.job import run_job
-from pricecurate.lease import Lease
-from pricecurate.progress import Progress
+from pricecurate.output import layout
+from pricecurate.output.lease import Lease
+from pricecurate.pipeline.job import run_job
+from pricecurate.pipeline.progress import Progress
 from pricecurate.sample import write_sample
-from test_ownership import snapshot, users_folder
+from pricecurate.spark.fs import HadoopFS
 
 SMALL = ["categories=all", "split.train=20", "split.test=5"]
 
@@ -52,13 +52,13 @@ def test_cut_short_manifests_and_a_held_lease(spark, small_input, tmp_path, caps
     out = tmp_path / "out"
     first = run_job(spark, config, str(small_input), str(out))
     folder = out / first.manifest["data"]
-    for path, keep in ((folder / publish.MANIFEST, 0.5), (out / publish.MANIFEST, 0.0)):  # as a kill leaves them
+    for path, keep in ((folder / layout.MANIFEST, 0.5), (out / layout.MANIFEST, 0.0)):  # as a kill leaves them
         data = path.read_bytes()
         path.write_bytes(data[: int(len(data) * keep)])
 
     # While another run holds the output, a run stops at once with one line naming it, and touches nothing.
     capsys.readouterr()
-    other = Lease.acquire(HadoopFS(spark), f"{out}/{publish.LEASE}", "0123456789ab", str(out))
+    other = Lease.acquire(HadoopFS(spark), f"{out}/{layout.LEASE}", "0123456789ab", str(out))
     before = snapshot(out)
     try:
         code = main(["run", "--config", "conf/course.yaml", "--input", str(small_input), "--output", str(out),
@@ -73,9 +73,9 @@ def test_cut_short_manifests_and_a_held_lease(spark, small_input, tmp_path, caps
     second = run_job(spark, config, str(small_input), str(out), overwrite=True,
                      progress=Progress(said, interactive=False))
     said = said.getvalue()
-    assert f"{first.manifest['data']}/{publish.MANIFEST} is cut short or unreadable" in said, said
-    assert f"{publish.MANIFEST} is cut short or unreadable (an interrupted run's): treated as absent" in said, said
-    assert sorted(os.listdir(out)) == sorted([publish.CARD, second.manifest["data"], publish.MANIFEST, "report"]
+    assert f"{first.manifest['data']}/{layout.MANIFEST} is cut short or unreadable" in said, said
+    assert f"{layout.MANIFEST} is cut short or unreadable (an interrupted run's): treated as absent" in said, said
+    assert sorted(os.listdir(out)) == sorted([layout.CARD, second.manifest["data"], layout.MANIFEST, "report"]
                                              if (out / "report").exists() else
-                                             [publish.CARD, second.manifest["data"], publish.MANIFEST])
-    assert publish.read_manifest(HadoopFS(spark), f"{out}/{publish.MANIFEST}")["data"] == second.manifest["data"]
+                                             [layout.CARD, second.manifest["data"], layout.MANIFEST])
+    assert layout.read_manifest(HadoopFS(spark), f"{out}/{layout.MANIFEST}")["data"] == second.manifest["data"]

@@ -10,10 +10,10 @@ import signal
 import subprocess
 import sys
 
+import publish_fakes as fakes
 import pytest
 
-import publish_fakes as fakes
-from pricecurate import publish
+from pricecurate.output import layout, publish
 
 WORKER = os.path.abspath(fakes.__file__)
 
@@ -46,10 +46,10 @@ def killed_at_each_step(kind: str, state: str, work: str, tag: str, mode: str):
 def readable_tag(output: str) -> str | None:
     """What a reader finds between a kill and the next run: the folders the manifest and the card name
     are both complete (the card may still name the previous one)."""
-    with open(os.path.join(output, publish.MANIFEST), encoding="utf-8") as handle:
+    with open(os.path.join(output, layout.MANIFEST), encoding="utf-8") as handle:
         manifest = json.load(handle)
-    for folder in (manifest["data"], open(os.path.join(output, publish.CARD)).read().split(" in ")[-1].strip()):
-        with open(os.path.join(output, folder, publish.MANIFEST), encoding="utf-8") as handle:
+    for folder in (manifest["data"], open(os.path.join(output, layout.CARD)).read().split(" in ")[-1].strip()):
+        with open(os.path.join(output, folder, layout.MANIFEST), encoding="utf-8") as handle:
             named = json.load(handle)
         for name in named["files"]:
             assert os.path.exists(os.path.join(output, folder, name)), (folder, name)
@@ -76,8 +76,8 @@ def test_a_kill_after_any_step_leaves_the_old_or_the_new_dataset_and_the_next_ru
         tag = fakes.published_tag(output)
         seen.add(tag)
         folder = fakes.folder_for(tag)
-        assert tidy(output) == [publish.CARD, folder, publish.MANIFEST], (kill_at, tidy(output))
-        assert tidy(os.path.join(output, folder)) == [publish.MARKER, "items", publish.MANIFEST, "test", "train"]
+        assert tidy(output) == [layout.CARD, folder, layout.MANIFEST], (kill_at, tidy(output))
+        assert tidy(os.path.join(output, folder)) == [layout.MARKER, "items", layout.MANIFEST, "test", "train"]
     assert seen == {"old", "new"}  # kills before the commit point keep the old, after it the new
 
 
@@ -88,7 +88,7 @@ def test_a_run_killed_before_its_first_publish_leaves_nothing_behind(tmp_path):
         assert worker("object-store", output, "-", 0, "recover").returncode == 0
         tag = fakes.published_tag(output)
         assert tag in {None, "new"}
-        assert tidy(output) == ([] if tag is None else [publish.CARD, fakes.folder_for("new"), publish.MANIFEST])
+        assert tidy(output) == ([] if tag is None else [layout.CARD, fakes.folder_for("new"), layout.MANIFEST])
 
 
 def _legacy_dataset(path, tag: str) -> None:
@@ -96,8 +96,8 @@ def _legacy_dataset(path, tag: str) -> None:
     for name in fakes.FILES:
         (path / name).parent.mkdir(parents=True, exist_ok=True)
         (path / name).write_text(fakes.content(tag, name))
-    (path / publish.MANIFEST).write_text(json.dumps({**fakes.manifest_for(tag), "recipe": {}, "config": {}, "accounting": {}}))
-    (path / publish.CARD).write_text(f"# {tag}\n\nBuilt by pricecurate from Amazon Reviews 2023 product metadata\n")
+    (path / layout.MANIFEST).write_text(json.dumps({**fakes.manifest_for(tag), "recipe": {}, "config": {}, "accounting": {}}))
+    (path / layout.CARD).write_text(f"# {tag}\n\nBuilt by pricecurate from Amazon Reviews 2023 product metadata\n")
 
 
 def test_a_dataset_moved_aside_by_an_interrupted_earlier_publish_is_restored_not_deleted(tmp_path):
@@ -114,7 +114,7 @@ def test_of_earlier_leftovers_a_finished_staging_folder_wins_and_incomplete_ones
     _legacy_dataset(tmp_path / ".ds.pricecurate-staging-bbb", "finished")
     (tmp_path / ".ds.pricecurate-staging-ccc" / "train").mkdir(parents=True)  # no manifest: incomplete
     said = publish.recover(fakes.LocalFS(), str(tmp_path / "ds"), fakes.card)
-    assert json.loads((tmp_path / "ds" / publish.MANIFEST).read_text())["tag"] == "finished"
+    assert json.loads((tmp_path / "ds" / layout.MANIFEST).read_text())["tag"] == "finished"
     assert sorted(os.listdir(tmp_path)) == ["ds"]
     assert len(said) == 3
 
@@ -124,7 +124,7 @@ def test_a_complete_leftover_stays_when_the_output_holds_something_else(tmp_path
     (tmp_path / "ds").mkdir()
     (tmp_path / "ds" / "notes.txt").write_text("mine")
     said = publish.recover(fakes.LocalFS(), str(tmp_path / "ds"), fakes.card)
-    assert (tmp_path / ".ds.pricecurate-old-aaa" / publish.MANIFEST).exists()
+    assert (tmp_path / ".ds.pricecurate-old-aaa" / layout.MANIFEST).exists()
     assert said and "left .ds.pricecurate-old-aaa in place" in said[0]
     assert os.listdir(tmp_path / "ds") == ["notes.txt"]
 
@@ -134,12 +134,12 @@ def test_publishing_over_an_earlier_flat_dataset_removes_its_folders_after_the_c
     fs = fakes.LocalFS()
     fakes.write_run(fs, str(tmp_path / "ds"), "new")
     assert fakes.published_tag(str(tmp_path / "ds")) == "new"
-    assert tidy(str(tmp_path / "ds")) == [publish.CARD, fakes.folder_for("new"), publish.MANIFEST]
+    assert tidy(str(tmp_path / "ds")) == [layout.CARD, fakes.folder_for("new"), layout.MANIFEST]
 
 
 def test_a_failed_step_on_hadoop_leaves_a_dataset_the_next_recovery_completes(spark, tmp_path):
     """The job's filesystem (Hadoop's local one): a failure after each step, then recovery."""
-    from pricecurate.fs import HadoopFS
+    from pricecurate.spark.fs import HadoopFS
 
     hadoop = HadoopFS(spark)
     old = str(tmp_path / "old")
@@ -175,4 +175,4 @@ def test_a_failed_step_on_hadoop_leaves_a_dataset_the_next_recovery_completes(sp
             publish.after_step = None
         publish.recover(hadoop, output, fakes.card)
         assert fakes.published_tag(output) in {"old", "new"}, fail_at
-        assert len([n for n in os.listdir(output) if n.startswith(publish.DATA_PREFIX)]) == 1
+        assert len([n for n in os.listdir(output) if n.startswith(layout.DATA_PREFIX)]) == 1

@@ -7,11 +7,21 @@ import gzip
 import pytest
 from pyspark.sql import functions as F
 
-from pricecurate.fs import HadoopFS
-from pricecurate.read import (
-    POSITION, SHUFFLE_INPUT_BYTES, SPLIT_START, InputFile, discover, line_offsets, number_lines, parse_bytes, plan_layout,
-    read_lines, shuffle_partitions, split_size,
+from pricecurate.pipeline.read import (
+    POSITION,
+    SHUFFLE_INPUT_BYTES,
+    SPLIT_START,
+    InputFile,
+    discover,
+    line_offsets,
+    number_lines,
+    parse_bytes,
+    plan_layout,
+    read_lines,
+    shuffle_partitions,
+    split_size,
 )
+from pricecurate.spark.fs import HadoopFS
 
 MB = 1024 * 1024
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from pricecurate import recipe
-from pricecurate.recipe import Candidate, Drop
+from pricecurate.rules import recipe
+from pricecurate.rules.recipe import Candidate, Drop
 
 
 @pytest.mark.parametrize(

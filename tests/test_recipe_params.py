@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import SHARED, require_shared
-from pricecurate import recipe
+
 from pricecurate.config import ConfigError, build_config, load_config
-from pricecurate.items import DROPPED, KEPT, build_items
-from pricecurate.recipe import COURSE_2024, Recipe
+from pricecurate.rules import recipe
+from pricecurate.rules.lines import DROPPED, KEPT, build_items
+from pricecurate.rules.recipe import COURSE_2024, Recipe
 
 LONG = {"base": "course-2024", "min_tokens": 400, "max_tokens": 480, "ceiling_chars": 3400, "max_price": 5000}
 

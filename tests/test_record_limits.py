@@ -13,15 +13,15 @@ from collections import Counter
 
 import pyarrow.parquet as pq
 import pytest
-
 from helpers import data_dir, manifest
+
 from pricecurate.config import load_config
-from pricecurate.fs import HadoopFS
-from pricecurate.items import DEFAULT_MAX_RECORD_BYTES, DROPPED, QUARANTINED, build_items
-from pricecurate.job import run_job
-from pricecurate.read import discover, plan_layout, read_lines
+from pricecurate.pipeline.job import run_job
+from pricecurate.pipeline.read import discover, plan_layout, read_lines
+from pricecurate.rules.lines import DEFAULT_MAX_RECORD_BYTES, DROPPED, QUARANTINED, build_items
 from pricecurate.sample import generate_records
-from pricecurate.tokenizer import codec_for
+from pricecurate.spark.fs import HadoopFS
+from pricecurate.tokenizer.engine import codec_for
 
 TOO_DEEP, TOO_LARGE = "too_deep", "too_large"
 BOM = b"\xef\xbb\xbf"
@@ -56,7 +56,7 @@ def test_deep_records_are_quarantined_before_any_parser_recurses(codec):
 
 
 def test_the_depth_limit_is_exact(codec):
-    from pricecurate.items import MAX_DEPTH
+    from pricecurate.rules.lines import MAX_DEPTH
 
     deepest, past = deep_line(MAX_DEPTH, "details"), deep_line(MAX_DEPTH + 1, "details")
     outcomes = build_items([deepest, past], codec)  # the deepest through json.dumps and the rules
@@ -64,7 +64,7 @@ def test_the_depth_limit_is_exact(codec):
 
 
 def test_nesting_counts_brackets_outside_strings_only():
-    from pricecurate.items import nesting
+    from pricecurate.rules.lines import nesting
 
     assert nesting(b"[" * 700 + b"]" * 700) == 700
     assert nesting(b'{"a": "[[[{{{", "b": "\\\\", "c": ["\\"]]]{{"]}') == 2  # brackets in strings, escaped quotes
@@ -97,7 +97,7 @@ def _reference_scan(data: bytes, max_line: int, max_bytes: int | None):
 
 
 def test_the_line_scan_sees_lines_as_the_reader_does_whatever_the_chunks():
-    from pricecurate.long_lines import scan_lines
+    from pricecurate.pipeline.long_lines import scan_lines
 
     pieces = [b"a", b"bc", b"\n", b"\r", b"\r\n", b"x" * 7, BOM]
     rng = random.Random(7)

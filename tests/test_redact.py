@@ -1,7 +1,7 @@
 """Credentials in URIs and error texts are masked before anything is printed or written."""
 
-from pricecurate.fs import redact, redact_text
-from pricecurate.read import InputFile
+from pricecurate.pipeline.read import InputFile
+from pricecurate.spark.fs import redact, redact_text
 
 
 def test_uri_credentials_are_masked():

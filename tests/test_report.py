@@ -8,10 +8,10 @@ from __future__ import annotations
 import io
 import json
 import re
-import xml.etree.ElementTree as ET
-from collections import Counter
 import shutil
 import subprocess
+import xml.etree.ElementTree as ET
+from collections import Counter
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pricecurate.report import write_report
+from pricecurate.report.build import write_report
 
 QUESTION = "How much does this cost to the nearest dollar?"
 PNGS = ("token_counts", "prices", "categories", "funnel", "price_vs_tokens")
@@ -321,8 +321,9 @@ def drawn_texts(fig) -> list[str]:
 
 
 def test_price_plot_titles_say_what_is_drawn_with_literal_dollar_signs(output):
-    from pricecurate.report_data import balanced_rows, read_rows as rows_of
-    from pricecurate.report_plots import price_histograms
+    from pricecurate.report.data import balanced_rows
+    from pricecurate.report.data import read_rows as rows_of
+    from pricecurate.report.plots import price_histograms
 
     manifest = json.loads((output / "manifest.json").read_text())
     after = balanced_rows(manifest, {})
@@ -338,8 +339,9 @@ def test_price_plot_titles_say_what_is_drawn_with_literal_dollar_signs(output):
 def test_an_earlier_manifest_plots_the_split_rows_and_says_so(output):
     """Before balanced_by_price_slot the manifest held no balanced prices: the split rows stand in, and the
     plot's title names them."""
-    from pricecurate.report_data import balanced_rows, read_rows as rows_of
-    from pricecurate.report_plots import price_histograms
+    from pricecurate.report.data import balanced_rows
+    from pricecurate.report.data import read_rows as rows_of
+    from pricecurate.report.plots import price_histograms
 
     splits = {split: rows_of(output, split) for split in ("train", "test")}
     after = balanced_rows({}, splits)
@@ -351,7 +353,7 @@ def test_an_earlier_manifest_plots_the_split_rows_and_says_so(output):
 
 def test_the_balanced_histogram_holds_items_in_no_split():
     """A manifest with the balanced set's slots: every balanced item counts, in a split or not."""
-    from pricecurate.report_data import balanced_rows
+    from pricecurate.report.data import balanced_rows
 
     rows = balanced_rows({"balanced_by_price_slot": {"12": 3, "450": 2}}, {})
     assert sorted(rows.price.tolist()) == [12.0, 12.0, 12.0, 450.0, 450.0]

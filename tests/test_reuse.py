@@ -9,15 +9,15 @@ import shutil
 
 import pyarrow.parquet as pq
 import pytest
-
 from helpers import manifest, split_rows
-from pricecurate import reuse
+
 from pricecurate.config import load_config
-from pricecurate.job import run_job
-from pricecurate.recipe import COURSE_2024, Recipe
+from pricecurate.output.layout import CURATED, DUPLICATES
+from pricecurate.pipeline import reuse
+from pricecurate.pipeline.job import run_job
+from pricecurate.pipeline.progress import Progress
+from pricecurate.rules.recipe import COURSE_2024, Recipe
 from pricecurate.sample import write_sample
-from pricecurate.progress import Progress
-from pricecurate.write import CURATED, DUPLICATES
 
 FIRST = ["categories=all", "split.train=80", "split.test=10", "dedup=none"]
 # Another dedup, seed, balance and split: none of them changes what the rules make of a line.
@@ -160,7 +160,7 @@ def test_reuse_is_refused_when_an_input_the_recipe_or_the_tokenizer_changed(spar
                                                                "recipe.max_tokens=170"]), source, tmp_path / "b")
     assert "the recipe changed (parameter hash" in message
 
-    from pricecurate.tokenizer import load_spec
+    from pricecurate.tokenizer.spec import load_spec
 
     tokenizer = json.loads(load_spec().json)
     tokenizer["truncation"] = {"direction": "Right", "max_length": 9, "strategy": "LongestFirst", "stride": 0}

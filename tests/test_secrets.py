@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-
 from helpers import split_rows
-from pricecurate.cli import main
+from test_hub import FILES, FakeHubHandler, ServerState, server  # noqa: F401 - server is a fixture
+
+from pricecurate.cli.main import main
 from pricecurate.masking import is_secret_key, mask_settings, redact_text, redact_uri
 from pricecurate.sample import write_sample
-from test_hub import FILES, FakeHubHandler, ServerState, server  # noqa: F401 - server is a fixture
 
 CATEGORIES = ["Automotive", "Electronics", "Toys_and_Games"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pyspark import StorageLevel
 
-from pricecurate.session import CACHE, LOCAL_JVM_OPTIONS
+from pricecurate.spark.session import CACHE, LOCAL_JVM_OPTIONS
 
 PACKAGE = Path(__file__).resolve().parent.parent / "pricecurate"
 
@@ -28,7 +28,7 @@ def test_the_cache_level_reaches_the_jvm_deserialized_and_spills_to_disk(spark):
 def test_every_frame_the_job_caches_uses_the_session_level():
     persists = {
         f"{path.name}: {call}"
-        for path in PACKAGE.glob("*.py")
+        for path in PACKAGE.rglob("*.py")
         for call in re.findall(r"\.persist\(([^)]*)\)", path.read_text(encoding="utf-8"))
     }
     assert persists, "no persist call found: the pattern no longer matches the code"
@@ -41,7 +41,7 @@ def test_a_local_session_runs_its_jvm_with_large_heap_regions(spark):
 
 
 def test_a_driver_table_is_one_partition_made_without_a_python_worker(spark):
-    from pricecurate.session import driver_table
+    from pricecurate.spark.session import driver_table
 
     table = driver_table(spark, [(3, 1.5, "B00X", None), (1, -2.0, "B00Y", 7)],
                          "price_slot int, key double, parent_asin string, line long")

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from pricecurate.config import Split
-from pricecurate.split import assign_splits, plan_split
+from pricecurate.pipeline.split import assign_splits, plan_split
 
 
 def test_plan_keeps_requested_sizes_when_items_suffice():

@@ -10,14 +10,28 @@ import json
 import time
 
 import pytest
-
 from conftest import SHARED, in_ci, require_shared, shared_available
-from tokenizer_fixtures import END_OF_TEXT, byte_level_bpe, derive_tiktoken_merges, train_byte_level_bpe, train_wordpiece
-from pricecurate import recipe, tiktoken_codec
-from pricecurate.categories import CATEGORIES
+from tokenizer_fixtures import (
+    END_OF_TEXT,
+    byte_level_bpe,
+    derive_tiktoken_merges,
+    train_byte_level_bpe,
+    train_wordpiece,
+)
+
+from pricecurate.rules import recipe
+from pricecurate.rules.categories import CATEGORIES
 from pricecurate.sample import generate_records
-from pricecurate.tiktoken_codec import TiktokenCodec, UnsupportedTokenizer, rank_derived_merges, tiktoken_mismatch
-from pricecurate.tokenizer import Codec, build_codec, choose_engine, codec_for, load_spec
+from pricecurate.tokenizer import tiktoken_codec
+from pricecurate.tokenizer.codec import Codec
+from pricecurate.tokenizer.engine import build_codec, choose_engine, codec_for
+from pricecurate.tokenizer.spec import load_spec
+from pricecurate.tokenizer.tiktoken_codec import (
+    TiktokenCodec,
+    UnsupportedTokenizer,
+    rank_derived_merges,
+    tiktoken_mismatch,
+)
 
 VOCAB_SIZE = 3000
 CUTS = (1, 3, 7, 50, 160)

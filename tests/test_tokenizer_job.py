@@ -7,15 +7,15 @@ import json
 from collections import Counter
 
 import pytest
-
 from conftest import SHARED, require_shared
 from helpers import manifest, split_rows
-from pricecurate import recipe
-from pricecurate.config import load_config
-from pricecurate.items import KEPT, build_items
-from pricecurate.job import run_job
-from pricecurate.tokenizer import build_codec
 from tokenizer_fixtures import derive_tiktoken_merges, train_byte_level_bpe, train_wordpiece
+
+from pricecurate.config import load_config
+from pricecurate.pipeline.job import run_job
+from pricecurate.rules import recipe
+from pricecurate.rules.lines import KEPT, build_items
+from pricecurate.tokenizer.engine import build_codec
 
 # A 3,000-token vocabulary spends about 1.5 tokens where Llama 3.1 spends one, so the budget is raised.
 BUDGET = ["recipe.min_tokens=200", "recipe.max_tokens=260", "recipe.ceiling_chars=2000"]

@@ -8,12 +8,12 @@ from collections import Counter
 
 import pyarrow.parquet as pq
 import pytest
-
 from helpers import manifest, split_files
+
 from pricecurate.config import load_config
-from pricecurate.job import run_job
+from pricecurate.output.write import write_tasks
+from pricecurate.pipeline.job import run_job
 from pricecurate.sample import write_sample
-from pricecurate.write import write_tasks
 
 ROWS_PER_FILE = 40
 

@@ -12,7 +12,7 @@ import json
 
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
-from pricecurate.tokenizer import LLAMA3_PATTERN
+from pricecurate.tokenizer.spec import LLAMA3_PATTERN
 
 END_OF_TEXT = "<|endoftext|>"
 
@@ -68,7 +68,7 @@ def _byte_of_char() -> dict[str, int]:
 def derive_tiktoken_merges(tokenizer: Tokenizer) -> Tokenizer:
     """The same vocab with the merges that tiktoken's ranks imply, worked out on bytes.
 
-    Written apart from ``pricecurate.tiktoken_codec`` so that each checks the other:
+    Written apart from ``pricecurate.tokenizer.tiktoken_codec`` so that each checks the other:
     every token that splits into two vocab tokens gives one merge per such split;
     merges are ordered by the rank of what they make, then by the ranks of the two pieces.
     """

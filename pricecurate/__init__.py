@@ -1,0 +1,26 @@
+"""pricecurate: Amazon Reviews 2023 product metadata -> a balanced price-prediction fine-tuning dataset, on Spark.
+
+The map, in the order data flows (each package imports only those listed after it, checked by
+``tests/test_layout.py``):
+
+    cli/        the ``pricecurate`` command: ``parser`` (arguments), ``commands`` (one function per command),
+                ``prepare`` (this machine's JVM class archive)
+    pipeline/   the job: ``job.run_job`` is the list of stages; ``read`` -> ``arrow_rules`` -> ``items``
+                -> ``dedup/`` -> ``balance`` -> ``split`` -> ``leakage``, then ``output.write``/``publish``;
+                ``accounting``, ``reuse``, ``estimate`` (``plan``), ``progress``/``live`` (what a stage is doing)
+    report/  evaluate/  export/
+                what is made from a published dataset: the HTML report and data card (``report.card``),
+                scores and baselines, fine-tuning files
+    output/     the output folder: ``layout`` (every name on disk, the manifest reader), ``write``, ``publish``
+                (atomic, recoverable), ``lease`` (one writer), ``readback``, ``hub`` (download, push)
+    spark/      Spark plumbing that knows no recipe: ``session``, ``fs`` (Hadoop filesystems), ``jvm_archive``,
+                ``noise``, ``columns`` (seeded hashes, the test prompt), ``components``, ``order_stats``
+    tokenizer/  ``spec`` (find a tokenizer), ``engine`` (tiktoken where exact, else ``codec``)
+    config.py   the run's settings (``conf/*.yaml`` + ``--set``)        sample.py  the bundled synthetic input
+    rules/      the recipe as pure Python, no Spark: ``recipe`` (one record: scrub, cut to the token budget,
+                the prompt), ``lines`` (a batch of raw lines -> outcomes), ``categories``
+    errors.py, masking.py, paths.py   one-line user errors, what is a secret, this machine's cache folder
+
+Where to look first: the cut to 160 tokens is ``rules.lines.build_items`` (the budget: ``rules.recipe.MAX_TOKENS``);
+a manifest is read by ``output.layout.read_manifest``; the output's folders are named in ``output.layout``.
+"""

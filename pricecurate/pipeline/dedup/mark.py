@@ -1,0 +1,93 @@
+"""Duplicate removal: one deterministic representative per title, per text, and per near-duplicate group."""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from pricecurate.config import NearParams
+from pricecurate.pipeline.dedup.near import NEAR_ID, NearGroups, near_groups, near_id, sign
+from pricecurate.rules.lines import DROPPED, KEPT
+from pricecurate.rules.recipe import COURSE_2024, Recipe
+from pricecurate.spark.columns import cut_test_prompt, item_hash, tie_break
+from pricecurate.spark.session import CACHE
+
+# dedup field -> (what is compared, given the recipe; drop reason)
+DUPLICATE_OF = {
+    "title": (lambda rules: F.col("title"), "duplicate_title"),
+    # The text without the price: two items with the same text must not both
+    # appear, whatever their prices, or one could land in train and one in test.
+    "text": (cut_test_prompt, "duplicate_text"),
+}
+NEAR_DUPLICATE = "near_duplicate"
+# Near-duplicate drops whose ids (8 bytes each) are sent to every task rather than the items to a shuffle.
+BROADCAST_DROPS = 4_000_000
+DUPLICATE_REASONS = (*(reason for _, reason in DUPLICATE_OF.values()), NEAR_DUPLICATE)
+
+
+def mark_duplicates(outcomes: DataFrame, fields: list[str], seed: int, rules: Recipe = COURSE_2024) -> DataFrame:
+    """Turn every kept item but one per exact duplicate group (title, text) into a drop with a reason.
+
+    The representative is the item with the smallest seeded hash, so the choice
+    does not depend on partitioning. Only kept rows are shuffled.
+    """
+    fields = [field for field in fields if field in DUPLICATE_OF]
+    if not fields:
+        return outcomes
+    kept = outcomes.filter(F.col("status") == KEPT)
+    others = outcomes.filter(F.col("status") != KEPT)
+    for field in fields:
+        compared, reason = DUPLICATE_OF[field]
+        group = Window.partitionBy(compared(rules)).orderBy(item_hash(seed, "dedup"), *tie_break())
+        ranked = kept.withColumn("_rank", F.row_number().over(group))
+        duplicates = (
+            ranked.filter(F.col("_rank") > 1)
+            .drop("_rank")
+            .withColumn("status", F.lit(DROPPED))
+            .withColumn("reason", F.lit(reason))
+        )
+        kept = ranked.filter(F.col("_rank") == 1).drop("_rank")
+        others = others.unionByName(duplicates)
+    return kept.unionByName(others)
+
+
+def mark_near_duplicates(
+    outcomes: DataFrame, params: NearParams, seed: int, scratch: str, broadcast_drops: int = BROADCAST_DROPS,
+    rules: Recipe = COURSE_2024,
+) -> tuple[DataFrame, NearGroups]:
+    """Every kept item of a near-duplicate group but the one with the smallest seeded id becomes a drop.
+
+    The dropped ids are broadcast to the items' tasks, so the items are not
+    shuffled (beyond ``broadcast_drops`` ids they are joined by a shuffle).
+    The caller persists the result and then calls ``groups.release()``; the
+    result reads ``outcomes`` and ``scratch`` (see ``near_groups``) until then.
+    """
+    kept = outcomes.filter(F.col("status") == KEPT).withColumn(NEAR_ID, near_id(seed))
+    signed = sign(kept, params, seed, rules=rules).persist(CACHE)
+    items = _require_unique_ids(signed)
+    groups = near_groups(signed, params, scratch, items)
+    groups.cached.append(signed)
+    drops = groups.labels.filter(F.col("id") != F.col("label")).select(
+        F.col("id").alias(NEAR_ID), F.lit(True).alias("_near")
+    )
+    broadcast = groups.dropped <= broadcast_drops
+    near = F.col("_near").isNotNull()
+    marked = (
+        kept.join(F.broadcast(drops) if broadcast else drops, NEAR_ID, "left")
+        .withColumn("status", F.when(near, F.lit(DROPPED)).otherwise(F.col("status")))
+        .withColumn("reason", F.when(near, F.lit(NEAR_DUPLICATE)).otherwise(F.col("reason")))
+        .drop(NEAR_ID, "_near")
+        .unionByName(outcomes.filter(F.col("status") != KEPT))
+    )
+    return marked, groups
+
+
+def _require_unique_ids(signed: DataFrame) -> int:
+    """Two items with one 64-bit id would be taken for one; with 50M items the odds are about 1 in 15,000."""
+    row = signed.agg(F.count(F.lit(1)).alias("items"), F.countDistinct("id").alias("ids")).first()
+    if row["items"] != row["ids"]:
+        raise RuntimeError(
+            f"near-duplicate ids collide ({row['items'] - row['ids']} of {row['items']:,} items share an id); "
+            "run again with another seed"
+        )
+    return row["items"]

@@ -1,0 +1,224 @@
+"""Near-duplicate detection in Spark: signatures, LSH candidates, verification, groups.
+
+Every step is a DataFrame transformation whose tasks stay bounded: band
+buckets are counted with a two-step aggregate, crowded buckets are joined by
+broadcasting their one summary row (``components.bounded_join``), buckets of
+up to ``ALL_PAIRS_UP_TO`` items compare every pair, larger ones compare each
+member with the bucket's smallest id. Ids are seeded hashes of the item, so the
+groups, and the item kept from each, do not depend on partitioning.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import pyarrow as pa
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import from_arrow_schema
+
+from pricecurate.config import NearParams
+from pricecurate.pipeline.dedup.minhash import band_keys, item_text, signatures
+from pricecurate.rules.recipe import COURSE_2024, Recipe
+from pricecurate.spark.components import HEAVY_ROWS, bounded_join, connected_components
+from pricecurate.spark.session import CACHE
+
+ALL_PAIRS_UP_TO = 200  # bucket members beyond which only star pairs (member, smallest id) are compared
+# Members of buckets of three or more whose keys are broadcast to the band rows rather than joined by a shuffle.
+BROADCAST_MEMBERS = 2_000_000
+NEAR_ID = "near_id"
+
+
+def near_id(seed: int) -> Column:
+    """A seeded 64-bit id per item: the order in which a group's representative is chosen."""
+    return F.xxhash64(F.lit(int(seed)), F.lit("near"), F.col("parent_asin"), F.col("category"), F.col("line"))
+
+
+def min_agreement(params: NearParams) -> int:
+    """Equal signature values a pair needs to count as similar at the threshold."""
+    return math.ceil(params.threshold * params.num_perm - 1e-9)
+
+
+def agreement(left: str, right: str) -> Column:
+    """How many signature positions two arrays agree on."""
+    return F.aggregate(F.zip_with(left, right, lambda x, y: (x == y).cast("int")), F.lit(0), lambda acc, x: acc + x)
+
+
+def _list_array(matrix: np.ndarray) -> pa.ListArray:
+    rows, width = matrix.shape
+    offsets = pa.array(np.arange(0, rows * width + 1, width, dtype=np.int32))
+    return pa.ListArray.from_arrays(offsets, pa.array(np.ascontiguousarray(matrix).ravel()))
+
+
+def sign(
+    items: DataFrame, params: NearParams, seed: int, carry: tuple[str, ...] = (), rules: Recipe = COURSE_2024
+) -> DataFrame:
+    """(id, sig, keys, *carry) per item of ``items`` (which has ``NEAR_ID`` and ``prompt`` in ``rules``' wording)."""
+    bands, rows = params.lsh
+    source = items.select(F.col(NEAR_ID).alias("id"), "prompt", *carry)
+    carried = [field for field in source.schema.fields if field.name in carry]
+    arrow_schema = pa.schema(
+        [pa.field("id", pa.int64(), False), pa.field("sig", pa.list_(pa.int32())), pa.field("keys", pa.list_(pa.int64()))]
+    )
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            texts = [item_text(prompt, rules) for prompt in batch.column("prompt").to_pylist()]
+            sigs = signatures(texts, params.ngram, params.num_perm, seed)
+            keys = band_keys(sigs, bands, rows)
+            columns = [batch.column("id"), _list_array(sigs.view(np.int32)), _list_array(keys)]
+            columns += [batch.column(name) for name in carry]
+            yield pa.RecordBatch.from_arrays(columns, names=["id", "sig", "keys", *carry])
+
+    schema = from_arrow_schema(arrow_schema)
+    for field in carried:
+        schema = schema.add(field)
+    return source.mapInArrow(run, schema)
+
+
+def band_rows(signed: DataFrame) -> DataFrame:
+    return signed.select("id", F.posexplode("keys").alias("band", "bucket"))
+
+
+@dataclass
+class Candidates:
+    pairs: DataFrame  # (a, b), a < b, each pair once
+    crowded_anchors: list[tuple]  # smallest ids of buckets with more than HEAVY_ROWS members
+    cached: list[DataFrame]  # what to unpersist once the pairs are used
+    star_buckets: int = 0  # buckets of more than ``all_pairs_up_to`` members: not every pair in them was compared
+
+
+def candidate_pairs(
+    signed: DataFrame, items: int | None = None, all_pairs_up_to: int = ALL_PAIRS_UP_TO, heavy: int = HEAVY_ROWS,
+    broadcast_members: int = BROADCAST_MEMBERS,
+) -> Candidates:
+    """Pairs of items that share a band bucket: every pair in small buckets, star pairs in large ones.
+
+    A bucket of two is its pair (its smallest and largest id): most shared
+    buckets are, so only the members of larger ones are looked up again.
+    ``items``, when known, spares looking for crowded buckets where none can be.
+    """
+    rows = band_rows(signed)
+    buckets = (
+        rows.groupBy("band", "bucket")
+        .agg(F.count(F.lit(1)).alias("size"), F.min("id").alias("anchor"), F.max("id").alias("last"))
+        .filter(F.col("size") > 1)
+        .persist(CACHE)  # counted, then read for pairs and members: aggregated once
+    )
+    twos = buckets.filter(F.col("size") == 2).select(F.col("anchor").alias("a"), F.col("last").alias("b"))
+    larger = buckets.filter(F.col("size") > 2).select("band", "bucket", "size", "anchor")
+    # Members is None when there is no such bucket.
+    members_of_larger, star_buckets = larger.agg(F.sum("size"), F.count_if(F.col("size") > all_pairs_up_to)).first()
+    crowded = []
+    if items is None or items > heavy:  # their anchors are crowded keys of the pairs, whichever join finds them
+        crowded = larger.filter(F.col("size") > heavy).select("band", "bucket", "anchor").collect()
+    if members_of_larger is not None and members_of_larger <= broadcast_members:
+        # Few members to find: the bucket keys go to the band rows' tasks, which are not shuffled.
+        members = rows.join(F.broadcast(larger), ["band", "bucket"])
+    else:
+        members = bounded_join(rows, larger, ["band", "bucket"], [(r["band"], r["bucket"]) for r in crowded])
+    members = members.persist(CACHE)
+    small = members.filter(F.col("size") <= all_pairs_up_to).select("band", "bucket", "id")
+    every_pair = (
+        small.alias("x").join(small.alias("y"), ["band", "bucket"])
+        .filter(F.col("x.id") < F.col("y.id"))
+        .select(F.col("x.id").alias("a"), F.col("y.id").alias("b"))
+    )
+    stars = (
+        members.filter((F.col("size") > all_pairs_up_to) & (F.col("id") != F.col("anchor")))
+        .select(F.col("anchor").alias("a"), F.col("id").alias("b"))
+    )
+    anchors = sorted({(r["anchor"],) for r in crowded})
+    return Candidates(twos.unionByName(every_pair).unionByName(stars).distinct(), anchors, [members, buckets],
+                      star_buckets)
+
+
+def score_pairs(pairs: DataFrame, signed: DataFrame, crowded_anchors: list[tuple]) -> DataFrame:
+    """(a, b, agree): the signature positions each candidate pair agrees on."""
+    left = signed.select(F.col("id").alias("a"), F.col("sig").alias("sig_a"))
+    right = signed.select(F.col("id").alias("b"), F.col("sig").alias("sig_b"))
+    joined = bounded_join(pairs, left, ["a"], crowded_anchors).join(right, "b")
+    return joined.select("a", "b", agreement("sig_a", "sig_b").alias("agree"))
+
+
+@dataclass
+class NearGroups:
+    labels: DataFrame  # (id, label) for every item in a group of two or more; label = the group's smallest id
+    groups: int
+    largest: int
+    grouped: int  # items in groups
+    candidate_pairs: int
+    similar_pairs: int
+    rounds: int
+    cached: list  # what to unpersist once ``labels`` is used
+    star_buckets: int = 0  # see ``Candidates``: with none, every pair of items sharing a bucket was compared
+
+    @property
+    def dropped(self) -> int:
+        """Items in groups that are not their group's representative."""
+        return self.grouped - self.groups
+
+    def release(self) -> None:
+        for frame in self.cached:
+            frame.unpersist()
+
+
+def near_groups(signed: DataFrame, params: NearParams, scratch: str, items: int | None = None,
+                heavy: int = HEAVY_ROWS, all_pairs_up_to: int = ALL_PAIRS_UP_TO,
+                broadcast_members: int = BROADCAST_MEMBERS) -> NearGroups:
+    """Groups of near-duplicate items among ``signed`` (the output of ``sign``; ``items`` rows, if known).
+
+    ``scratch``: a folder for the components' rounds, to delete once the labels are used.
+    """
+    candidates = candidate_pairs(signed, items, all_pairs_up_to, heavy, broadcast_members)
+    scored = score_pairs(candidates.pairs, signed, candidates.crowded_anchors).persist(CACHE)
+    needed = min_agreement(params)
+    counts = scored.agg(
+        F.count(F.lit(1)).alias("candidates"), F.count(F.when(F.col("agree") >= needed, 1)).alias("similar")
+    ).first()
+    for frame in candidates.cached:
+        frame.unpersist()
+    cached = [scored]
+    if counts["similar"] == 0:
+        labels = signed.sparkSession.createDataFrame([], "id long, label long")
+        return NearGroups(labels, 0, 0, 0, counts["candidates"], 0, 0, cached, candidates.star_buckets)
+    similar = scored.filter(F.col("agree") >= needed).select("a", "b")
+    components = connected_components(
+        similar, scratch, candidates.crowded_anchors, heavy, nodes=2 * counts["similar"]
+    )
+    labels = components.labels.select(F.col("node").alias("id"), "label")
+    sizes = labels.groupBy("label").count().agg(
+        F.count(F.lit(1)).alias("groups"), F.max("count").alias("largest"), F.sum("count").alias("grouped")
+    ).first()
+    return NearGroups(
+        labels, sizes["groups"], sizes["largest"], sizes["grouped"], counts["candidates"], counts["similar"],
+        components.rounds, cached, candidates.star_buckets,
+    )
+
+
+def group_prompts(spark, prompts: list[str], params: NearParams, seed: int, scratch: str, partitions: int = 2,
+                  **bounds) -> dict[int, int]:
+    """Near-duplicate groups of a list of prompts: group label (smallest member index) per grouped index.
+
+    For measuring and testing: the prompts go through the same signing and grouping as the job's items.
+    """
+    rows = [(f"P{i:08d}", "Unknown", i, prompt) for i, prompt in enumerate(prompts)]
+    items = (
+        spark.createDataFrame(rows, "parent_asin string, category string, line long, prompt string")
+        .repartition(partitions)
+        .withColumn(NEAR_ID, near_id(seed))
+    )
+    signed = sign(items, params, seed).persist(CACHE)
+    try:
+        groups = near_groups(signed, params, scratch, len(prompts), **bounds)
+        index_of = {row[NEAR_ID]: row["line"] for row in items.select(NEAR_ID, "line").collect()}
+        members: dict[int, list[int]] = {}
+        for row in groups.labels.collect():
+            members.setdefault(row["label"], []).append(index_of[row["id"]])
+        groups.release()
+    finally:
+        signed.unpersist()
+    return {index: min(group) for group in members.values() for index in group}

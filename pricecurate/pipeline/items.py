@@ -1,0 +1,242 @@
+"""The items stage: every line through the rules once (or a previous run's items read back), kept for reuse,
+then deduplicated (or marked as a previous run with the same dedup settings marked them)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from pricecurate.output.layout import (
+    CURATED,
+    DATA_KEY,
+    DEDUP_DONE,
+    DUPLICATES,
+    ITEMS_DONE,
+    MANIFEST,
+    WORK,
+    read_manifest,
+)
+from pricecurate.output.publish import finished_items, resumable
+from pricecurate.output.write import Output
+from pricecurate.pipeline import reuse
+from pricecurate.pipeline.accounting import build_accounting
+from pricecurate.pipeline.arrow_rules import apply_recipe, number_outcomes, numbered_schema, tally_outcomes
+from pricecurate.pipeline.dedup.mark import DUPLICATE_REASONS, mark_duplicates, mark_near_duplicates
+from pricecurate.pipeline.long_lines import find_skipped_lines, read_again
+from pricecurate.pipeline.read import failed_file, line_limit, read_failure, read_lines
+from pricecurate.rules.lines import DROPPED, KEPT
+from pricecurate.spark.fs import redact
+from pricecurate.spark.session import CACHE
+
+
+@dataclass
+class Curated:
+    """The outcomes of every line, numbered and deduplicated, and where every line went."""
+
+    outcomes: DataFrame  # one row per kept or quarantined line, one per tally of dropped lines
+    accounting: dict
+    read_tasks: int
+    cached: DataFrame  # what to unpersist at the end
+    near: dict | None = None  # near-duplicate settings and groups, when ``dedup`` has ``near``
+    # What reuse needs: the key the items depend on, and the tally of lines as the rules left them (before dedup).
+    curation: dict | None = None
+
+
+@dataclass(frozen=True)
+class Reused:
+    """A previous run whose curated items stand for this run's."""
+
+    where: str  # its output folder
+    folder: str  # its data folder
+    curation: dict  # its manifest's curation section
+    items_dataset: str | None = None  # its items dataset, when written with this run's rows_per_file
+
+    def path(self, name: str) -> str:
+        return f"{self.folder}/{name}"
+
+
+def reused_output(fs, where: str, key: dict, rows_per_file: int) -> Reused:
+    """The previous output at ``where``, if its curated items stand for this run's; else ``reuse.ReuseError``."""
+    where = fs.qualify(where).rstrip("/")
+    manifest = read_manifest(fs, f"{where}/{MANIFEST}")
+    curation = reuse.check(manifest, key, where)
+    folder = f"{where}/{manifest[DATA_KEY]}"
+    same_files = manifest["config"]["write"]["rows_per_file"] == rows_per_file and fs.exists(f"{folder}/items")
+    reused = Reused(where, folder, curation, f"{folder}/items" if same_files else None)
+    if not fs.exists(reused.path(CURATED)):
+        raise reuse.ReuseError(f"cannot reuse items: {redact(reused.path(CURATED))} is missing")
+    return reused
+
+
+def resumed_items(fs, output: str, key: dict, progress) -> Reused | None:
+    """The items an interrupted run on this output finished, when they stand for this run's."""
+    folder = resumable(fs, output)
+    if folder is None:
+        return None
+    curation = finished_items(fs, f"{output}/{folder}")
+    reason = reuse.difference(curation["key"], key) if curation else f"its {ITEMS_DONE} cannot be read"
+    if reason:
+        progress.say(f"not resuming from the items in {folder}: {reason}")
+        return None
+    progress.say(f"resuming: the items in {folder}, which an interrupted run finished, stand for this run's")
+    return Reused(f"{output}/{folder}", f"{output}/{folder}", curation)
+
+
+def same_items(reused: Reused | None, curated: Curated) -> str | None:
+    """A reused run's items dataset when it is the one this run would write: same curated items, deduplicated
+    with the same settings and seed, in files of as many rows."""
+    if reused is None or reused.items_dataset is None:
+        return None
+    same_dedup = reused.curation.get("dedup", {}).get("key") == curated.curation["dedup"]["key"]
+    return reused.items_dataset if same_dedup else None
+
+
+def curate(spark, config, plan, layout, tokenizer, builds, counters, corrupt, progress, output: Output,
+           reused: Reused | None, key: dict) -> Curated:
+    """Lines → outcomes (the rules run once per line, cached, or read back from a previous run) → kept for
+    reuse → duplicates marked."""
+    if reused is None:
+        numbered, tally, read_tasks, cached = _apply_rules(
+            spark, config, plan, layout, tokenizer, builds, counters, corrupt, progress)
+        reuse.keep(numbered, output.path(CURATED))
+    else:
+        # Checked, then copied byte for byte (and the copy checked): this output can be reused in turn, and
+        # reads only its own folder from here on.
+        reuse.verify(output.fs, reused.path(CURATED), reused.curation.get("files", {}).get(CURATED))
+        output.fs.copy(reused.path(CURATED), output.path(CURATED))
+        # Not cached: each later pass reads only the columns it needs from Parquet, which beats building a cache.
+        numbered = reuse.read_back(spark, output.path(CURATED), numbered_schema())
+        tally = Counter({tuple(row[:4]): row[4] for row in reused.curation["tally"]})
+        read_tasks, cached = reused.curation["read_tasks"], numbered
+        corrupt.update(reused.curation["damaged"])
+        progress.say(f"items: reusing what the rules made in {redact(reused.where)} (same inputs, recipe and tokenizer)")
+    curated = Curated(numbered, {}, read_tasks, cached, curation={
+        "key": key, "read_tasks": read_tasks, "damaged": dict(corrupt), "engine": tokenizer[2],
+        "tally": [[*line, count] for line, count in sorted(
+            tally.items(), key=lambda item: tuple("" if part is None else str(part) for part in item[0])) if count],
+        # What a later run checks before it reuses these folders.
+        "files": {CURATED: output.fs.tree(output.path(CURATED))},
+    })
+    # Written last: a run killed from here on leaves items the next run on this output can resume from.
+    output.fs.write_text(output.path(ITEMS_DONE), json.dumps(curated.curation))
+    _deduplicate(config, curated, output, reused, progress)
+    for file, category, reason, count in curated.curation["dedup"]["dropped"]:
+        tally[(file, category, KEPT, None)] -= count
+        tally[(file, category, DROPPED, reason)] += count
+    curated.accounting = build_accounting(
+        ((*line, count) for line, count in tally.items() if count),
+        files={f.name: f.category for f in plan.files},
+    )
+    return curated
+
+
+def _deduplicate(config, curated: Curated, output: Output, reused: Reused | None, progress) -> None:
+    """Mark the duplicates ``config.dedup`` asks for on the cached outcomes, or the lines a previous run marked
+    with the same dedup settings and seed; keep the marks (``DUPLICATES``) and what they dropped
+    (``curation["dedup"]``) for later runs."""
+    numbered = curated.outcomes
+    key = reuse.dedup_key(config.dedup, config.near, config.seed)
+    known = reused.curation.get("dedup") if reused else None
+    if not config.dedup:
+        dropped = []
+    elif known and known["key"] == key and output.fs.exists(reused.path(DUPLICATES)):
+        reuse.verify(output.fs, reused.path(DUPLICATES), reused.curation.get("files", {}).get(DUPLICATES))
+        output.fs.copy(reused.path(DUPLICATES), output.path(DUPLICATES))
+        marks = sum(count for *_, count in known["dropped"])
+        # Not cached: a join with a broadcast list is cheap to run again for each use of the outcomes.
+        curated.outcomes = reuse.mark_known_duplicates(numbered, output.path(DUPLICATES), marks, DROPPED)
+        dropped, curated.near = known["dropped"], known["near"]
+        progress.say(f"duplicates: the {marks:,} lines {redact(reused.where)} marked (same dedup settings and seed)")
+    else:
+        # Marked on the cached outcomes and cached in turn: neither the rules nor
+        # the dedup windows run again for each later use of the items.
+        marked = mark_duplicates(numbered, config.dedup, config.seed, config.recipe)
+        groups = None
+        if "near" in config.dedup:
+            exact = marked.persist(CACHE)  # signed and joined: the windows run once
+            marked, groups = mark_near_duplicates(exact, config.near, config.seed, output.path(WORK),
+                                                  rules=config.recipe)
+            groups.cached.append(exact)
+        curated.outcomes = marked.persist(CACHE)
+        dropped = sorted([r["file"], r["category"], r["reason"], r["count"]] for r in (
+            curated.outcomes.filter(F.col("reason").isin(*DUPLICATE_REASONS))
+            .groupBy("file", "category", "reason").count().collect()
+        ))
+        reuse.keep_duplicates(curated.outcomes, DUPLICATE_REASONS, output.path(DUPLICATES))
+        curated.cached.unpersist()  # the deduplicated cache is complete and no longer reads the rules' cache
+        curated.cached = curated.outcomes
+        if groups is not None:
+            groups.release()
+            near = curated.near = _near_summary(config.near, groups)
+            progress.say(
+                f"near duplicates: {near['groups']:,} group(s) of {near['items_in_groups']:,} items "
+                f"(largest {near['largest_group']:,}), {near['dropped']:,} dropped"
+            )
+    curated.curation["dedup"] = {"key": key, "dropped": dropped, "near": curated.near}
+    if output.fs.exists(output.path(DUPLICATES)):
+        curated.curation["files"][DUPLICATES] = output.fs.tree(output.path(DUPLICATES))
+    # Written after the marks: a run killed from here on resumes without deduplicating again.
+    output.fs.write_text(output.path(DEDUP_DONE), json.dumps(
+        {**curated.curation["dedup"], "files": curated.curation["files"].get(DUPLICATES)}))
+
+
+def _apply_rules(spark, config, plan, layout, tokenizer, builds, counters, corrupt, progress):
+    """The rules over every line, once: (numbered outcomes, tally per file/category/status/reason, read tasks,
+    the cache to release).
+
+    A file Spark cannot decode to the end (a truncated or damaged .gz) fails
+    the job; it is then read again up to the damage, and the run goes on with
+    the file named in the manifest. Files without damage pay nothing for this.
+    The reader skips lines longer than ``max_record_bytes`` unread; a file where
+    it did, or a .gz past ``max_gzip_bytes``, is read again alone, its skipped
+    lines quarantined (``pricecurate.pipeline.long_lines``); the others pay nothing.
+    """
+    spec, spec_broadcast, engine = tokenizer
+    records, kept = counters
+    max_line = line_limit(config.max_record_bytes)
+
+    def rules(lines, segments=None):
+        return apply_recipe(lines, config.recipe, spec_broadcast, spec.sha256, config.max_record_bytes, builds,
+                            engine, records, spec.clean_up_spaces, kept, segments)
+
+    while True:
+        lines = read_lines(spark, plan, layout, frozenset(corrupt), max_line)
+        outcomes = rules(lines).persist(CACHE)
+        try:
+            tallies = tally_outcomes(outcomes)
+        except Exception as error:  # noqa: BLE001 - Spark wraps read failures in several types
+            outcomes.unpersist()
+            damaged = failed_file(error, plan)
+            if damaged is None or damaged.name in corrupt:
+                raise
+            corrupt[damaged.name] = read_failure(error)
+            progress.warn(f"{damaged.name} cannot be read to the end; reading it up to the damage")
+            continue
+        break
+    read_tasks = lines.rdd.getNumPartitions()
+    scans = find_skipped_lines(spark, plan, tallies, max_line, config.max_gzip_bytes, corrupt)
+    if scans:
+        for file, scan in scans.items():
+            progress.warn(scan.describe(file.name))
+        outcomes, tallies = read_again(spark, outcomes, scans, rules, corrupt, max_line)
+        corrupt.update({file.name: scan.cut for file, scan in scans.items() if scan.cut and file.name not in corrupt})
+    tally: Counter = Counter()
+    for t in tallies:
+        tally[(t.file, t.category, t.status, t.reason)] += t.lines
+    return number_outcomes(outcomes, tallies), tally, read_tasks, outcomes
+
+
+def _near_summary(params, groups) -> dict:
+    bands, rows = params.lsh
+    return {
+        "threshold": params.threshold, "ngram": params.ngram, "num_perm": params.num_perm,
+        "bands": bands, "rows_per_band": rows,
+        "groups": groups.groups, "largest_group": groups.largest, "items_in_groups": groups.grouped,
+        "dropped": groups.dropped,
+        "candidate_pairs": groups.candidate_pairs, "similar_pairs": groups.similar_pairs,
+        "component_rounds": groups.rounds, "star_buckets": groups.star_buckets,
+    }

@@ -1,0 +1,315 @@
+"""The curation job: read → items → dedup → balance → split → write, counting on the way."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pyspark
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from pricecurate.config import Config
+from pricecurate.evaluate.baseline import baseline_lines, run_baselines
+from pricecurate.output.layout import DATA_KEY, FORMAT, FORMAT_KEY, WORK
+from pricecurate.output.write import Output
+from pricecurate.paths import cache_dir
+from pricecurate.pipeline import reuse
+from pricecurate.pipeline.balance import apply_balance, plan_balance
+from pricecurate.pipeline.estimate import describe, estimate, read_heads
+from pricecurate.pipeline.items import curate, resumed_items, reused_output, same_items
+from pricecurate.pipeline.leakage import PROBED, find_leaks, implied_by_dedup, no_leaks
+from pricecurate.pipeline.live import SparkStatus, Totals
+from pricecurate.pipeline.progress import Progress
+from pricecurate.pipeline.read import discover, parse_bytes, plan_layout, shuffle_partitions, split_size
+from pricecurate.pipeline.split import SPLIT_ORDER, assign_splits, plan_split
+from pricecurate.report import card as datacard
+from pricecurate.report.sections import how_known
+from pricecurate.rules import recipe as recipe_rules
+from pricecurate.rules.lines import KEPT, QUARANTINED
+from pricecurate.spark.columns import cut_test_prompt
+from pricecurate.spark.fs import HadoopFS, redact, redact_text
+from pricecurate.spark.session import CACHE
+from pricecurate.tokenizer.engine import choose_engine
+from pricecurate.tokenizer.spec import load_spec
+
+RUN_SAMPLE_BYTES = 64 * 1024  # of each file's head, for the estimate printed before the run (about 40 records)
+
+
+def _dataset_text(rules):
+    """The prompt with its price, except in test, whose text stops where the price would start."""
+    return F.when(F.col("dataset") == "test", cut_test_prompt(rules)).otherwise(F.col("prompt"))
+
+
+@dataclass
+class RunResult:
+    output: str
+    manifest: dict
+
+
+def run_job(
+    spark: SparkSession,
+    config: Config,
+    input_uri: str,
+    output_uri: str,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+    wait: bool = False,
+) -> RunResult:
+    """Curate the input into a dataset published at the output (``wait``: for a run writing there to finish)."""
+    progress = progress or Progress()
+    started = dt.datetime.now(dt.timezone.utc)
+    fs = HadoopFS(spark)
+    plan = discover(fs, input_uri, config.categories)
+    output = Output(fs, output_uri, input_uri, datacard.render, started)
+    for done in output.open(overwrite, wait, progress.say):
+        progress.say(done)
+    try:
+        return _run(spark, config, plan, output, progress, started)
+    except BaseException:
+        output.abandon()
+        raise
+    finally:
+        output.close()
+
+
+def _run(spark: SparkSession, config: Config, plan, output: Output, progress: Progress,
+         started: dt.datetime) -> RunResult:
+    """The run on an output this run holds: items, dedup, balance, split, leakage, write, publish."""
+    fs, sc = output.fs, spark.sparkContext
+    progress.say(
+        f"input: {len(plan.files)} file(s) for {len(plan.categories)} categories"
+        + (f"; no file for {', '.join(plan.missing)}" if plan.missing else "")
+    )
+    if plan.ignored:
+        progress.say(f"ignored (not meta_<Category> files): {', '.join(plan.ignored)}")
+
+    progress.say(f"recipe {config.recipe.label}" + _recipe_changes(config.recipe))
+    for warning in recipe_rules.warnings(config.recipe):
+        progress.warn(warning)
+    with progress.stage("tokenizer"):
+        spec = load_spec(config.tokenizer)
+        key = reuse.curation_key([reuse.fingerprint(fs, file) for file in plan.files], config.recipe, spec.sha256,
+                                 config.max_record_bytes, config.max_gzip_bytes)
+        reused = (reused_output(fs, config.reuse_items, key, config.write.rows_per_file) if config.reuse_items
+                  else resumed_items(fs, output.uri, key, progress))
+        if reused is not None and reused.curation.get("engine"):  # the rules do not run: no engine to choose
+            engine = reused.curation["engine"]
+            why = f"{engine}, as in the run whose items are reused"
+        else:
+            engine, why = choose_engine(spec.json, config.tokenizer_engine)
+        spec_broadcast = sc.broadcast(spec.json)
+        builds = sc.accumulator(0)
+        progress.say(f"tokenizer {spec.name} sha256 {spec.sha256[:16]}; engine {why}")
+
+    layout = plan_layout(plan.files, sc.defaultParallelism, config.partitions)
+    previous = _set_session(spark, _job_settings(spark, config, plan, layout))
+    if reused is None:  # what is read, and how long that takes; a run on reused items reads none of it
+        for name, share in layout.dominant_compressed:
+            progress.warn(
+                f"{name} is compressed, so one task reads it whole ({share:.0%} of the input); "
+                "decompress it to let many tasks read it"
+            )
+        planned = estimate(plan, read_heads(fs, plan, RUN_SAMPLE_BYTES),
+                           parse_bytes(spark.conf.get("spark.sql.files.maxPartitionBytes")), sc.defaultParallelism,
+                           config, cache_dir())
+        for line in describe(planned, per_file=False):
+            progress.say(line)
+    corrupt: dict[str, str] = {}
+    records = sc.accumulator(0)
+    kept = sc.accumulator(0)
+    if sc.uiWebUrl:
+        progress.say(f"Spark UI: {sc.uiWebUrl}")
+    progress.watch(SparkStatus(sc, kept))
+    curated = assigned = None
+    try:
+        if reused is None:
+            progress.expect(Totals(bytes=sum(f.size for f in plan.files), records=planned.records))
+        with progress.stage("items"):
+            curated = curate(
+                spark, config, plan, layout, (spec, spec_broadcast, engine), builds, (records, kept), corrupt,
+                progress, output, reused, key,
+            )
+            accounting = curated.accounting
+            progress.say(
+                f"{accounting['lines']:,} records " + (f"read in {curated.read_tasks} tasks" if reused is None else
+                                                       "as read before")
+                + f", {accounting['kept']:,} kept, "
+                f"{sum(accounting['dropped'].values()):,} dropped, {sum(accounting['quarantined'].values()):,} quarantined"
+            )
+
+        items = curated.outcomes.filter(F.col("status") == KEPT)
+        if sum(accounting["quarantined"].values()):
+            with progress.stage("write quarantine"):
+                output.write_quarantine(
+                    curated.outcomes.filter(F.col("status") == QUARANTINED), sum(accounting["quarantined"].values()),
+                    config.write.rows_per_file, sc.defaultParallelism,
+                )
+
+        with progress.stage("balance"):
+            balance_plan = plan_balance(items, config.balance, config.seed, config.recipe.slots)
+            balanced = apply_balance(items, balance_plan, config.balance, config.seed)
+            progress.say(f"{balance_plan.available:,} items after balancing")
+
+        with progress.stage("split"):
+            split_plan = plan_split(balance_plan.available, config.split)
+            # Counted, checked for leakage and written: balanced and split once.
+            assigned = assign_splits(balanced, split_plan, config.seed).persist(CACHE)
+            balanced_by_category, split_by_category = _count_assigned(assigned, balance_plan.available)
+            if split_plan.scaled:
+                progress.say(f"only {balance_plan.available:,} balanced items: splits scaled down to {split_plan.sizes}")
+
+        with progress.stage("leakage"):
+            if implied_by_dedup(curated.near):
+                leakage = no_leaks({name: split_plan.sizes[name] for name in PROBED}, config.near)
+            else:
+                leakage = find_leaks(assigned, config.near, config.seed, rules=config.recipe)
+            progress.say(
+                f"{leakage['count']:,} test/validation item(s) have a near-duplicate in train "
+                f"(word {config.near.ngram}-gram Jaccard >= {config.near.threshold:g}; {how_known(leakage)})"
+            )
+
+        with progress.stage("write"):
+            datasets = assigned.filter(F.col("split").isNotNull()).withColumnRenamed("split", "dataset")
+            names = [name for name in SPLIT_ORDER if split_plan.sizes[name]]
+            rows = sum(split_plan.sizes.values())
+            same = same_items(reused, curated)
+            if same:
+                fs.copy(same, output.path("items"))
+                progress.say(f"items dataset: copied from {redact(reused.where)} (same items, deduplicated the same way)")
+            else:
+                datasets = items.withColumn("dataset", F.lit("items")).unionByName(datasets)
+                names, rows = ["items", *names], rows + accounting["kept"]
+            output.write_datasets(
+                datasets.withColumn("text", _dataset_text(config.recipe)), names, rows, config.write.rows_per_file,
+                cores=sc.defaultParallelism,
+            )
+
+        fs.delete(output.path(WORK))  # the near-duplicate rounds: the written datasets no longer read them
+        output.written()
+        baselines = None
+        if config.baseline:
+            with progress.stage("baselines"):
+                members = assigned.withColumn("dataset", F.col("split")).withColumn("text", _dataset_text(config.recipe))
+                baselines = run_baselines(members.filter(F.col("split") == "train"),
+                                          members.filter(F.col("split") == "test"), config.seed, config.recipe)
+                for line in baseline_lines(baselines):
+                    progress.say(line.strip())
+        manifest = _manifest(
+            config, plan, spec, engine, layout, curated, balanced_by_category, balance_plan.by_slot, split_plan,
+            split_by_category, spark, started, progress, builds.value, records.value, corrupt, leakage,
+        ) | {DATA_KEY: output.folder, FORMAT_KEY: FORMAT, "baselines": baselines, "curation": {
+            **curated.curation, "reused_from": redact(reused.where) if reused else None}}
+        with progress.stage("publish"):
+            for removed in output.publish(manifest):
+                progress.say(f"removed {removed}, the dataset this run replaced")
+    finally:
+        if curated is not None:
+            curated.cached.unpersist()
+        if assigned is not None:
+            assigned.unpersist()
+        spec_broadcast.unpersist()
+        _set_session(spark, previous)
+        progress.watch(None)
+    progress.say(f"dataset written to {redact(output.uri)}")
+    return RunResult(output.uri, manifest)
+
+
+def _job_settings(spark, config: Config, plan, layout) -> dict[str, str]:
+    """Session settings this run picks for itself; a setting the user gave in the config is left alone."""
+    conf, cores = spark.conf, spark.sparkContext.defaultParallelism
+    chosen = {
+        "spark.sql.files.maxPartitionBytes": str(split_size(
+            plan.files, cores, parse_bytes(conf.get("spark.sql.files.maxPartitionBytes")),
+            parse_bytes(conf.get("spark.sql.files.openCostInBytes")),
+        )),
+        # A fixed count (it was twice the cores) grew every shuffle task with the input: at 5.5M records
+        # on 2 cores, one task's hash aggregate of band rows wanted pages of 250 MB and the heap ran out.
+        "spark.sql.shuffle.partitions": str(max(shuffle_partitions(plan.files, cores), layout.spread_partitions)),
+    }
+    chosen = {key: value for key, value in chosen.items() if key not in config.spark}
+    # The config's SQL settings hold for this run even in a session that was running before it (they are
+    # runtime settings; the others only take effect when the session starts).
+    return chosen | {key: value for key, value in config.spark.items() if key.startswith("spark.sql.")}
+
+
+def _set_session(spark, settings: dict[str, str]) -> dict[str, str]:
+    """Apply ``settings``; return what they replaced, to put back when the run ends."""
+    previous = {key: spark.conf.get(key) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    return previous
+
+
+def _count_assigned(assigned, available: int) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """Balanced items per category, and split members per split and category, in one pass."""
+    balanced: dict[str, int] = {}
+    by_split: dict[str, dict[str, int]] = {}
+    for row in assigned.groupBy("split", "category").count().collect():
+        category, count = row["category"], row["count"]
+        balanced[category] = balanced.get(category, 0) + count
+        if row["split"] is not None:
+            by_split.setdefault(row["split"], {})[category] = count
+    if sum(balanced.values()) != available:  # the plan and the filter disagree: a bug, never a result
+        raise RuntimeError(f"balancing planned {available:,} items but kept {sum(balanced.values()):,}")
+    return balanced, by_split
+
+
+def _recipe_changes(rules) -> str:
+    """``: max_tokens 480, min_tokens 400`` for a changed recipe, nothing for the base recipe as it is."""
+    changes = rules.changes()
+    return (": " + ", ".join(f"{key} {value!r}" for key, value in changes.items())) if changes else ""
+
+
+def _manifest(config, plan, spec, engine, layout, curated, balanced, balanced_by_slot, split_plan, split_by_category,
+              spark, started, progress, tokenizer_builds, rule_records, corrupt, leakage) -> dict:
+    accounting = curated.accounting
+    categories = {}
+    for category in plan.categories:
+        counts = accounting["categories"].get(category, {"lines": 0, "kept": 0})
+        categories[category] = {
+            "lines": counts["lines"],
+            "kept": counts["kept"],
+            "balanced": balanced.get(category, 0),
+            **{name: split_by_category.get(name, {}).get(category, 0) for name in SPLIT_ORDER},
+        }
+    return {
+        "recipe": config.recipe.describe(),
+        "created": started.isoformat(timespec="seconds"),
+        "config": config.to_dict(),
+        "tokenizer": {**spec.identity(), "engine": engine, "worker_builds": tokenizer_builds},
+        "input": {
+            "files": [f.manifest_entry() for f in plan.files],
+            "missing_categories": plan.missing,
+            "ignored_files": plan.ignored,
+            "damaged_files": [
+                {"file": name, "lines_read": accounting["files"][name]["lines"], "error": redact_text(error)}
+                for name, error in sorted(corrupt.items())
+            ],
+        },
+        "accounting": accounting,
+        "near_duplicates": curated.near,
+        "leakage": leakage,
+        "balanced": sum(balanced.values()),
+        # The balanced set's prices, per $1 slot: most balanced items are in no split, so no file holds them.
+        "balanced_by_price_slot": {str(slot): count for slot, count in balanced_by_slot.items()},
+        "splits": {
+            "sizes": split_plan.sizes,
+            "requested": split_plan.requested,
+            "available": split_plan.available,
+            "scaled": split_plan.scaled,
+        },
+        "categories": categories,
+        "spark": {
+            "version": pyspark.__version__,
+            "master": redact(spark.sparkContext.master),
+            "read_tasks": curated.read_tasks,
+            "split_bytes": parse_bytes(spark.conf.get("spark.sql.files.maxPartitionBytes")),
+            "spread_files": sorted(layout.spread_files),
+            "spread_partitions": layout.spread_partitions,
+            # Lines through the item rules: equals accounting.lines when each ran once
+            # (task retries after a lost executor add to it).
+            "rule_records": rule_records,
+        },
+        "stage_seconds": {k: round(v, 2) for k, v in progress.stage_seconds.items()},
+    }

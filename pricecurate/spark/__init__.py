@@ -1,0 +1,2 @@
+"""Spark plumbing that knows nothing of the recipe: the session, Hadoop filesystems, the JVM class archive,
+start-up noise, seeded per-item columns, bounded joins and connected components, order statistics."""

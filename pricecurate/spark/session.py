@@ -1,0 +1,102 @@
+"""Build the SparkSession the job runs in."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import StructType
+
+from pricecurate.masking import SECRET_NAME_PATTERN
+from pricecurate.paths import cache_dir
+from pricecurate.spark.jvm_archive import java_options
+
+DEFAULT_MASTER = "local[*]"
+# How every intermediate frame is cached. PySpark's MEMORY_AND_DISK is the serialized level:
+# the JVM keeps it as 1 MiB byte arrays, each of which G1 (2 MiB regions at a 4g heap) places
+# alone in a region, so the heap filled at twice the cache's size (5.5M records: heap OOM).
+CACHE = StorageLevel.MEMORY_AND_DISK_DESER
+LOCAL_JVM_OPTIONS = "-XX:G1HeapRegionSize=32m"
+
+
+def under_spark_submit() -> bool:
+    """spark-submit starts the Python driver with a gateway already open."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def resolve_master(master: str | None) -> str | None:
+    if master:
+        return master
+    return None if under_spark_submit() else DEFAULT_MASTER
+
+
+def _on_this_machine(master: str | None) -> bool:
+    return master is not None and (master.startswith("local") or "127.0.0.1" in master or "localhost" in master)
+
+
+def build_session(master: str | None, extra: dict[str, str] | None = None, app_name: str = "pricecurate",
+                  dump_classes_to: Path | None = None) -> SparkSession:
+    """A session; a local one maps this machine's class archive (``jvm_archive``) or, given ``dump_classes_to``,
+    writes one there when its JVM exits."""
+    master = resolve_master(master)
+    builder = SparkSession.builder.appName(app_name)
+    if master:
+        builder = builder.master(master)
+    settings = {
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.ui.showConsoleProgress": "false",
+        # The recipe's outcomes are cached once and read a few times; compressing
+        # the cache cost the JVM about a third of its CPU in the recipe stage.
+        "spark.sql.inMemoryColumnarStorage.compressed": "false",
+        # Spark renders every query's plan as text for its UI; a plan that reads cached
+        # frames repeats their plans inside it, and near-duplicate rounds read several.
+        "spark.sql.maxPlanStringLength": "1000000",
+        # No _SUCCESS markers among the Parquet files users glob.
+        "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
+        # Spark's UI and event log hide the values of settings whose names match this: pricecurate's own rule,
+        # wider than Spark's default (which shows fs.azure.account.key.*, fs.azure.sas.*, ...).
+        "spark.redaction.regex": f"(?i){SECRET_NAME_PATTERN}",
+    }
+    if _on_this_machine(master):
+        # Workers on this machine run the interpreter that has pricecurate
+        # installed (PySpark reads the variable when the context starts).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        # Every socket on loopback, for local mode and a cluster on 127.0.0.1 alike: the RPC and block
+        # manager follow bindAddress, the web UI follows SPARK_LOCAL_IP (unset, it listens on every
+        # interface). Set either to widen.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        settings["spark.driver.bindAddress"] = "127.0.0.1"
+        settings["spark.driver.host"] = "127.0.0.1"
+        if master.startswith("local"):
+            settings["spark.driver.memory"] = "4g"
+            # G1 gives each object of half a region or more whole regions of its own: at the 2 MiB regions
+            # of a 4g heap the cache's column buffers (3-7 MB) wasted up to half of theirs, and a 64 MB
+            # page for a sort found no free run of regions (5.5M records: 12 failed pages, 2 full GCs).
+            # With 32 MiB regions: none of either. Default options: the user's extraJavaOptions add to them.
+            archive = java_options(cache_dir(), dump_classes_to)
+            settings["spark.driver.defaultJavaOptions"] = f"{LOCAL_JVM_OPTIONS} {archive}".strip()
+    settings.update(extra or {})
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(os.environ.get("PRICECURATE_SPARK_LOG_LEVEL", "WARN"))
+    return spark
+
+
+def driver_table(spark: SparkSession, rows: list[tuple], schema: str) -> DataFrame:
+    """A small table made on the driver, in one partition, read by the JVM alone.
+
+    ``createDataFrame`` spreads a table over ``spark.default.parallelism``
+    partitions (on a cluster, hundreds of tasks with almost nothing to do):
+    ``coalesce`` reads them in one task. Sent as Arrow, it needs no Python
+    worker, where a list or an RDD is unpickled by one (a second to start it in
+    a run whose rules do not run, as on reused items).
+    """
+    struct = StructType.fromDDL(schema)
+    columns = list(zip(*rows)) if rows else [()] * len(struct.fields)
+    table = pa.table({field.name: pa.array(list(values)) for field, values in zip(struct.fields, columns)})
+    return spark.createDataFrame(table, struct).coalesce(1)
