@@ -5,8 +5,9 @@ The map, in the order data flows (each package imports only those listed after i
 
     cli/        the ``pricecurate`` command: ``parser`` (arguments), ``commands`` (one function per command),
                 ``prepare`` (this machine's JVM class archive)
-    pipeline/   the job: ``job.run_job`` is the list of stages; ``read`` -> ``arrow_rules`` -> ``items``
-                -> ``dedup/`` -> ``balance`` -> ``split`` -> ``leakage``, then ``output.write``/``publish``;
+    pipeline/   the job: ``job.run_job`` is the list of stages, each given the run's ``context.Run``:
+                ``read`` -> ``arrow_rules`` -> ``items`` -> ``dedup/`` -> ``balance`` -> ``split`` -> ``leakage``,
+                then ``output.write``/``publish``;
                 ``accounting``, ``reuse``, ``estimate`` (``plan``), ``progress``/``live`` (what a stage is doing)
     report/  evaluate/  export/
                 what is made from a published dataset: the HTML report and data card (``report.card``),

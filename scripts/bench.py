@@ -790,14 +790,9 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
 def remember(result: dict) -> Path:
     """This machine's figures, where `pricecurate plan` looks for its per-core rate."""
     from pricecurate.paths import cache_dir
-    from pricecurate.pipeline.estimate import BENCH_RESULT
+    from pricecurate.pipeline.estimate import save_bench
 
-    path = cache_dir() / BENCH_RESULT
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(f".{os.getpid()}.tmp")
-    partial.write_text(json.dumps({k: v for k, v in result.items() if not k.startswith("_")}), encoding="utf-8")
-    os.replace(partial, path)
-    return path
+    return save_bench(cache_dir(), result)
 
 
 def near_quality() -> dict | None:

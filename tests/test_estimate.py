@@ -14,6 +14,7 @@ from pricecurate.pipeline.estimate import (
     DEFAULT_RATE_PER_CORE,
     SAMPLE_BYTES,
     bench_rates,
+    save_bench,
     describe,
     estimate,
     head_lines,
@@ -52,9 +53,10 @@ def test_read_tasks_follow_the_split_size_and_compressed_files_are_one():
 def test_the_rate_comes_from_the_last_bench_else_the_readme(tmp_path):
     rate, fixed, near, source = bench_rates(tmp_path)
     assert (rate, source) == (DEFAULT_RATE_PER_CORE, "the README's bench figures")
-    (tmp_path / "bench-last.json").write_text(json.dumps(
-        {"job_local1_rps": 5000.0, "fixed_cost_s": {"local2": 20.0}, "ratios": {"local2_default_vs_local2": 0.5}}))
-    assert bench_rates(tmp_path)[:3] == (5000.0, 20.0, 0.5) and "last bench" in bench_rates(tmp_path)[3]
+    saved = save_bench(tmp_path, {"job_local1_rps": 5000.0, "fixed_cost_s": {"local2": 20.0},
+                                  "ratios": {"local2_default_vs_local2": 0.5}, "_runs": "the bench's own"})
+    assert bench_rates(tmp_path)[:3] == (5000.0, 20.0, 0.5) and str(saved) in bench_rates(tmp_path)[3]
+    assert "_runs" not in json.loads(saved.read_text()) and sorted(p.name for p in tmp_path.iterdir()) == [saved.name]
 
 
 def test_the_estimate_adds_up(tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,8 +99,20 @@ def read_tasks(file: InputFile, split_bytes: int) -> int:
     return 1 if is_compressed(file) else max(1, math.ceil(file.size / split_bytes))
 
 
+def save_bench(cache_dir: Path, result: dict) -> Path:
+    """Keep this machine's bench figures (``scripts/bench.py``'s result) where ``bench_rates`` reads them; whole or
+    not at all. Keys starting with ``_`` are the bench's own and are left out."""
+    path = cache_dir / BENCH_RESULT
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(json.dumps({k: v for k, v in result.items() if not k.startswith("_")}), encoding="utf-8")
+    os.replace(partial, path)
+    return path
+
+
 def bench_rates(cache_dir: Path) -> tuple[float, float, float, str]:
-    """(records/s per core, fixed seconds, near factor, where from): this machine's last bench, else defaults."""
+    """(records/s per core, fixed seconds, near factor, where from): this machine's last bench (``save_bench``),
+    else defaults."""
     path = cache_dir / BENCH_RESULT
     try:
         result = json.loads(path.read_text(encoding="utf-8"))

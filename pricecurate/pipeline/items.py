@@ -21,10 +21,10 @@ from pricecurate.output.layout import (
     read_manifest,
 )
 from pricecurate.output.publish import finished_items, resumable
-from pricecurate.output.write import Output
 from pricecurate.pipeline import reuse
 from pricecurate.pipeline.accounting import build_accounting
 from pricecurate.pipeline.arrow_rules import apply_recipe, number_outcomes, numbered_schema, tally_outcomes
+from pricecurate.pipeline.context import Run
 from pricecurate.pipeline.dedup.mark import DUPLICATE_REASONS, mark_duplicates, mark_near_duplicates
 from pricecurate.pipeline.long_lines import find_skipped_lines, read_again
 from pricecurate.pipeline.read import failed_file, line_limit, read_failure, read_lines
@@ -95,13 +95,12 @@ def same_items(reused: Reused | None, curated: Curated) -> str | None:
     return reused.items_dataset if same_dedup else None
 
 
-def curate(spark, config, plan, layout, tokenizer, builds, counters, corrupt, progress, output: Output,
-           reused: Reused | None, key: dict) -> Curated:
+def curate(run: Run, reused: Reused | None, key: dict) -> Curated:
     """Lines → outcomes (the rules run once per line, cached, or read back from a previous run) → kept for
     reuse → duplicates marked."""
+    output, progress, corrupt = run.output, run.progress, run.counters.damaged
     if reused is None:
-        numbered, tally, read_tasks, cached = _apply_rules(
-            spark, config, plan, layout, tokenizer, builds, counters, corrupt, progress)
+        numbered, tally, read_tasks, cached = _apply_rules(run)
         reuse.keep(numbered, output.path(CURATED))
     else:
         # Checked, then copied byte for byte (and the copy checked): this output can be reused in turn, and
@@ -109,13 +108,13 @@ def curate(spark, config, plan, layout, tokenizer, builds, counters, corrupt, pr
         reuse.verify(output.fs, reused.path(CURATED), reused.curation.get("files", {}).get(CURATED))
         output.fs.copy(reused.path(CURATED), output.path(CURATED))
         # Not cached: each later pass reads only the columns it needs from Parquet, which beats building a cache.
-        numbered = reuse.read_back(spark, output.path(CURATED), numbered_schema())
+        numbered = reuse.read_back(run.spark, output.path(CURATED), numbered_schema())
         tally = Counter({tuple(row[:4]): row[4] for row in reused.curation["tally"]})
         read_tasks, cached = reused.curation["read_tasks"], numbered
         corrupt.update(reused.curation["damaged"])
         progress.say(f"items: reusing what the rules made in {redact(reused.where)} (same inputs, recipe and tokenizer)")
     curated = Curated(numbered, {}, read_tasks, cached, curation={
-        "key": key, "read_tasks": read_tasks, "damaged": dict(corrupt), "engine": tokenizer[2],
+        "key": key, "read_tasks": read_tasks, "damaged": dict(corrupt), "engine": run.tokenizer.engine,
         "tally": [[*line, count] for line, count in sorted(
             tally.items(), key=lambda item: tuple("" if part is None else str(part) for part in item[0])) if count],
         # What a later run checks before it reuses these folders.
@@ -123,21 +122,22 @@ def curate(spark, config, plan, layout, tokenizer, builds, counters, corrupt, pr
     })
     # Written last: a run killed from here on leaves items the next run on this output can resume from.
     output.fs.write_text(output.path(ITEMS_DONE), json.dumps(curated.curation))
-    _deduplicate(config, curated, output, reused, progress)
+    _deduplicate(run, curated, reused)
     for file, category, reason, count in curated.curation["dedup"]["dropped"]:
         tally[(file, category, KEPT, None)] -= count
         tally[(file, category, DROPPED, reason)] += count
     curated.accounting = build_accounting(
         ((*line, count) for line, count in tally.items() if count),
-        files={f.name: f.category for f in plan.files},
+        files={f.name: f.category for f in run.plan.files},
     )
     return curated
 
 
-def _deduplicate(config, curated: Curated, output: Output, reused: Reused | None, progress) -> None:
+def _deduplicate(run: Run, curated: Curated, reused: Reused | None) -> None:
     """Mark the duplicates ``config.dedup`` asks for on the cached outcomes, or the lines a previous run marked
     with the same dedup settings and seed; keep the marks (``DUPLICATES``) and what they dropped
     (``curation["dedup"]``) for later runs."""
+    config, output, progress = run.config, run.output, run.progress
     numbered = curated.outcomes
     key = reuse.dedup_key(config.dedup, config.near, config.seed)
     known = reused.curation.get("dedup") if reused else None
@@ -184,7 +184,7 @@ def _deduplicate(config, curated: Curated, output: Output, reused: Reused | None
         {**curated.curation["dedup"], "files": curated.curation["files"].get(DUPLICATES)}))
 
 
-def _apply_rules(spark, config, plan, layout, tokenizer, builds, counters, corrupt, progress):
+def _apply_rules(run: Run):
     """The rules over every line, once: (numbered outcomes, tally per file/category/status/reason, read tasks,
     the cache to release).
 
@@ -195,16 +195,17 @@ def _apply_rules(spark, config, plan, layout, tokenizer, builds, counters, corru
     it did, or a .gz past ``max_gzip_bytes``, is read again alone, its skipped
     lines quarantined (``pricecurate.pipeline.long_lines``); the others pay nothing.
     """
-    spec, spec_broadcast, engine = tokenizer
-    records, kept = counters
+    spark, config, plan, progress = run.spark, run.config, run.plan, run.progress
+    tokenizer, counters, corrupt = run.tokenizer, run.counters, run.counters.damaged
     max_line = line_limit(config.max_record_bytes)
 
     def rules(lines, segments=None):
-        return apply_recipe(lines, config.recipe, spec_broadcast, spec.sha256, config.max_record_bytes, builds,
-                            engine, records, spec.clean_up_spaces, kept, segments)
+        return apply_recipe(lines, config.recipe, tokenizer.broadcast, tokenizer.spec.sha256, config.max_record_bytes,
+                            tokenizer.builds, tokenizer.engine, counters.records, tokenizer.spec.clean_up_spaces,
+                            counters.kept, segments)
 
     while True:
-        lines = read_lines(spark, plan, layout, frozenset(corrupt), max_line)
+        lines = read_lines(spark, plan, run.layout, frozenset(corrupt), max_line)
         outcomes = rules(lines).persist(CACHE)
         try:
             tallies = tally_outcomes(outcomes)

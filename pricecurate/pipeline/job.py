@@ -16,6 +16,7 @@ from pricecurate.output.write import Output
 from pricecurate.paths import cache_dir
 from pricecurate.pipeline import reuse
 from pricecurate.pipeline.balance import apply_balance, plan_balance
+from pricecurate.pipeline.context import Counters, Run, Tokenizer
 from pricecurate.pipeline.estimate import describe, estimate, read_heads
 from pricecurate.pipeline.items import curate, resumed_items, reused_output, same_items
 from pricecurate.pipeline.leakage import PROBED, find_leaks, implied_by_dedup, no_leaks
@@ -76,143 +77,181 @@ def run_job(
 def _run(spark: SparkSession, config: Config, plan, output: Output, progress: Progress,
          started: dt.datetime) -> RunResult:
     """The run on an output this run holds: items, dedup, balance, split, leakage, write, publish."""
-    fs, sc = output.fs, spark.sparkContext
+    _say_input(config, plan, progress)
+    with progress.stage("tokenizer"):
+        spec = load_spec(config.tokenizer)
+        key = reuse.curation_key([reuse.fingerprint(output.fs, file) for file in plan.files], config.recipe,
+                                 spec.sha256, config.max_record_bytes, config.max_gzip_bytes)
+        reused = (reused_output(output.fs, config.reuse_items, key, config.write.rows_per_file) if config.reuse_items
+                  else resumed_items(output.fs, output.uri, key, progress))
+        tokenizer = _tokenizer(spark, spec, config, reused, progress)
+    sc = spark.sparkContext
+    layout = plan_layout(plan.files, sc.defaultParallelism, config.partitions)
+    run = Run(spark, config, plan, layout, output, progress, started, tokenizer,
+              Counters(records=sc.accumulator(0), kept=sc.accumulator(0)))
+    previous = _set_session(spark, _job_settings(spark, config, plan, layout))
+    planned = _say_estimate(run) if reused is None else None  # a run on reused items reads no input
+    if sc.uiWebUrl:
+        progress.say(f"Spark UI: {sc.uiWebUrl}")
+    progress.watch(SparkStatus(sc, run.counters.kept))
+    cached = []
+    try:
+        if planned is not None:
+            progress.expect(Totals(bytes=sum(f.size for f in plan.files), records=planned.records))
+        curated = _items(run, reused, key)
+        cached.append(curated.cached)
+        items = curated.outcomes.filter(F.col("status") == KEPT)
+        _write_quarantine(run, curated)
+        balance_plan, balanced = _balance(run, items)
+        split_plan, assigned, counts = _split(run, balanced, balance_plan.available)
+        cached.append(assigned)
+        leakage = _leakage(run, curated, assigned, split_plan)
+        _write(run, items, assigned, split_plan, curated, reused)
+        output.fs.delete(output.path(WORK))  # the near-duplicate rounds: the written datasets no longer read them
+        output.written()
+        baselines = _baselines(run, assigned)
+        manifest = _manifest(run, curated, counts, balance_plan.by_slot, split_plan, leakage) | {
+            DATA_KEY: output.folder, FORMAT_KEY: FORMAT, "baselines": baselines,
+            "curation": {**curated.curation, "reused_from": redact(reused.where) if reused else None}}
+        with progress.stage("publish"):
+            for removed in output.publish(manifest):
+                progress.say(f"removed {removed}, the dataset this run replaced")
+    finally:
+        for frame in cached:
+            frame.unpersist()
+        tokenizer.broadcast.unpersist()
+        _set_session(spark, previous)
+        progress.watch(None)
+    progress.say(f"dataset written to {redact(output.uri)}")
+    return RunResult(output.uri, manifest)
+
+
+def _say_input(config: Config, plan, progress: Progress) -> None:
     progress.say(
         f"input: {len(plan.files)} file(s) for {len(plan.categories)} categories"
         + (f"; no file for {', '.join(plan.missing)}" if plan.missing else "")
     )
     if plan.ignored:
         progress.say(f"ignored (not meta_<Category> files): {', '.join(plan.ignored)}")
-
     progress.say(f"recipe {config.recipe.label}" + _recipe_changes(config.recipe))
     for warning in recipe_rules.warnings(config.recipe):
         progress.warn(warning)
-    with progress.stage("tokenizer"):
-        spec = load_spec(config.tokenizer)
-        key = reuse.curation_key([reuse.fingerprint(fs, file) for file in plan.files], config.recipe, spec.sha256,
-                                 config.max_record_bytes, config.max_gzip_bytes)
-        reused = (reused_output(fs, config.reuse_items, key, config.write.rows_per_file) if config.reuse_items
-                  else resumed_items(fs, output.uri, key, progress))
-        if reused is not None and reused.curation.get("engine"):  # the rules do not run: no engine to choose
-            engine = reused.curation["engine"]
-            why = f"{engine}, as in the run whose items are reused"
+
+
+def _tokenizer(spark: SparkSession, spec, config: Config, reused, progress: Progress) -> Tokenizer:
+    """The engine (chosen here, or the reused run's: its rules do not run again) and the broadcast JSON."""
+    if reused is not None and reused.curation.get("engine"):
+        engine = reused.curation["engine"]
+        why = f"{engine}, as in the run whose items are reused"
+    else:
+        engine, why = choose_engine(spec.json, config.tokenizer_engine)
+    sc = spark.sparkContext
+    tokenizer = Tokenizer(spec, sc.broadcast(spec.json), engine, sc.accumulator(0))
+    progress.say(f"tokenizer {spec.name} sha256 {spec.sha256[:16]}; engine {why}")
+    return tokenizer
+
+
+def _say_estimate(run: Run):
+    """What is read, and how long that takes (said before the items stage); the estimate."""
+    for name, share in run.layout.dominant_compressed:
+        run.progress.warn(
+            f"{name} is compressed, so one task reads it whole ({share:.0%} of the input); "
+            "decompress it to let many tasks read it"
+        )
+    planned = estimate(run.plan, read_heads(run.fs, run.plan, RUN_SAMPLE_BYTES),
+                       parse_bytes(run.spark.conf.get("spark.sql.files.maxPartitionBytes")), run.cores,
+                       run.config, cache_dir())
+    for line in describe(planned, per_file=False):
+        run.progress.say(line)
+    return planned
+
+
+def _items(run: Run, reused, key: dict):
+    with run.progress.stage("items"):
+        curated = curate(run, reused, key)
+        accounting = curated.accounting
+        run.progress.say(
+            f"{accounting['lines']:,} records " + (f"read in {curated.read_tasks} tasks" if reused is None else
+                                                   "as read before")
+            + f", {accounting['kept']:,} kept, "
+            f"{sum(accounting['dropped'].values()):,} dropped, {sum(accounting['quarantined'].values()):,} quarantined"
+        )
+    return curated
+
+
+def _write_quarantine(run: Run, curated) -> None:
+    quarantined = sum(curated.accounting["quarantined"].values())
+    if quarantined:
+        with run.progress.stage("write quarantine"):
+            run.output.write_quarantine(curated.outcomes.filter(F.col("status") == QUARANTINED), quarantined,
+                                        run.config.write.rows_per_file, run.cores)
+
+
+def _balance(run: Run, items):
+    config = run.config
+    with run.progress.stage("balance"):
+        balance_plan = plan_balance(items, config.balance, config.seed, config.recipe.slots)
+        balanced = apply_balance(items, balance_plan, config.balance, config.seed)
+        run.progress.say(f"{balance_plan.available:,} items after balancing")
+    return balance_plan, balanced
+
+
+def _split(run: Run, balanced, available: int):
+    """The split plan, the balanced items with their split (cached), and their counts per category."""
+    with run.progress.stage("split"):
+        split_plan = plan_split(available, run.config.split)
+        # Counted, checked for leakage and written: balanced and split once.
+        assigned = assign_splits(balanced, split_plan, run.config.seed).persist(CACHE)
+        counts = _count_assigned(assigned, available)
+        if split_plan.scaled:
+            run.progress.say(f"only {available:,} balanced items: splits scaled down to {split_plan.sizes}")
+    return split_plan, assigned, counts
+
+
+def _leakage(run: Run, curated, assigned, split_plan) -> dict:
+    config = run.config
+    with run.progress.stage("leakage"):
+        if implied_by_dedup(curated.near):
+            leakage = no_leaks({name: split_plan.sizes[name] for name in PROBED}, config.near)
         else:
-            engine, why = choose_engine(spec.json, config.tokenizer_engine)
-        spec_broadcast = sc.broadcast(spec.json)
-        builds = sc.accumulator(0)
-        progress.say(f"tokenizer {spec.name} sha256 {spec.sha256[:16]}; engine {why}")
+            leakage = find_leaks(assigned, config.near, config.seed, rules=config.recipe)
+        run.progress.say(
+            f"{leakage['count']:,} test/validation item(s) have a near-duplicate in train "
+            f"(word {config.near.ngram}-gram Jaccard >= {config.near.threshold:g}; {how_known(leakage)})"
+        )
+    return leakage
 
-    layout = plan_layout(plan.files, sc.defaultParallelism, config.partitions)
-    previous = _set_session(spark, _job_settings(spark, config, plan, layout))
-    if reused is None:  # what is read, and how long that takes; a run on reused items reads none of it
-        for name, share in layout.dominant_compressed:
-            progress.warn(
-                f"{name} is compressed, so one task reads it whole ({share:.0%} of the input); "
-                "decompress it to let many tasks read it"
-            )
-        planned = estimate(plan, read_heads(fs, plan, RUN_SAMPLE_BYTES),
-                           parse_bytes(spark.conf.get("spark.sql.files.maxPartitionBytes")), sc.defaultParallelism,
-                           config, cache_dir())
-        for line in describe(planned, per_file=False):
-            progress.say(line)
-    corrupt: dict[str, str] = {}
-    records = sc.accumulator(0)
-    kept = sc.accumulator(0)
-    if sc.uiWebUrl:
-        progress.say(f"Spark UI: {sc.uiWebUrl}")
-    progress.watch(SparkStatus(sc, kept))
-    curated = assigned = None
-    try:
-        if reused is None:
-            progress.expect(Totals(bytes=sum(f.size for f in plan.files), records=planned.records))
-        with progress.stage("items"):
-            curated = curate(
-                spark, config, plan, layout, (spec, spec_broadcast, engine), builds, (records, kept), corrupt,
-                progress, output, reused, key,
-            )
-            accounting = curated.accounting
-            progress.say(
-                f"{accounting['lines']:,} records " + (f"read in {curated.read_tasks} tasks" if reused is None else
-                                                       "as read before")
-                + f", {accounting['kept']:,} kept, "
-                f"{sum(accounting['dropped'].values()):,} dropped, {sum(accounting['quarantined'].values()):,} quarantined"
-            )
 
-        items = curated.outcomes.filter(F.col("status") == KEPT)
-        if sum(accounting["quarantined"].values()):
-            with progress.stage("write quarantine"):
-                output.write_quarantine(
-                    curated.outcomes.filter(F.col("status") == QUARANTINED), sum(accounting["quarantined"].values()),
-                    config.write.rows_per_file, sc.defaultParallelism,
-                )
+def _write(run: Run, items, assigned, split_plan, curated, reused) -> None:
+    """The split datasets, and the items dataset (copied when a reused run's is the same)."""
+    output = run.output
+    with run.progress.stage("write"):
+        datasets = assigned.filter(F.col("split").isNotNull()).withColumnRenamed("split", "dataset")
+        names = [name for name in SPLIT_ORDER if split_plan.sizes[name]]
+        rows = sum(split_plan.sizes.values())
+        same = same_items(reused, curated)
+        if same:
+            run.fs.copy(same, output.path("items"))
+            run.progress.say(f"items dataset: copied from {redact(reused.where)} "
+                             "(same items, deduplicated the same way)")
+        else:
+            datasets = items.withColumn("dataset", F.lit("items")).unionByName(datasets)
+            names, rows = ["items", *names], rows + curated.accounting["kept"]
+        output.write_datasets(datasets.withColumn("text", _dataset_text(run.config.recipe)), names, rows,
+                              run.config.write.rows_per_file, cores=run.cores)
 
-        with progress.stage("balance"):
-            balance_plan = plan_balance(items, config.balance, config.seed, config.recipe.slots)
-            balanced = apply_balance(items, balance_plan, config.balance, config.seed)
-            progress.say(f"{balance_plan.available:,} items after balancing")
 
-        with progress.stage("split"):
-            split_plan = plan_split(balance_plan.available, config.split)
-            # Counted, checked for leakage and written: balanced and split once.
-            assigned = assign_splits(balanced, split_plan, config.seed).persist(CACHE)
-            balanced_by_category, split_by_category = _count_assigned(assigned, balance_plan.available)
-            if split_plan.scaled:
-                progress.say(f"only {balance_plan.available:,} balanced items: splits scaled down to {split_plan.sizes}")
-
-        with progress.stage("leakage"):
-            if implied_by_dedup(curated.near):
-                leakage = no_leaks({name: split_plan.sizes[name] for name in PROBED}, config.near)
-            else:
-                leakage = find_leaks(assigned, config.near, config.seed, rules=config.recipe)
-            progress.say(
-                f"{leakage['count']:,} test/validation item(s) have a near-duplicate in train "
-                f"(word {config.near.ngram}-gram Jaccard >= {config.near.threshold:g}; {how_known(leakage)})"
-            )
-
-        with progress.stage("write"):
-            datasets = assigned.filter(F.col("split").isNotNull()).withColumnRenamed("split", "dataset")
-            names = [name for name in SPLIT_ORDER if split_plan.sizes[name]]
-            rows = sum(split_plan.sizes.values())
-            same = same_items(reused, curated)
-            if same:
-                fs.copy(same, output.path("items"))
-                progress.say(f"items dataset: copied from {redact(reused.where)} (same items, deduplicated the same way)")
-            else:
-                datasets = items.withColumn("dataset", F.lit("items")).unionByName(datasets)
-                names, rows = ["items", *names], rows + accounting["kept"]
-            output.write_datasets(
-                datasets.withColumn("text", _dataset_text(config.recipe)), names, rows, config.write.rows_per_file,
-                cores=sc.defaultParallelism,
-            )
-
-        fs.delete(output.path(WORK))  # the near-duplicate rounds: the written datasets no longer read them
-        output.written()
-        baselines = None
-        if config.baseline:
-            with progress.stage("baselines"):
-                members = assigned.withColumn("dataset", F.col("split")).withColumn("text", _dataset_text(config.recipe))
-                baselines = run_baselines(members.filter(F.col("split") == "train"),
-                                          members.filter(F.col("split") == "test"), config.seed, config.recipe)
-                for line in baseline_lines(baselines):
-                    progress.say(line.strip())
-        manifest = _manifest(
-            config, plan, spec, engine, layout, curated, balanced_by_category, balance_plan.by_slot, split_plan,
-            split_by_category, spark, started, progress, builds.value, records.value, corrupt, leakage,
-        ) | {DATA_KEY: output.folder, FORMAT_KEY: FORMAT, "baselines": baselines, "curation": {
-            **curated.curation, "reused_from": redact(reused.where) if reused else None}}
-        with progress.stage("publish"):
-            for removed in output.publish(manifest):
-                progress.say(f"removed {removed}, the dataset this run replaced")
-    finally:
-        if curated is not None:
-            curated.cached.unpersist()
-        if assigned is not None:
-            assigned.unpersist()
-        spec_broadcast.unpersist()
-        _set_session(spark, previous)
-        progress.watch(None)
-    progress.say(f"dataset written to {redact(output.uri)}")
-    return RunResult(output.uri, manifest)
+def _baselines(run: Run, assigned) -> dict | None:
+    config = run.config
+    if not config.baseline:
+        return None
+    with run.progress.stage("baselines"):
+        members = assigned.withColumn("dataset", F.col("split")).withColumn("text", _dataset_text(config.recipe))
+        baselines = run_baselines(members.filter(F.col("split") == "train"),
+                                  members.filter(F.col("split") == "test"), config.seed, config.recipe)
+        for line in baseline_lines(baselines):
+            run.progress.say(line.strip())
+    return baselines
 
 
 def _job_settings(spark, config: Config, plan, layout) -> dict[str, str]:
@@ -261,8 +300,10 @@ def _recipe_changes(rules) -> str:
     return (": " + ", ".join(f"{key} {value!r}" for key, value in changes.items())) if changes else ""
 
 
-def _manifest(config, plan, spec, engine, layout, curated, balanced, balanced_by_slot, split_plan, split_by_category,
-              spark, started, progress, tokenizer_builds, rule_records, corrupt, leakage) -> dict:
+def _manifest(run: Run, curated, counts, balanced_by_slot, split_plan, leakage) -> dict:
+    """The run's manifest, but for what publishing adds (the data folder, the format, baselines, curation)."""
+    config, plan, spark, tokenizer = run.config, run.plan, run.spark, run.tokenizer
+    balanced, split_by_category = counts
     accounting = curated.accounting
     categories = {}
     for category in plan.categories:
@@ -275,16 +316,16 @@ def _manifest(config, plan, spec, engine, layout, curated, balanced, balanced_by
         }
     return {
         "recipe": config.recipe.describe(),
-        "created": started.isoformat(timespec="seconds"),
+        "created": run.started.isoformat(timespec="seconds"),
         "config": config.to_dict(),
-        "tokenizer": {**spec.identity(), "engine": engine, "worker_builds": tokenizer_builds},
+        "tokenizer": {**tokenizer.spec.identity(), "engine": tokenizer.engine, "worker_builds": tokenizer.builds.value},
         "input": {
             "files": [f.manifest_entry() for f in plan.files],
             "missing_categories": plan.missing,
             "ignored_files": plan.ignored,
             "damaged_files": [
                 {"file": name, "lines_read": accounting["files"][name]["lines"], "error": redact_text(error)}
-                for name, error in sorted(corrupt.items())
+                for name, error in sorted(run.counters.damaged.items())
             ],
         },
         "accounting": accounting,
@@ -305,11 +346,11 @@ def _manifest(config, plan, spec, engine, layout, curated, balanced, balanced_by
             "master": redact(spark.sparkContext.master),
             "read_tasks": curated.read_tasks,
             "split_bytes": parse_bytes(spark.conf.get("spark.sql.files.maxPartitionBytes")),
-            "spread_files": sorted(layout.spread_files),
-            "spread_partitions": layout.spread_partitions,
+            "spread_files": sorted(run.layout.spread_files),
+            "spread_partitions": run.layout.spread_partitions,
             # Lines through the item rules: equals accounting.lines when each ran once
             # (task retries after a lost executor add to it).
-            "rule_records": rule_records,
+            "rule_records": run.counters.records.value,
         },
-        "stage_seconds": {k: round(v, 2) for k, v in progress.stage_seconds.items()},
+        "stage_seconds": {k: round(v, 2) for k, v in run.progress.stage_seconds.items()},
     }
