@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from helpers import manifest, split_rows
 
@@ -87,6 +89,32 @@ def test_leaking_test_items_are_counted_and_shown(without_near):
     assert "## Leakage check" in card and first["train_title"][:30] in card
     page = write_report(output).read_text(encoding="utf-8")
     assert "id='leakage-table'" in page and f"{leakage['count']:,} of 110 test, 40 validation" in page
+
+
+def test_the_check_finds_exactly_the_pairs_that_share_a_bucket_and_agree_enough(without_near):
+    """Every test or validation item against every train item, here in plain numpy: an item leaks when a train
+    item shares one of its LSH buckets and agrees on enough signature values; the job's counts and examples'
+    similarities are exactly those."""
+    output, info = without_near
+    params = near_settings.NearParams()
+    bands, rows = params.lsh
+    needed = math.ceil(params.threshold * params.num_perm - 1e-9)
+
+    def signed(split):
+        sigs = mh.signatures([text for text, _ in _texts(output, split)], params.ngram, params.num_perm, 42)
+        return sigs, mh.band_keys(sigs, bands, rows)
+
+    train_sigs, train_keys = signed("train")
+    best = {}
+    for split in ("test", "validation"):
+        sigs, keys = signed(split)
+        shares = (keys[:, None, :] == train_keys[None, :, :]).any(axis=2)
+        agree = np.where(shares, (sigs[:, None, :] == train_sigs[None, :, :]).sum(axis=2), 0).max(axis=1)
+        best[split] = [int(a) for a in agree if a >= needed]
+    leakage = info["leakage"]
+    assert leakage["leaking"] == {split: len(found) for split, found in best.items()} and leakage["count"] > 0
+    found = sorted((round(a / params.num_perm, 3) for split in best for a in best[split]), reverse=True)
+    assert [example["similarity"] for example in leakage["examples"]] == found[:20]
 
 
 def test_near_dedup_removes_every_leak_and_accounts_for_each_drop(with_near, planted_input):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 
 import pyspark
@@ -34,6 +35,7 @@ from pricecurate.spark.session import CACHE
 from pricecurate.tokenizer.engine import choose_engine
 from pricecurate.tokenizer.spec import load_spec
 
+ITEMS_PER_TASK = 50_000  # kept items per task after the items stage (about 60 MB of real items)
 RUN_SAMPLE_BYTES = 64 * 1024  # of each file's head, for the estimate printed before the run (about 40 records)
 
 
@@ -100,7 +102,7 @@ def _run(spark: SparkSession, config: Config, plan, output: Output, progress: Pr
             progress.expect(Totals(bytes=sum(f.size for f in plan.files), records=planned.records))
         curated = _items(run, reused, key)
         cached.append(curated.cached)
-        items = curated.outcomes.filter(F.col("status") == KEPT)
+        items = _kept_items(run, curated)
         _write_quarantine(run, curated)
         balance_plan, balanced = _balance(run, items)
         split_plan, assigned, counts = _split(run, balanced, balance_plan.available)
@@ -177,6 +179,13 @@ def _items(run: Run, reused, key: dict):
             f"{sum(accounting['dropped'].values()):,} dropped, {sum(accounting['quarantined'].values()):,} quarantined"
         )
     return curated
+
+
+def _kept_items(run: Run, curated):
+    """The kept items in tasks of at most ``ITEMS_PER_TASK``: read splits are sized for the rules, so a small input
+    of many files (one split each) would otherwise pay every later job's per-task cost once per file."""
+    tasks = max(run.cores, math.ceil(curated.accounting["kept"] / ITEMS_PER_TASK))
+    return curated.outcomes.filter(F.col("status") == KEPT).coalesce(tasks)
 
 
 def _write_quarantine(run: Run, curated) -> None:

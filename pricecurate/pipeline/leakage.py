@@ -11,13 +11,15 @@ small and broadcast; train stays where it is.
 
 from __future__ import annotations
 
+import numpy as np
+import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from pricecurate.config import NearParams
-from pricecurate.pipeline.dedup.near import NEAR_ID, agreement, band_rows, min_agreement, near_id, sign
+from pricecurate.pipeline.dedup.minhash import band_keys, item_text, signatures
+from pricecurate.pipeline.dedup.near import NEAR_ID, min_agreement, near_id, sign
 from pricecurate.rules.recipe import COURSE_2024, Recipe
-from pricecurate.spark.session import CACHE
 
 EXAMPLES = 20
 PROBED = ("test", "validation")
@@ -36,64 +38,98 @@ def no_leaks(checked: dict[str, int], params: NearParams) -> dict:
 def find_leaks(
     assigned: DataFrame, params: NearParams, seed: int, examples: int = EXAMPLES, rules: Recipe = COURSE_2024
 ) -> dict:
-    """Counts per probed split and up to ``examples`` pairs, most similar first."""
-    described = ("split", "title", "price", "category")
+    """Counts per probed split and up to ``examples`` pairs, most similar first.
+
+    Two jobs: the probes are signed and brought to the driver (their number is the configured test and
+    validation sizes), then one pass over train signs each train item, compares it with the probes that share
+    one of its buckets, and keeps each probe's best match per task; the best of those is each probe's match.
+    """
     members = assigned.filter(F.col("split").isNotNull()).withColumn(NEAR_ID, near_id(seed))
-    signed = sign(members, params, seed, carry=described, rules=rules).persist(CACHE)
-    try:
-        probes = signed.filter(F.col("split") != "train")
-        train = signed.filter(F.col("split") == "train")
-        candidates = (
-            band_rows(train).withColumnRenamed("id", "train_id")
-            .join(F.broadcast(band_rows(probes).withColumnRenamed("id", "probe_id")), ["band", "bucket"])
-            .select("probe_id", "train_id").distinct()
-        )
-        leaks = (
-            candidates
-            .join(F.broadcast(probes.select(F.col("id").alias("probe_id"), F.col("sig").alias("sig_p"))), "probe_id")
-            .join(train.select(F.col("id").alias("train_id"), F.col("sig").alias("sig_t"), "title", "price", "category"),
-                  "train_id")
-            .select("probe_id", agreement("sig_p", "sig_t").alias("agree"), "train_id", "title", "price", "category")
-            .filter(F.col("agree") >= min_agreement(params))
-        )
-        # Each leaking item once, with its most similar train item (smallest id on ties).
-        best = leaks.groupBy("probe_id").agg(
-            F.max(F.struct("agree", F.bitwise_not("train_id").alias("not_train"), "title", "price", "category"))
-            .alias("match")
-        )
-        found = (
-            probes.select(F.col("id").alias("probe_id"), *described)
-            .join(best, "probe_id", "left")
-            .persist(CACHE)  # one row per test or validation item: counted, then sampled
-        )
+    probes = sign(members.filter(F.col("split") != "train"), params, seed, carry=_DESCRIBED, rules=rules).collect()
+    best: dict[int, tuple] = {}
+    if probes:
+        table = members.sparkSession.sparkContext.broadcast(_ProbeTable(probes, params.lsh[0]))
         try:
-            leaking = F.col("match").isNotNull()
-            counts = found.agg(*[
-                metric
-                for name in PROBED
-                for metric in (F.count_if(F.col("split") == name).alias(f"checked_{name}"),
-                               F.count_if((F.col("split") == name) & leaking).alias(f"leaking_{name}"))
-            ]).first()
-            top = found.filter(leaking).orderBy(F.col("match.agree").desc(), "split", "probe_id").limit(examples).collect()
+            train = members.filter(F.col("split") == "train").select(F.col(NEAR_ID).alias("id"), "prompt", *_DESCRIBED[1:])
+            for row in train.mapInArrow(_matcher(table, params, seed, rules), _MATCH_SCHEMA).collect():
+                match = (row["agree"], -row["train_id"], row["title"], row["price"], row["category"])
+                if row["probe_id"] not in best or match > best[row["probe_id"]]:
+                    best[row["probe_id"]] = match
         finally:
-            found.unpersist()
-    finally:
-        signed.unpersist()
-    leaking = {name: counts[f"leaking_{name}"] for name in PROBED}
+            table.unpersist()
+    checked = {name: sum(1 for probe in probes if probe["split"] == name) for name in PROBED}
+    leaking = {name: sum(1 for probe in probes if probe["split"] == name and probe["id"] in best) for name in PROBED}
+    top = sorted((probe for probe in probes if probe["id"] in best),
+                 key=lambda probe: (-best[probe["id"]][0], probe["split"], probe["id"]))[:examples]
     return {
         "threshold": params.threshold,
         "implied_by_dedup": False,
-        "checked": {name: counts[f"checked_{name}"] for name in PROBED},
+        "checked": checked,
         "leaking": leaking,
         "count": sum(leaking.values()),
         "examples": [
             {
-                "split": row["split"],
-                "similarity": round(row["match"]["agree"] / params.num_perm, 3),
-                "title": row["title"], "price": row["price"], "category": row["category"],
-                "train_title": row["match"]["title"], "train_price": row["match"]["price"],
-                "train_category": row["match"]["category"],
+                "split": probe["split"],
+                "similarity": round(best[probe["id"]][0] / params.num_perm, 3),
+                "title": probe["title"], "price": probe["price"], "category": probe["category"],
+                "train_title": best[probe["id"]][2], "train_price": best[probe["id"]][3],
+                "train_category": best[probe["id"]][4],
             }
-            for row in top
+            for probe in top
         ],
     }
+
+
+_DESCRIBED = ("split", "title", "price", "category")
+_MATCH_SCHEMA = "probe_id long, agree int, train_id long, title string, price double, category string"
+
+
+class _ProbeTable:
+    """The probes' ids and signatures, and for each band the probes in each of its buckets."""
+
+    def __init__(self, probes: list, bands: int):
+        self.ids = np.array([probe["id"] for probe in probes], np.int64)
+        self.sigs = np.array([probe["sig"] for probe in probes], np.int32)
+        keys = np.array([probe["keys"] for probe in probes], np.int64).reshape(len(probes), bands)
+        self.keys = [np.unique(keys[:, band]) for band in range(bands)]
+        self.buckets: list[dict[int, list[int]]] = [{} for _ in range(bands)]
+        for index, row in enumerate(keys):
+            for band, key in enumerate(row.tolist()):
+                self.buckets[band].setdefault(key, []).append(index)
+
+
+def _matcher(table, params: NearParams, seed: int, rules: Recipe):
+    """The train pass: (probe, agreement, train item) for each probe's most similar train item in each batch."""
+    bands, rows = params.lsh
+    needed = min_agreement(params)
+
+    def run(batches):
+        probes: _ProbeTable = table.value
+        for batch in batches:
+            texts = [item_text(prompt, rules) for prompt in batch.column("prompt").to_pylist()]
+            sigs = signatures(texts, params.ngram, params.num_perm, seed).view(np.int32)
+            keys = band_keys(sigs.view(np.uint32), bands, rows).view(np.int64)
+            shares = np.zeros(len(texts), bool)
+            for band in range(bands):
+                shares |= np.isin(keys[:, band], probes.keys[band])
+            best: dict[int, tuple] = {}
+            ids = batch.column("id").to_numpy()
+            for item in np.flatnonzero(shares).tolist():
+                candidates = sorted({index for band in range(bands)
+                                     for index in probes.buckets[band].get(int(keys[item, band]), ())})
+                agree = (probes.sigs[candidates] == sigs[item]).sum(axis=1)
+                for index, count in zip(candidates, agree.tolist()):
+                    match = (count, -int(ids[item]), item)
+                    if count >= needed and (index not in best or match[:2] > best[index][:2]):
+                        best[index] = match
+            chosen = sorted(best.items())
+            yield pa.RecordBatch.from_pydict({
+                "probe_id": pa.array([int(probes.ids[index]) for index, _ in chosen], pa.int64()),
+                "agree": pa.array([count for _, (count, _, _) in chosen], pa.int32()),
+                "train_id": pa.array([-negated for _, (_, negated, _) in chosen], pa.int64()),
+                "title": batch.column("title").take(pa.array([item for _, (_, _, item) in chosen], pa.int64())),
+                "price": batch.column("price").take(pa.array([item for _, (_, _, item) in chosen], pa.int64())),
+                "category": batch.column("category").take(pa.array([item for _, (_, _, item) in chosen], pa.int64())),
+            })
+
+    return run

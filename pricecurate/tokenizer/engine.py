@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
@@ -27,17 +28,25 @@ def choose_engine(spec_json: str, requested: str = "auto") -> tuple[str, str]:
     tiktoken only where it gives exactly the ids and text of the Hugging Face
     ``tokenizers`` engine; ``requested="tiktoken"`` on any other tokenizer is an error.
     """
-    from pricecurate.tokenizer.tiktoken_codec import UnsupportedTokenizer, tiktoken_mismatch
+    from pricecurate.tokenizer.tiktoken_codec import UnsupportedTokenizer
 
     _check_engine(requested)
     if requested == "tokenizers":
         return "tokenizers", "tokenizers: requested"
-    mismatch = tiktoken_mismatch(json.loads(spec_json))
+    mismatch = _tiktoken_mismatch(spec_json)
     if mismatch is None:
         return "tiktoken", f"tiktoken: {TIKTOKEN_FITS}"
     if requested == "tiktoken":
         raise UnsupportedTokenizer(f"the tiktoken engine cannot reproduce this tokenizer: {mismatch}")
     return "tokenizers", f"tokenizers: {mismatch}"
+
+
+@functools.lru_cache(maxsize=4)
+def _tiktoken_mismatch(spec_json: str) -> str | None:
+    """``tiktoken_mismatch`` once per tokenizer and process (about a second for Llama 3's 128k merges)."""
+    from pricecurate.tokenizer.tiktoken_codec import tiktoken_mismatch
+
+    return tiktoken_mismatch(json.loads(spec_json))
 
 
 def build_codec(spec_json: str, engine: str = "auto", clean_up_spaces: bool = True, verified: bool = False):
