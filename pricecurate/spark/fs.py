@@ -6,6 +6,7 @@ calls; the driver's JVM does the work.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import time
@@ -30,6 +31,15 @@ class HadoopFS:
     def __init__(self, spark):
         self._jvm = spark.sparkContext._jvm
         self._conf = spark.sparkContext._jsc.hadoopConfiguration()
+        self._default_local = str(self._conf.get("fs.defaultFS") or "file:///").startswith("file:")
+
+    def _local(self, uri: str) -> str | None:
+        """The path on this machine's disk that ``uri`` names (a ``file:`` URI, or a plain path while the default
+        filesystem is local), else None. Reads and listings there are done in plain Python, as Hadoop's local
+        filesystem would do them, without a JVM call per file (a small run's dozens of files cost seconds)."""
+        if uri.startswith("file:"):
+            return urlsplit(uri).path or None
+        return uri if self._default_local and "://" not in uri else None
 
     def _path(self, uri: str):
         path = self._jvm.org.apache.hadoop.fs.Path(str(uri))
@@ -92,6 +102,9 @@ class HadoopFS:
     def tree(self, uri: str) -> dict[str, int]:
         """Every file under ``uri`` (a folder, or one file) by its path relative to it, with its size; checksum
         files left out (a copy may or may not have them)."""
+        local = self._local(uri)
+        if local is not None:
+            return _local_tree(local)
         path, fs = self._path(uri)
         if not fs.exists(path):
             return {}
@@ -190,12 +203,22 @@ class HadoopFS:
 
     def read_range(self, uri: str, offset: int, max_bytes: int) -> bytes:
         """Up to ``max_bytes`` bytes from ``offset`` on, as stored."""
+        local = self._local(uri)
+        if local is not None:
+            return b"".join(_local_chunks(local, offset, max_bytes))
         return bytes(self._in_range(uri, offset, max_bytes, self._jvm.org.apache.commons.io.IOUtils.toByteArray))
 
     def sha256(self, uri: str, offset: int, max_bytes: int) -> str:
         """The sha256 of up to ``max_bytes`` bytes from ``offset`` on, hashed where they are read (only the
         digest crosses to Python)."""
-        return str(self._in_range(uri, offset, max_bytes, self._jvm.org.apache.commons.codec.digest.DigestUtils.sha256Hex))
+        local = self._local(uri)
+        if local is not None:
+            hashed = hashlib.sha256()
+            for chunk in _local_chunks(local, offset, max_bytes):
+                hashed.update(chunk)
+            return hashed.hexdigest()
+        digest = self._jvm.org.apache.commons.codec.digest.DigestUtils.sha256Hex
+        return str(self._in_range(uri, offset, max_bytes, digest))
 
     def _in_range(self, uri: str, offset: int, max_bytes: int, consume):
         path, fs = self._path(uri)
@@ -213,6 +236,10 @@ class HadoopFS:
         return int(fs.getFileStatus(path).getModificationTime())
 
     def read_text(self, uri: str) -> str:
+        local = self._local(uri)
+        if local is not None:
+            with open(local, encoding="utf-8") as handle:
+                return handle.read()
         path, fs = self._path(uri)
         stream = fs.open(path)
         try:
@@ -220,6 +247,34 @@ class HadoopFS:
         finally:
             stream.close()
         return bytes(data).decode("utf-8")
+
+
+def _local_chunks(path: str, offset: int, max_bytes: int, size: int = 1 << 20):
+    """Up to ``max_bytes`` bytes of a local file from ``offset`` on, in chunks (never all at once)."""
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        left = max_bytes
+        while left > 0:
+            chunk = handle.read(min(size, left))
+            if not chunk:
+                return
+            left -= len(chunk)
+            yield chunk
+
+
+def _local_tree(root: str) -> dict[str, int]:
+    """``HadoopFS.tree`` of a local path: every file's size by its path relative to ``root``, no checksum files."""
+    if os.path.isfile(root):
+        return {"": os.path.getsize(root)}
+    if not os.path.isdir(root):
+        return {}
+    files = {}
+    for folder, _, names in os.walk(root, onerror=_fail):
+        for name in names:
+            if not name.endswith(".crc"):
+                path = os.path.join(folder, name)
+                files[os.path.relpath(path, root).replace(os.sep, "/")] = os.path.getsize(path)
+    return files
 
 
 # Schemes whose "rename" is a copy and a delete, and whose single PUT is all or nothing.
