@@ -20,7 +20,8 @@ The map, in the order data flows (each package imports only those listed after i
     config.py   the run's settings (``conf/*.yaml`` + ``--set``)        sample.py  the bundled synthetic input
     rules/      the recipe as pure Python, no Spark: ``recipe`` (one record: scrub, cut to the token budget,
                 the prompt), ``lines`` (a batch of raw lines -> outcomes), ``categories``
-    errors.py, masking.py, paths.py   one-line user errors, what is a secret, this machine's cache folder
+    errors.py, masking.py, paths.py, units.py   one-line user errors, what is a secret, local paths and the cache
+                folder, sizes and durations in words
 
 Where to look first: the cut to 160 tokens is ``rules.lines.build_items`` (the budget: ``rules.recipe.MAX_TOKENS``);
 a manifest is read by ``output.layout.read_manifest``; the output's folders are named in ``output.layout``.

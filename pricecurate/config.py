@@ -29,6 +29,12 @@ class NearParams:
     num_perm: int = 128
     bands: int = 0  # 0: derived from the threshold (``lsh_bands``)
 
+    def settings(self) -> dict:
+        """The settings as the manifest and the reuse key record them, with the bands they resolve to."""
+        bands, rows = self.lsh
+        return {"threshold": self.threshold, "ngram": self.ngram, "num_perm": self.num_perm,
+                "bands": bands, "rows_per_band": rows}
+
     @property
     def lsh(self) -> tuple[int, int]:
         """(bands, rows per band)."""

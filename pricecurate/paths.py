@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 def cache_dir() -> Path:
@@ -12,3 +13,11 @@ def cache_dir() -> Path:
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "pricecurate"
     )
     return Path(base)
+
+
+def local_path(uri: str) -> str | None:
+    """The local path a ``file:`` URI or a plain path names; None for any other scheme (``hdfs://``, ``s3a://``)."""
+    text = str(uri)
+    if text.startswith("file:"):
+        return urlsplit(text).path or None
+    return None if "://" in text else text

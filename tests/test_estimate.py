@@ -14,13 +14,13 @@ from pricecurate.pipeline.estimate import (
     DEFAULT_RATE_PER_CORE,
     SAMPLE_BYTES,
     bench_rates,
-    save_bench,
     describe,
     estimate,
     head_lines,
     plan_run,
     read_tasks,
     records_in,
+    save_bench,
 )
 from pricecurate.pipeline.read import InputFile, InputPlan
 
@@ -78,7 +78,7 @@ def test_the_estimate_adds_up(tmp_path):
     lines = describe(run)
     assert "3 file(s)" in lines[-4] and f"about 2,400 records in {tasks} read task(s)" in lines[-4]
     assert "cannot be split: meta_Unknown.jsonl.gz" in lines[-3]
-    assert "25.0% of the sampled lines, about 600 items" in lines[-2] and "estimated wall time: 11 s" in lines[-1]
+    assert "25.0% of the sampled lines, about 600 items" in lines[-2] and "estimated wall time: 11s" in lines[-1]
     near = load_config("conf/default.yaml")
     assert estimate(InputPlan(files, [], []), heads, split, 2, near, tmp_path).seconds == pytest.approx(
         10 + 2400 / (2 * 1000 * 0.67))  # no ratio in the bench: near at the README's 0.67

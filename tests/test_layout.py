@@ -14,7 +14,7 @@ PACKAGE = ROOT / "pricecurate"
 
 # Lower layers never import higher ones; a module may import its own layer and any layer below.
 LAYERS = [
-    {"pricecurate.errors", "pricecurate.masking", "pricecurate.paths", "pricecurate.rules"},
+    {"pricecurate.errors", "pricecurate.masking", "pricecurate.paths", "pricecurate.units", "pricecurate.rules"},
     {"pricecurate.tokenizer", "pricecurate.config", "pricecurate.sample"},
     {"pricecurate.spark"},
     {"pricecurate.output"},

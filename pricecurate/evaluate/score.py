@@ -20,7 +20,8 @@ from pathlib import Path
 from pricecurate.evaluate import metrics
 from pricecurate.evaluate.page import render_page, scatter
 from pricecurate.evaluate.predictions import EvaluationError, load_predictions, match_problems
-from pricecurate.output.readback import local_path, open_dataset
+from pricecurate.output.readback import open_dataset
+from pricecurate.paths import local_path
 from pricecurate.report.plots import DPI
 from pricecurate.rules.recipe import from_manifest
 from pricecurate.spark.fs import redact
@@ -40,11 +41,11 @@ def _out_folder(output: str, out: str | None) -> Path:
         folder = local_path(out)
         if folder is None:
             raise EvaluationError(f"--out {redact(out)} is not a local folder; choose a local path")
-        return folder
+        return Path(folder)
     root = local_path(output)
     if root is None:
         raise EvaluationError(f"{redact(output)} is not local; pass --out DIR for the evaluation files")
-    return root / DEFAULT_FOLDER
+    return Path(root) / DEFAULT_FOLDER
 
 
 def _write_files(folder: Path, contents: dict[str, bytes]) -> None:

@@ -23,7 +23,8 @@ from pathlib import Path
 from pricecurate.export import formats
 from pricecurate.export.formats import ExportError
 from pricecurate.export.tokens import TokenStats, dataset_codec, record_token_counts
-from pricecurate.output.readback import Dataset, local_path, open_dataset
+from pricecurate.output.readback import Dataset, open_dataset
+from pricecurate.paths import local_path
 from pricecurate.rules.recipe import Recipe, from_manifest
 from pricecurate.spark.fs import redact
 
@@ -235,9 +236,10 @@ def export_dataset(output: str, fmt: str, dest: str, splits: list[str] | None = 
         raise ExportError("--system and the templates shape the chat formats; prompt-completion keeps the dataset's "
                           "own prompt, so leave them out or choose --format chat-jsonl or messages")
     templates = templates or formats.Templates()
-    folder = local_path(dest)
-    if folder is None:
+    local = local_path(dest)
+    if local is None:
         raise ExportError(f"--dest {redact(dest)} is not a local folder; export to a local path and copy the files")
+    folder = Path(local)
     if folder.exists() and not folder.is_dir():
         raise ExportError(f"--dest {folder} is a file; choose a folder")
 

@@ -24,21 +24,12 @@ from urllib.parse import unquote
 
 from pricecurate.errors import InputError
 from pricecurate.output.layout import DATA_KEY, MANIFEST, data_prefix
+from pricecurate.paths import local_path
 from pricecurate.spark.fs import redact
 
 SPLIT_COLUMNS = ("text", "price", "category", "parent_asin", "title", "token_count")
 SPLITS = ("train", "validation", "test")  # the splits meant for training and scoring, in this order
 BATCH_ROWS = 4096  # rows per Arrow batch on the local path: a few MB of prompts
-
-
-def local_path(uri: str) -> Path | None:
-    """The local path a URI names (a plain path or ``file:``), or None for any other filesystem."""
-    text = str(uri)
-    if text.startswith("file://"):
-        return Path(text[len("file://"):])
-    if text.startswith("file:"):
-        return Path(text[len("file:"):])
-    return None if "://" in text else Path(text)
 
 
 def _category_of(folder_name: str) -> str | None:
@@ -149,7 +140,8 @@ def open_dataset(uri: str, master: str | None = None, use_spark: bool | None = N
 
     ``use_spark`` forces one reader (None: pyarrow for a local folder, Spark otherwise).
     """
-    root = local_path(uri)
+    local = local_path(uri)
+    root = Path(local) if local is not None else None
     if root is not None and not use_spark:
         manifest_path = root / MANIFEST
         text = manifest_path.read_text(encoding="utf-8") if manifest_path.is_file() else None

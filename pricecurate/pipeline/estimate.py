@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pricecurate.pipeline.read import InputFile, InputPlan, is_compressed
+from pricecurate.units import duration_text, size_text
 
 SAMPLE_LINES = 200
 SAMPLE_BYTES = 1 << 20  # read at most this much of a file's head (compressed bytes for .gz)
@@ -144,18 +145,6 @@ def estimate(plan: InputPlan, heads: dict[str, bytes], split_bytes: int, cores: 
     return RunEstimate(files, split_bytes, cores, records, kept_share, output, seconds, rate, source)
 
 
-def _size(count: float) -> str:
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if count >= scale:
-            return f"{count / scale:,.1f} {unit}"
-    return f"{count:,.0f} B"
-
-
-def _duration(seconds: float) -> str:
-    minutes = seconds / 60
-    return f"{seconds:.0f} s" if seconds < 120 else (f"{minutes:.0f} min" if minutes < 120 else f"{minutes / 60:.1f} h")
-
-
 def describe(run: RunEstimate, per_file: bool = True) -> list[str]:
     """The plan as lines for a terminal."""
     lines = []
@@ -164,18 +153,18 @@ def describe(run: RunEstimate, per_file: bool = True) -> list[str]:
         for f in run.files:
             per_line = f"{f.bytes_per_line:,.0f} B/line" if f.bytes_per_line else "no whole line sampled"
             note = "  compressed: one task reads it whole" if is_compressed(f.file) else ""
-            lines.append(f"  {f.file.name:<{width}}  {_size(f.file.size):>10}  ~{f.records:>12,} records  "
+            lines.append(f"  {f.file.name:<{width}}  {size_text(f.file.size):>10}  ~{f.records:>12,} records  "
                          f"{per_line:>14}  {f.read_tasks:>5} task(s){note}")
     total = sum(f.file.size for f in run.files)
-    lines.append(f"{len(run.files)} file(s), {_size(total)}: about {run.records:,} records in {run.read_tasks:,} read "
-                 f"task(s) of up to {_size(run.split_bytes)} on {run.cores} core(s)")
+    lines.append(f"{len(run.files)} file(s), {size_text(total)}: about {run.records:,} records in {run.read_tasks:,} read "
+                 f"task(s) of up to {size_text(run.split_bytes)} on {run.cores} core(s)")
     if run.compressed:
         lines.append(f"{len(run.compressed)} compressed file(s) cannot be split: "
                      + ", ".join(f.file.name for f in run.compressed))
     if run.kept_share is not None:
         lines.append(f"kept by the recipe: {run.kept_share:.1%} of the sampled lines, about "
-                     f"{round(run.records * run.kept_share):,} items; output about {_size(run.output_bytes or 0)}")
-    lines.append(f"estimated wall time: {_duration(run.seconds)} at {run.rate_per_core:,.0f} records/s per core "
+                     f"{round(run.records * run.kept_share):,} items; output about {size_text(run.output_bytes or 0)}")
+    lines.append(f"estimated wall time: {duration_text(run.seconds)} at {run.rate_per_core:,.0f} records/s per core "
                  f"(from {run.rate_source}; real records and other machines differ)")
     return lines
 
@@ -183,7 +172,7 @@ def describe(run: RunEstimate, per_file: bool = True) -> list[str]:
 def plan_run(spark, config, input_uri: str) -> list[str]:
     """``pricecurate plan``: the input as the job would find and split it, the recipe on a sample, an estimate."""
     from pricecurate.paths import cache_dir
-    from pricecurate.pipeline.read import discover, parse_bytes, split_size
+    from pricecurate.pipeline.read import chosen_split_bytes, discover
     from pricecurate.rules import recipe
     from pricecurate.spark.fs import HadoopFS, redact
     from pricecurate.tokenizer.engine import build_codec, choose_engine
@@ -192,11 +181,9 @@ def plan_run(spark, config, input_uri: str) -> list[str]:
     fs = HadoopFS(spark)
     plan = discover(fs, input_uri, config.categories)
     cores = spark.sparkContext.defaultParallelism
-    conf = {**{key: spark.conf.get(key) for key in ("spark.sql.files.maxPartitionBytes",
-                                                     "spark.sql.files.openCostInBytes")}, **config.spark}
-    split_bytes = parse_bytes(conf["spark.sql.files.maxPartitionBytes"])
-    if "spark.sql.files.maxPartitionBytes" not in config.spark:  # the job picks it as it does here
-        split_bytes = split_size(plan.files, cores, split_bytes, parse_bytes(conf["spark.sql.files.openCostInBytes"]))
+    session = {key: spark.conf.get(key) for key in ("spark.sql.files.maxPartitionBytes",
+                                                    "spark.sql.files.openCostInBytes")}
+    split_bytes = chosen_split_bytes(plan.files, cores, session, config.spark)  # as the job picks it
     heads = read_heads(fs, plan)
     spec = load_spec(config.tokenizer)
     engine, why = choose_engine(spec.json, config.tokenizer_engine)

@@ -232,10 +232,8 @@ def _apply_rules(run: Run):
 
 
 def _near_summary(params, groups) -> dict:
-    bands, rows = params.lsh
     return {
-        "threshold": params.threshold, "ngram": params.ngram, "num_perm": params.num_perm,
-        "bands": bands, "rows_per_band": rows,
+        **params.settings(),
         "groups": groups.groups, "largest_group": groups.largest, "items_in_groups": groups.grouped,
         "dropped": groups.dropped,
         "candidate_pairs": groups.candidate_pairs, "similar_pairs": groups.similar_pairs,

@@ -23,7 +23,7 @@ from pricecurate.pipeline.items import curate, resumed_items, reused_output, sam
 from pricecurate.pipeline.leakage import PROBED, find_leaks, implied_by_dedup, no_leaks
 from pricecurate.pipeline.live import SparkStatus, Totals
 from pricecurate.pipeline.progress import Progress
-from pricecurate.pipeline.read import discover, parse_bytes, plan_layout, shuffle_partitions, split_size
+from pricecurate.pipeline.read import chosen_split_bytes, discover, parse_bytes, plan_layout, shuffle_partitions
 from pricecurate.pipeline.split import SPLIT_ORDER, assign_splits, plan_split
 from pricecurate.report import card as datacard
 from pricecurate.report.sections import how_known
@@ -267,10 +267,9 @@ def _job_settings(spark, config: Config, plan, layout) -> dict[str, str]:
     """Session settings this run picks for itself; a setting the user gave in the config is left alone."""
     conf, cores = spark.conf, spark.sparkContext.defaultParallelism
     chosen = {
-        "spark.sql.files.maxPartitionBytes": str(split_size(
-            plan.files, cores, parse_bytes(conf.get("spark.sql.files.maxPartitionBytes")),
-            parse_bytes(conf.get("spark.sql.files.openCostInBytes")),
-        )),
+        "spark.sql.files.maxPartitionBytes": str(chosen_split_bytes(plan.files, cores, {
+            key: conf.get(key) for key in ("spark.sql.files.maxPartitionBytes", "spark.sql.files.openCostInBytes")
+        }, config.spark)),
         # A fixed count (it was twice the cores) grew every shuffle task with the input: at 5.5M records
         # on 2 cores, one task's hash aggregate of band rows wanted pages of 250 MB and the heap ran out.
         "spark.sql.shuffle.partitions": str(max(shuffle_partitions(plan.files, cores), layout.spread_partitions)),

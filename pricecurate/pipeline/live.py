@@ -14,6 +14,8 @@ import time
 import urllib.request
 from dataclasses import dataclass
 
+from pricecurate.units import duration_text, size_text
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -33,24 +35,6 @@ class Totals:
 
     bytes: int | None = None
     records: int | None = None
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m{seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
-
-
-def _size(count: float) -> str:
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if count >= scale:
-            return f"{count / scale:.2f} {unit}"
-    return f"{count:.0f} B"
 
 
 READ_DONE = 0.95
@@ -75,11 +59,11 @@ def status_line(stage: str, snapshot: Snapshot, totals: Totals, elapsed: float) 
     parts = [f"{stage}: {snapshot.tasks_done:,}/{snapshot.tasks_total:,} tasks"]
     reading = bool(totals.bytes)  # the stage that reads the input: its zeros say something too
     if snapshot.bytes_read is not None and (reading or snapshot.bytes_read):
-        read = _size(min(snapshot.bytes_read, totals.bytes or snapshot.bytes_read))
+        read = size_text(min(snapshot.bytes_read, totals.bytes or snapshot.bytes_read))
         if totals.bytes:
             # Later stages re-read the cache, which Spark counts as input too: the file read is done at 100%.
             share = min(snapshot.bytes_read / totals.bytes, 1.0)
-            read += f" of {_size(totals.bytes)} read ({share:.0%})"
+            read += f" of {size_text(totals.bytes)} read ({share:.0%})"
         else:
             read += " read"
         parts.append(read)
@@ -91,7 +75,7 @@ def status_line(stage: str, snapshot: Snapshot, totals: Totals, elapsed: float) 
     if snapshot.records_read and elapsed > 0:
         parts.append(f"{snapshot.records_read / elapsed:,.0f} records/s")
     left = remaining_seconds(snapshot, totals, elapsed)
-    parts.append(f"ETA {_duration(left)}" if left is not None else f"{_duration(elapsed)} so far")
+    parts.append(f"ETA {duration_text(left)}" if left is not None else f"{duration_text(elapsed)} so far")
     return ", ".join(parts)
 
 

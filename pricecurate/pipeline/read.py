@@ -107,10 +107,17 @@ def discover(fs: HadoopFS, input_uri: str, categories: list[str] | str) -> Input
     wanted = sorted(found) if categories == "all" else list(categories)
     files = [found[c] for c in wanted if c in found]
     missing = [c for c in (CATEGORIES if categories == "all" else wanted) if c not in found]
+    if not files and categories == "all":
+        raise InputError(f"no meta_<Category>.jsonl[.gz] files in {redact(input_uri)}; pass --input the folder that "
+                         "holds them (`pricecurate download` or `pricecurate sample` makes one)")
     if not files:
+        held = sorted(f.name for f in found.values())
+        holds = (f"it holds {', '.join(held[:3])}" + (f" and {len(held) - 3} more" if len(held) > 3 else "")
+                 if held else "it holds no meta_<Category>.jsonl files")
         raise InputError(
-            f"no input files for the chosen categories in {redact(input_uri)}; expected files like "
-            f"meta_{wanted[0] if wanted else 'Automotive'}.jsonl"
+            f"no input files for the chosen categories in {redact(input_uri)} (the config's `categories`, or "
+            f"--categories: {', '.join(wanted)}; files like meta_{wanted[0]}.jsonl) and {holds}; "
+            "`--categories all` takes every file there, or name the ones you want with --categories"
         )
     return InputPlan(files, missing, ignored)
 
@@ -141,6 +148,16 @@ def parse_bytes(text: str) -> int:
     if not match or match.group(2).lower() not in _BYTE_UNITS:
         raise ValueError(f"not a size: {text!r}")
     return int(match.group(1)) * _BYTE_UNITS[match.group(2).lower()]
+
+
+def chosen_split_bytes(files: list[InputFile], parallelism: int, session: dict[str, str], config: dict) -> int:
+    """The read split size a run uses: the config's ``spark.sql.files.maxPartitionBytes`` when it sets one, else
+    ``split_size`` under the session's maximum and open cost (``session`` holds both settings)."""
+    if "spark.sql.files.maxPartitionBytes" in config:
+        return parse_bytes(config["spark.sql.files.maxPartitionBytes"])
+    settings = {**session, **config}
+    return split_size(files, parallelism, parse_bytes(settings["spark.sql.files.maxPartitionBytes"]),
+                      parse_bytes(settings["spark.sql.files.openCostInBytes"]))
 
 
 def split_size(files: list[InputFile], parallelism: int, max_split: int, open_cost: int) -> int:

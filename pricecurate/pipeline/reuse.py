@@ -112,10 +112,7 @@ def read_back(spark, path: str, schema: T.StructType) -> DataFrame:
 
 def dedup_key(fields: list[str], near, seed: int) -> dict:
     """What deduplicating curated items depends on besides the items: the fields, the near settings, the seed."""
-    bands, rows = near.lsh
-    return {"fields": list(fields), "seed": seed,
-            "near": {"threshold": near.threshold, "ngram": near.ngram, "num_perm": near.num_perm,
-                     "bands": bands, "rows_per_band": rows} if "near" in fields else None}
+    return {"fields": list(fields), "seed": seed, "near": near.settings() if "near" in fields else None}
 
 
 def keep_duplicates(marked: DataFrame, reasons: tuple[str, ...], path: str) -> None:

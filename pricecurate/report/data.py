@@ -11,6 +11,8 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pricecurate.paths import local_path
+
 SPLITS = ("train", "validation", "test")
 SAMPLE_PROMPTS = 3
 
@@ -40,8 +42,7 @@ class Rows:
 
 def local_dir(output_dir: str | Path) -> Path:
     # The job prints outputs as "file:/path"; accept that spelling too.
-    text = str(output_dir)
-    return Path(text[len("file:"):] if text.startswith("file:") else text)
+    return Path(local_path(str(output_dir)) or output_dir)
 
 
 def _split_files(root: Path, split: str) -> list[tuple[str, Path]]:

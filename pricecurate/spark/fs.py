@@ -12,11 +12,11 @@ import shutil
 import time
 import uuid
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 # The one masking rule, under the names the modules that print URIs import from here.
 from pricecurate.masking import redact_text  # noqa: F401
 from pricecurate.masking import redact_uri as redact
+from pricecurate.paths import local_path
 
 
 @dataclass(frozen=True)
@@ -37,9 +37,8 @@ class HadoopFS:
         """The path on this machine's disk that ``uri`` names (a ``file:`` URI, or a plain path while the default
         filesystem is local), else None. Reads and listings there are done in plain Python, as Hadoop's local
         filesystem would do them, without a JVM call per file (a small run's dozens of files cost seconds)."""
-        if uri.startswith("file:"):
-            return urlsplit(uri).path or None
-        return uri if self._default_local and "://" not in uri else None
+        path = local_path(uri)
+        return path if uri.startswith("file:") or self._default_local else None
 
     def _path(self, uri: str):
         path = self._jvm.org.apache.hadoop.fs.Path(str(uri))
@@ -359,13 +358,6 @@ class LocalFiles:
     def read_text(self, uri: str) -> str:
         with open(uri, encoding="utf-8") as handle:
             return handle.read()
-
-
-def local_path(uri: str) -> str | None:
-    """The local path a ``file:`` URI or a plain path names; None for any other scheme."""
-    if uri.startswith("file:"):
-        return urlsplit(uri).path or None
-    return None if "://" in uri else uri
 
 
 def _is_local(fs) -> bool:
