@@ -13,7 +13,8 @@ The map, in the order data flows (each package imports only those listed after i
                 what is made from a published dataset: the HTML report and data card (``report.card``),
                 scores and baselines, fine-tuning files
     output/     the output folder: ``layout`` (every name on disk, the manifest reader), ``write``, ``publish``
-                (atomic, recoverable), ``lease`` (one writer), ``readback``, ``hub`` (download, push)
+                (atomic, recoverable), ``lease`` (one writer), ``readback``, ``hub`` (download, push),
+                ``source`` (the source dataset: its terms and citation)
     spark/      Spark plumbing that knows no recipe: ``session``, ``fs`` (Hadoop filesystems), ``jvm_archive``,
                 ``noise``, ``columns`` (seeded hashes, the test prompt), ``components``, ``order_stats``
     tokenizer/  ``spec`` (find a tokenizer), ``engine`` (tiktoken where exact, else ``codec``)

@@ -30,6 +30,14 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
     || echo "setup: could not install chromium; the report rendering test will be skipped"
 fi
 
+# A native BLAS and LAPACK for Spark MLlib (the baselines); optional: without them MLlib uses its Java code and
+# pricecurate says so once. The reference libraries are single-threaded, so they never compete with Spark's tasks.
+if ! ldconfig -p 2>/dev/null | grep -q 'liblapack\.so\.3 ' && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "setup: installing libblas3 and liblapack3 (Debian packages) for Spark MLlib"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libblas3 liblapack3 >/dev/null) \
+    || echo "setup: could not install libblas3 and liblapack3; MLlib uses its Java implementation"
+fi
+
 "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "setup: error: Python 3.10+ is needed, found " + sys.version.split()[0])'
 
 if [ ! -x "$VENV/bin/python" ]; then

@@ -32,6 +32,25 @@ def test_missing_input_is_one_line_error(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_no_file_for_the_default_categories_names_them_and_the_way_to_take_every_file(tmp_path, capsys, monkeypatch):
+    """The course's categories (the default config's) against an input of other ones: said before Spark starts."""
+    from pricecurate.cli import commands
+    from pricecurate.config import load_config
+
+    def no_spark(*_):
+        raise AssertionError("Spark started")
+
+    monkeypatch.setattr(commands, "_session", no_spark)
+    write_sample(tmp_path / "in", records_per_category=2, categories=["Books", "Gift_Cards"])
+    assert main(["run", "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")]) == 2
+    said = capsys.readouterr().err
+    assert said.count("\n") == 1 and said.startswith("pricecurate: error: no input files for the chosen categories")
+    course = load_config("conf/course.yaml").categories
+    assert len(course) == 8 and ", ".join(course) in said
+    assert "meta_Books.jsonl, meta_Gift_Cards.jsonl" in said and "`--categories all` takes every file there" in said
+    assert not (tmp_path / "out").exists()
+
+
 def test_bad_config_key_is_one_line_error(tmp_path, small_input):
     result = cli("run", "--input", str(small_input), "--output", str(tmp_path / "out"), "--set", "balance.cap=3")
     assert result.returncode == 2 and "unknown key(s) cap" in result.stderr

@@ -338,6 +338,55 @@ def test_public_url_drops_credentials_and_query():
 
 
 # ---------------------------------------------------------------------------
+# the source's card
+
+SOURCE_README = b"---\nlicense: other\nlicense_name: example-terms\n---\n# A source dataset\n"
+
+
+def test_download_saves_the_source_card_beside_the_files(server, tmp_path, capsys):
+    """`pricecurate download` fetches README.md from the root of the repository whose raw folder it reads."""
+    from pricecurate.cli.main import main
+    from pricecurate.output.source import read_terms
+    from pricecurate.spark.fs import LocalFiles
+
+    base_url, state = server
+    state.files["README.md"] = SOURCE_README
+    root = "/datasets/someone/source/resolve/main"
+    raw = f"{base_url.removesuffix('/raw')}{root}/raw/meta_categories"
+    assert main(["download", "--categories", "Books", "--base-url", raw, str(tmp_path)]) == 0
+    assert [r["path"] for r in state.requests] == [f"{root}/raw/meta_categories/meta_Books.jsonl", f"{root}/README.md"]
+    assert (tmp_path / "SOURCE_CARD.md").read_bytes() == SOURCE_README
+    assert "and the source's card as SOURCE_CARD.md" in capsys.readouterr().out
+    # What a run reads from its input folder for the data card's terms.
+    assert read_terms(LocalFiles(), str(tmp_path)) == {"license": "other", "license_name": "example-terms"}
+
+
+def test_a_source_card_that_cannot_be_had_is_one_warning(server, tmp_path):
+    base_url, state = server
+    lines: list[str] = []
+    assert hub.download_source_card(tmp_path, f"{base_url}/meta_categories", progress=lines.append) is None
+    assert len(state.requests) == 1 and state.requests[0]["path"] == "/README.md"  # a 404, not retried
+    [warning] = lines
+    assert warning.startswith("warning: SOURCE_CARD.md not saved (") and "HTTP 404" in warning
+    assert "huggingface.co/datasets/McAuley-Lab/Amazon-Reviews-2023" in warning and "\n" not in warning
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_base_url_of_another_layout_names_no_card_and_asks_nothing(server, tmp_path):
+    base_url, state = server
+    lines: list[str] = []
+    assert hub.download_source_card(tmp_path, base_url, progress=lines.append) is None
+    assert state.requests == [] and len(lines) == 1 and "does not end in /raw/meta_categories" in lines[0]
+
+
+def test_the_source_card_url_is_the_repository_root():
+    assert hub.source_card_url(DEFAULT_BASE_URL) == (
+        "https://huggingface.co/datasets/McAuley-Lab/Amazon-Reviews-2023/resolve/main/README.md")
+    assert hub.source_card_url("https://mirror.example/raw/meta_categories/") == "https://mirror.example/README.md"
+    assert hub.source_card_url("https://mirror.example/meta") is None
+
+
+# ---------------------------------------------------------------------------
 # push
 
 

@@ -258,6 +258,11 @@ def test_html_shows_tables_and_escaped_prompts(report, output):
     assert summary["Dropped: no_price"] == "8" and summary["Quarantined: bad_json"] == "1"
     assert summary["Tokenizer"] == "llama-3.1-8b"
 
+    # The source, its terms (none recorded in this manifest: none named) and its citation.
+    source = re.search(r"<p id='source-data'>(.*?)</p>", text).group(1)
+    assert "McAuley-Lab/Amazon-Reviews-2023" in source and "raw/meta_categories" in source
+    assert "no licence was recorded" in source and "terms apply" in source
+    assert "@misc{hou2024bridging," in text and "eprint        = {2403.03952}" in text
     assert "Puzzle &lt;b&gt;1000&lt;/b&gt; &amp; more" in text  # prompts are escaped, not rendered
     assert "<b>1000</b>" not in text
     assert_self_contained(tags)
@@ -304,6 +309,9 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     tags = parse(dom.stdout)
     assert_self_contained(tags)
     assert not re.search(r"https?://", dom.stdout)
+    # The source and its citation, as Chromium laid them out.
+    assert re.search(r"id=\"source-data\">The product metadata of McAuley-Lab/Amazon-Reviews-2023 ", dom.stdout)
+    assert "Hou, Yupeng and Li, Jiacheng and He, Zhankui and Yan, An and Chen, Xiusi and McAuley, Julian" in dom.stdout
     # The titles drawn in the price plot, as the page Chromium built gives them: dollar signs and all.
     [prices] = [a["alt"] for tag, a in tags.tags if tag == "img" and a["alt"].startswith("Before balancing")]
     assert f"every balanced item, at its $1 price slot: {len(BALANCED)} items, mean $" in prices, prices
@@ -357,3 +365,34 @@ def test_the_balanced_histogram_holds_items_in_no_split():
 
     rows = balanced_rows({"balanced_by_price_slot": {"12": 3, "450": 2}}, {})
     assert sorted(rows.price.tolist()) == [12.0, 12.0, 12.0, 450.0, 450.0]
+
+
+def test_the_page_states_the_source_terms_the_manifest_records_without_a_link(tmp_path):
+    """Terms read from the source's card (``source`` in the manifest) are shown; their link is left to the card."""
+    from pricecurate.report.html import render_page
+
+    manifest = build_manifest({}, {}) | {"source": {"license": "other", "license_name": "example-terms",
+                                                    "license_link": "https://example.org/terms"}}
+    page = render_page(manifest, {"lines": 0, "kept": 0, "dropped": {}, "quarantined": {}, "balanced": 0,
+                                  "splits": {}, "tokenizer": None, "per_category": {},
+                                  "samples": {"train": [], "test": []}},
+                       {name: b"" for name in PNGS})
+    source = re.search(r"<p id='source-data'>(.*?)</p>", page).group(1)
+    assert 'licence as &quot;other&quot; (example-terms)' in source and "no licence" not in source
+    assert "example.org" not in page
+
+
+@pytest.mark.parametrize("terms, card, page", [
+    ({}, "no licence was recorded with this run, so none is named here; this dataset is derived from the source, so "
+         "the source's terms apply to it: read them on the source's dataset page, https://hub.example/src",
+     "read them on the source's dataset page on the Hugging Face Hub"),
+    ({"license": ["mit", "cc-by-4.0"]}, 'states its licence as "mit", "cc-by-4.0";', 'as "mit", "cc-by-4.0";'),
+    ({"license_name": "example-terms"}, "states its licence as (example-terms);", "as (example-terms);"),
+    ({"license_link": "https://example.org/t"}, "links its terms (https://example.org/t)",
+     "links its terms (the data card, README.md, shows the link)"),
+])
+def test_the_terms_in_words_for_the_card_and_for_the_page(terms, card, page):
+    from pricecurate.report.sections import terms_words
+
+    assert card in terms_words(terms, "https://hub.example/src")
+    assert page in terms_words(terms) and "http" not in terms_words(terms)

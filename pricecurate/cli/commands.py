@@ -11,6 +11,7 @@ from pricecurate.cli.parser import SAMPLE_RECORDS_PER_CATEGORY
 from pricecurate.config import Config, load_config
 from pricecurate.errors import InputError, OutputError
 from pricecurate.evaluate.baseline import baseline_lines
+from pricecurate.paths import local_path
 from pricecurate.report.sections import checked_items
 from pricecurate.spark.fs import redact
 
@@ -62,19 +63,24 @@ def _leakage_lines(leakage: dict, shown: int = 3) -> list[str]:
 
 
 def _is_local(uri: str) -> bool:
-    return "://" not in uri and not uri.startswith("file:")
+    return "://" not in uri and not uri.startswith("file:")  # a plain path: checked here before Spark starts
 
 
-def _preflight(input_uri: str, output_uri: str, overwrite: bool) -> None:
+def _preflight(input_uri: str, output_uri: str, overwrite: bool, categories: list[str] | str) -> None:
     """Fail fast on local paths and ``file:`` URIs, before Spark starts, with the checks the job makes again
     (on every URI) before it writes anything."""
     from pricecurate.output import publish
+    from pricecurate.paths import local_path
     from pricecurate.report import card as datacard
-    from pricecurate.spark.fs import LocalFiles, local_path
+    from pricecurate.spark.fs import LocalFiles
 
     if _is_local(input_uri) and not os.path.isdir(input_uri):
         what = "is not a directory" if os.path.exists(input_uri) else "does not exist"
         raise InputError(f"input directory {input_uri} {what}; pass --input DIR with meta_<Category>.jsonl files")
+    if _is_local(input_uri):
+        from pricecurate.pipeline.read import discover
+
+        discover(LocalFiles(), input_uri, categories)  # no file for the chosen categories: said before Spark starts
     output = local_path(output_uri)
     if output is not None and os.path.isdir(output):
         found = publish.survey(LocalFiles(), output.rstrip("/") or "/", datacard.render)
@@ -92,7 +98,7 @@ def run(args) -> int:
         overrides.append(f"reuse_items={args.reuse_items}")
     config = load_config(args.config, overrides)
     input_uri = args.input or _bundled_sample_dir()
-    _preflight(input_uri, args.output, args.overwrite)
+    _preflight(input_uri, args.output, args.overwrite, config.categories)
     progress = Progress(log_path=args.log, quiet=args.quiet)
     spark, owns_session = _session(args, config)
     try:
@@ -142,8 +148,8 @@ def plan(args) -> int:
 
 
 def _report_after_run(output_uri: str, progress) -> None:
-    local = output_uri[len("file:"):] if output_uri.startswith("file:") else output_uri
-    if not _is_local(local):
+    local = local_path(output_uri)
+    if local is None:
         progress.say(f"report skipped: {redact(output_uri)} is not local; run `pricecurate report` on a local copy")
         return
     from pricecurate.report.build import write_report
@@ -193,14 +199,15 @@ def sample(args) -> int:
 
 
 def download(args) -> int:
-    from pricecurate.output.hub import DEFAULT_BASE_URL, download_categories
+    from pricecurate.output.hub import DEFAULT_BASE_URL, download_categories, download_source_card
     from pricecurate.rules.categories import CATEGORIES
 
     names = list(CATEGORIES) if args.categories == "all" else [c.strip() for c in args.categories.split(",") if c.strip()]
-    paths = download_categories(names, args.dest, base_url=args.base_url or DEFAULT_BASE_URL,
-                                token=os.environ.get("HF_TOKEN"),
-                                progress=lambda line: print(line, file=sys.stderr, flush=True))
-    print(f"{len(paths)} file(s) in {args.dest}")
+    where = {"base_url": args.base_url or DEFAULT_BASE_URL, "token": os.environ.get("HF_TOKEN"),
+             "progress": lambda line: print(line, file=sys.stderr, flush=True)}
+    paths = download_categories(names, args.dest, **where)
+    card = download_source_card(args.dest, **where)  # the source's terms, for the data card; a warning if not had
+    print(f"{len(paths)} file(s) in {args.dest}" + (f", and the source's card as {card.name}" if card else ""))
     return 0
 
 

@@ -151,7 +151,8 @@ def _add_download(commands) -> None:
     """``download``: raw files from the Hub."""
     download = _command(
         commands, "download", "fetch raw meta_<Category>.jsonl files, resuming partial downloads",
-        "Download the dataset's raw metadata files into DEST. Interrupted transfers resume on rerun. "
+        "Download the dataset's raw metadata files into DEST, and its card as DEST/SOURCE_CARD.md (a run states "
+        "the source's terms from it in the data card). Interrupted transfers resume on rerun. "
         "HF_TOKEN, when set, is sent as a bearer token, to the Hub only (huggingface.co or HF_ENDPOINT) over https.",
         ["pricecurate download --categories Automotive,Electronics raw/",
          "pricecurate download --categories all --base-url https://mirror.example/meta raw/"],

@@ -1,4 +1,5 @@
-"""Hugging Face Hub I/O: fetch the raw category files (resumable) and push a curated output folder.
+"""Hugging Face Hub I/O: fetch the raw category files (resumable) and the source's dataset card, and push a curated
+output folder.
 
 Downloads use only the standard library so that fetching data never depends on
 ``huggingface_hub``'s version or its cache layout; pushing uses ``huggingface_hub``.
@@ -30,10 +31,11 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from pricecurate.errors import UserError
 from pricecurate.masking import redact_text
 from pricecurate.output.layout import DATA_KEY, DATA_PREFIX
+from pricecurate.output.source import PAGE, RAW_FOLDER, REPO, SOURCE_CARD
 from pricecurate.rules.categories import CATEGORIES
 
 HUB_ENDPOINT = "https://huggingface.co"
-DEFAULT_BASE_URL = f"{HUB_ENDPOINT}/datasets/McAuley-Lab/Amazon-Reviews-2023/resolve/main/raw/meta_categories"
+DEFAULT_BASE_URL = f"{HUB_ENDPOINT}/datasets/{REPO}/resolve/main/{RAW_FOLDER}"
 
 CHUNK_BYTES = 1 << 20
 PROGRESS_INTERVAL_S = 2.0
@@ -143,6 +145,45 @@ def download_categories(
                    authorization=authorization)
         paths.append(_download_with_retries(job, retries))
     return paths
+
+
+def source_card_url(base_url: str) -> str | None:
+    """Where the source dataset's card is: README.md at the root of the repository whose ``raw/meta_categories``
+    folder ``base_url`` names; None for a base URL laid out otherwise."""
+    parts = urlsplit(base_url)
+    path = parts.path.rstrip("/")
+    if not path.endswith(f"/{RAW_FOLDER}"):
+        return None
+    return urlunsplit(parts._replace(path=f"{path[: -len(RAW_FOLDER)]}README.md"))
+
+
+def download_source_card(
+    dest: str | Path,
+    base_url: str = DEFAULT_BASE_URL,
+    token: str | None = None,
+    progress: Callable[[str], None] = print,
+    timeout: float = 30.0,
+    retries: int = 3,
+) -> Path | None:
+    """Save the source dataset's card beside the raw files as ``SOURCE_CARD`` (its terms go into the data card);
+    None, said in one line, when it cannot be had: the raw files are what a run needs."""
+    url = source_card_url(base_url.rstrip("/"))
+    if url is None:
+        progress(_redact(f"warning: {SOURCE_CARD} not saved: --base-url {public_url(base_url)} does not end in "
+                         f"/{RAW_FOLDER}, so the dataset's README.md is not known; its terms are at {PAGE}", token))
+        return None
+    dest = Path(dest)
+    try:
+        # The files' download has said already whether the token goes to this server; the card is on it too.
+        url, authorization = _authorization(url, token, lambda _: None)
+        dest.mkdir(parents=True, exist_ok=True)
+        return _download_with_retries(_Job(url=url, final=dest / SOURCE_CARD, token=token, progress=progress,
+                                           timeout=timeout, authorization=authorization), retries)
+    except HubError as exc:
+        (dest / f"{SOURCE_CARD}.part").unlink(missing_ok=True)  # a card is small: the next try starts afresh
+        progress(_redact(f"warning: {SOURCE_CARD} not saved ({exc}); the data card points at {PAGE} for the source's "
+                         "terms", token))
+        return None
 
 
 def _authorization(base_url: str, token: str | None, progress: Callable[[str], None]) -> tuple[str, str | None]:

@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 
 from pricecurate.config import Config
 from pricecurate.evaluate.baseline import baseline_lines, run_baselines
+from pricecurate.output import source
 from pricecurate.output.layout import DATA_KEY, FORMAT, FORMAT_KEY, WORK
 from pricecurate.output.write import Output
 from pricecurate.paths import cache_dir
@@ -68,7 +69,7 @@ def run_job(
     for done in output.open(overwrite, wait, progress.say):
         progress.say(done)
     try:
-        return _run(spark, config, plan, output, progress, started)
+        return _run(spark, config, plan, output, progress, started, source.read_terms(fs, input_uri))
     except BaseException:
         output.abandon()
         raise
@@ -77,8 +78,9 @@ def run_job(
 
 
 def _run(spark: SparkSession, config: Config, plan, output: Output, progress: Progress,
-         started: dt.datetime) -> RunResult:
-    """The run on an output this run holds: items, dedup, balance, split, leakage, write, publish."""
+         started: dt.datetime, terms: dict) -> RunResult:
+    """The run on an output this run holds: items, dedup, balance, split, leakage, write, publish; ``terms``: the
+    source's licence as the input folder's copy of its card states it (``output.source``), for the data card."""
     _say_input(config, plan, progress)
     with progress.stage("tokenizer"):
         spec = load_spec(config.tokenizer)
@@ -113,7 +115,7 @@ def _run(spark: SparkSession, config: Config, plan, output: Output, progress: Pr
         output.written()
         baselines = _baselines(run, assigned)
         manifest = _manifest(run, curated, counts, balance_plan.by_slot, split_plan, leakage) | {
-            DATA_KEY: output.folder, FORMAT_KEY: FORMAT, "baselines": baselines,
+            DATA_KEY: output.folder, FORMAT_KEY: FORMAT, "baselines": baselines, source.MANIFEST_KEY: terms,
             "curation": {**curated.curation, "reused_from": redact(reused.where) if reused else None}}
         with progress.stage("publish"):
             for removed in output.publish(manifest):

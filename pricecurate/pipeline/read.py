@@ -18,6 +18,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pricecurate.errors import InputError
+from pricecurate.output.source import SOURCE_CARD
 from pricecurate.rules.categories import CATEGORIES, FILE_NAME, category_of
 from pricecurate.rules.lines import DEFAULT_MAX_RECORD_BYTES
 from pricecurate.spark.fs import HadoopFS, redact
@@ -74,8 +75,8 @@ class InputPlan:
 
 
 def _ignored(name: str) -> bool:
-    # Hidden files and Hadoop/Spark markers (_SUCCESS, .crc) are not data.
-    return name.startswith((".", "_"))
+    # Hidden files and Hadoop/Spark markers (_SUCCESS, .crc) are not data; the source's card is read for its terms.
+    return name.startswith((".", "_")) or name == SOURCE_CARD
 
 
 def discover(fs: HadoopFS, input_uri: str, categories: list[str] | str) -> InputPlan:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 from pricecurate.evaluate.baseline import COLUMNS as BASELINE_COLUMNS
 from pricecurate.evaluate.baseline import cells as baseline_cells
+from pricecurate.output import source
 from pricecurate.output.layout import CARD_MARK, data_prefix
-from pricecurate.report.sections import EXAMPLE_COLUMNS, checked_items, example_cells, how_known
+from pricecurate.report.sections import EXAMPLE_COLUMNS, checked_items, example_cells, how_known, terms_words
 from pricecurate.rules import recipe
 
 
@@ -67,6 +70,65 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")[:80]
 
 
+def _yaml_text(value: str) -> str:
+    """A YAML scalar that reads back as ``value`` whatever it holds (JSON's strings are YAML's double-quoted)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _terms_metadata(terms: dict) -> str:
+    """The source's licence keys as its card states them; nothing when the manifest has none (never a guess)."""
+    lines = []
+    for key in source.TERMS_KEYS:
+        value = terms.get(key)
+        if isinstance(value, list):
+            lines += [f"{key}:"] + [f"- {_yaml_text(item)}" for item in value]
+        elif value:
+            lines.append(f"{key}: {_yaml_text(value)}")
+    return "".join(f"{line}\n" for line in lines)
+
+
+def _source_words(manifest: dict, terms: dict) -> str:
+    return f"""
+## Source data
+
+The input is the product metadata of [{source.REPO}]({source.PAGE}), the `meta_<Category>.jsonl` files of its
+`{source.RAW_FOLDER}` folder ({len(manifest['input']['files'])} of them in this run).
+
+Terms: {terms_words(terms, source.PAGE)}.
+
+## Citation
+
+This dataset is made of the source's data: when you use it, cite the source's paper ({source.PAPER},
+https://arxiv.org/abs/{source.ARXIV}):
+
+```bibtex
+{source.CITATION}
+```
+"""
+
+
+def _loading_words(folder: str, names: list[str]) -> str:
+    files = ", ".join(f'"{name}": "{folder}{name}/*/*.parquet"' for name in names)
+    return f"""
+## Loading
+
+In this folder, before or without a push (the paths are relative to it):
+
+```python
+from datasets import load_dataset
+data = load_dataset("parquet", data_files={{{files}}})
+```
+
+After `pricecurate push <this folder> <your-name>/<dataset>`, anywhere: this card's `configs` tell `datasets` where
+the splits are, so the repository's id is all it needs (put yours in place of `<your-name>/<dataset>`):
+
+```python
+from datasets import load_dataset
+data = load_dataset("<your-name>/<dataset>")
+```
+"""
+
+
 def render(manifest: dict) -> str:
     splits = manifest["splits"]["sizes"]
     names = [name for name in ("train", "validation", "test") if splits.get(name)]
@@ -91,6 +153,9 @@ def render(manifest: dict) -> str:
     )
     rules = recipe.from_manifest(manifest)
     low, high = rules.slots
+    terms = manifest.get(source.MANIFEST_KEY) or {}
+    title = f"Price prediction dataset (pricecurate, recipe {rules.label})"
+    where_quarantined = f"; see `{folder}quarantine/` and `manifest.json`" if quarantined else ""
     return f"""---
 configs:
 - config_name: default
@@ -119,10 +184,13 @@ size_categories:
 tags:
 - price-prediction
 - amazon-reviews-2023
----
+pretty_name: {_yaml_text(title)}
+source_datasets:
+- {source.REPO}
+{_terms_metadata(terms)}---
 {CARD_MARK}
 
-# Price prediction dataset (pricecurate, recipe {rules.label})
+# {title}
 
 Built by pricecurate from Amazon Reviews 2023 product metadata ({len(manifest['input']['files'])} input files,
 {accounting['lines']:,} records read). Each train row's `text` is a prompt that asks
@@ -158,12 +226,5 @@ Deduplication: {_dedup_words(manifest)}. Seed: {config['seed']}.
 |---|---|
 {dropped}
 
-Quarantined (unreadable) lines: {quarantined:,}; see `{folder}quarantine/` and `manifest.json`.
-
-## Loading
-
-```python
-from datasets import load_dataset
-data = load_dataset("parquet", data_files={{"train": "{folder}train/*/*.parquet", "test": "{folder}test/*/*.parquet"}})
-```
-"""
+Quarantined (unreadable) lines: {quarantined:,}{where_quarantined}.
+{_source_words(manifest, terms)}{_loading_words(folder, names)}"""

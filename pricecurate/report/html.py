@@ -9,9 +9,10 @@ import numpy as np
 
 from pricecurate.evaluate.baseline import COLUMNS as BASELINE_COLUMNS
 from pricecurate.evaluate.baseline import cells as baseline_cells
+from pricecurate.output import source
 from pricecurate.report.data import SAMPLE_PROMPTS, SPLITS
 from pricecurate.report.plots import NO_ITEMS, PLOTS
-from pricecurate.report.sections import EXAMPLE_COLUMNS, checked_items, example_cells, how_known
+from pricecurate.report.sections import EXAMPLE_COLUMNS, checked_items, example_cells, how_known, terms_words
 from pricecurate.rules.recipe import from_manifest, in_words
 
 CSS = """
@@ -124,6 +125,15 @@ def _baselines(manifest: dict) -> str:
     return f"{text}<table id='baselines-table'><thead>{head}</thead><tbody>{rows}</tbody></table>"
 
 
+def _source(manifest: dict) -> str:
+    """Where the data came from, its terms and how to cite it, in words without links (the card has them)."""
+    terms = terms_words(manifest.get(source.MANIFEST_KEY) or {})
+    return (f"<p id='source-data'>The product metadata of {html.escape(source.REPO)} on the Hugging Face Hub (its "
+            f"<code>{source.RAW_FOLDER}</code> files). Terms: {html.escape(terms)}.</p>"
+            f"<p>Cite the source's paper ({html.escape(source.PAPER)}):</p>"
+            f"<pre id='citation'>{html.escape(source.CITATION)}</pre>")
+
+
 def _figure(name: str, title: str, caption: str, png: bytes, alt: str) -> str:
     data = base64.b64encode(png).decode("ascii")
     return (f"<h2 id='{name}'>{html.escape(title)}</h2><figure><img src='data:image/png;base64,{data}' "
@@ -134,7 +144,7 @@ def render_page(manifest: dict, summary: dict, pngs: dict[str, bytes], alts: dic
     """The page; ``alts`` gives each figure's alt text (the titles drawn in it), else its heading stands in."""
     nav = " ".join(f"<a href='#{name}'>{html.escape(title)}</a>" for name, title, _ in PLOTS)
     nav += (" <a href='#funnel-table-section'>Funnel table</a> <a href='#leakage'>Leakage</a>"
-            " <a href='#baselines'>Baselines</a> <a href='#samples'>Sample prompts</a>")
+            " <a href='#baselines'>Baselines</a> <a href='#samples'>Sample prompts</a> <a href='#source'>Source</a>")
     figures = "".join(_figure(name, title, caption, pngs[name], (alts or {}).get(name, ""))
                       for name, title, caption in PLOTS)
     rules = from_manifest(manifest)
@@ -160,5 +170,7 @@ def render_page(manifest: dict, summary: dict, pngs: dict[str, bytes], alts: dic
 <h2 id="samples">Sample prompts</h2>
 <p class="muted">The first {SAMPLE_PROMPTS} prompts of each split in text order.</p>
 {_samples(summary["samples"])}
+<h2 id="source">Source data and citation</h2>
+{_source(manifest)}
 </body></html>
 """

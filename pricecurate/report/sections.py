@@ -22,3 +22,21 @@ def how_known(leakage: dict) -> str:
         return ("not compared: near-duplicate removal, with the same settings and seed, compared every pair of "
                 "items sharing a bucket, so none can be left")
     return "estimated from MinHash signatures"
+
+
+def terms_words(terms: dict, page: str | None = None) -> str:
+    """The source's terms in words, as the manifest's ``source`` section has them from the source's own card (see
+    ``output.source``); given the source's ``page``, with links (the card), else without (the report, read offline)."""
+    licence = terms.get("license") or []
+    names = [", ".join(f'"{name}"' for name in ([licence] if isinstance(licence, str) else licence))]
+    names = [part for part in (*names, terms.get("license_name") and f"({terms['license_name']})") if part]
+    link = terms.get("license_link")
+    derived = "this dataset is derived from the source, so the source's terms apply to it"
+    if names:
+        at = f", terms at {link}" if link and page else ""
+        return f"the source's dataset card states its licence as {' '.join(names)}{at}; {derived}"
+    if link:
+        shown = link if page else "the data card, README.md, shows the link"
+        return f"the source's dataset card links its terms ({shown}); {derived}"
+    where = f"the source's dataset page, {page}" if page else "the source's dataset page on the Hugging Face Hub"
+    return f"no licence was recorded with this run, so none is named here; {derived}: read them on {where}"
