@@ -4,6 +4,7 @@ then deduplicated (or marked as a previous run with the same dedup settings mark
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from dataclasses import dataclass
 
@@ -32,6 +33,7 @@ from pricecurate.rules.lines import DROPPED, KEPT
 from pricecurate.spark.fs import redact
 from pricecurate.spark.session import CACHE
 
+ROWS_PER_TASK = 100_000  # outcome rows per task after deduplication (about 150 MB of real kept items)
 
 @dataclass
 class Curated:
@@ -154,12 +156,16 @@ def _deduplicate(run: Run, curated: Curated, reused: Reused | None) -> None:
     else:
         # Marked on the cached outcomes and cached in turn: neither the rules nor
         # the dedup windows run again for each later use of the items.
-        marked = mark_duplicates(numbered, config.dedup, config.seed, config.recipe)
+        # The windows' shuffles and the unions of kept and other lines add up to hundreds of partitions even on
+        # a small input; later passes pay each one's task cost. At most ROWS_PER_TASK outcome rows a task.
+        tasks = max(run.cores, math.ceil(sum(line[-1] for line in curated.curation["tally"]) / ROWS_PER_TASK))
+        marked = mark_duplicates(numbered, config.dedup, config.seed, config.recipe).coalesce(tasks)
         groups = None
         if "near" in config.dedup:
             exact = marked.persist(CACHE)  # signed and joined: the windows run once
             marked, groups = mark_near_duplicates(exact, config.near, config.seed, output.path(WORK),
                                                   rules=config.recipe)
+            marked = marked.coalesce(tasks)
             groups.cached.append(exact)
         curated.outcomes = marked.persist(CACHE)
         dropped = sorted([r["file"], r["category"], r["reason"], r["count"]] for r in (
