@@ -14,6 +14,7 @@ import pytest
 
 from pricecurate.output import hub
 from pricecurate.output.hub import DEFAULT_BASE_URL, HubError, download_categories, push_dataset
+from pricecurate.output.layout import FORMAT, FORMAT_KEY
 
 TOKEN = "hf_SECRET123"
 
@@ -394,7 +395,7 @@ def test_the_source_card_url_is_the_repository_root():
 def output_dir(tmp_path):
     folder = tmp_path / "out"
     folder.mkdir()
-    (folder / "manifest.json").write_text("{}")
+    (folder / "manifest.json").write_text(json.dumps({FORMAT_KEY: FORMAT}))
     (folder / "README.md").write_text("# card\n")
     return folder
 
@@ -426,6 +427,12 @@ def test_push_requires_a_pricecurate_output(tmp_path):
         push_dataset(tmp_path, "someone/prices", token=TOKEN, progress=_quiet([]))
 
 
+def test_push_refuses_a_manifest_cut_short_before_any_connection(output_dir, no_saved_token):
+    (output_dir / "manifest.json").write_text('{"pricecurate_format": 1, "accou')  # a kill mid-write, of old
+    with pytest.raises(HubError, match="manifest.json is cut short or not pricecurate's"):
+        push_dataset(output_dir, "someone/prices", token=TOKEN, progress=_quiet([]), endpoint="http://hub.invalid")
+
+
 def test_push_to_unreachable_hub_fails_fast_without_token(output_dir, closed_port, no_saved_token):
     started = time.monotonic()
     with pytest.raises(HubError) as caught:
@@ -454,7 +461,7 @@ def test_push_uploads_the_folder_to_the_hub(output_dir, server, no_saved_token):
     url = push_dataset(output_dir, "someone/prices", token=TOKEN, progress=_quiet([]),
                        endpoint=base_url.removesuffix("/raw"))
     assert url.endswith("/datasets/someone/prices")
-    assert state.pushed == {"manifest.json": b"{}", "README.md": b"# card\n"}
+    assert state.pushed == {"manifest.json": (output_dir / "manifest.json").read_bytes(), "README.md": b"# card\n"}
     assert all(request["authorization"] == f"Bearer {TOKEN}" for request in state.requests)
 
 

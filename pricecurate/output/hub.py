@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import errno
 import ipaddress
-import json
 import os
 import re
 import socket
@@ -30,9 +29,10 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pricecurate.errors import UserError
 from pricecurate.masking import redact_text
-from pricecurate.output.layout import DATA_KEY, DATA_PREFIX
+from pricecurate.output.layout import DATA_KEY, DATA_PREFIX, MANIFEST, read_manifest
 from pricecurate.output.source import PAGE, RAW_FOLDER, REPO, SOURCE_CARD
 from pricecurate.rules.categories import CATEGORIES
+from pricecurate.spark.fs import LocalFiles
 
 HUB_ENDPOINT = "https://huggingface.co"
 DEFAULT_BASE_URL = f"{HUB_ENDPOINT}/datasets/{REPO}/resolve/main/{RAW_FOLDER}"
@@ -456,7 +456,7 @@ def push_dataset(
 
 def _unpublished(folder: Path) -> list[str]:
     """Data folders the manifest does not name (a run writing beside the published dataset)."""
-    published = json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get(DATA_KEY)
+    published = (_manifest(folder) or {}).get(DATA_KEY)
     return [f"{entry.name}/*" for entry in folder.glob(f"{DATA_PREFIX}*") if entry.is_dir() and entry.name != published]
 
 
@@ -466,6 +466,12 @@ def _check_output_folder(folder: Path) -> None:
     missing = [name for name in REQUIRED_OUTPUT_FILES if not (folder / name).is_file()]
     if missing:
         raise HubError(f"{folder} has no {' or '.join(missing)}; it must be a pricecurate output folder")
+    if _manifest(folder) is None:
+        raise HubError(f"{folder}/{MANIFEST} is cut short or not pricecurate's; run `pricecurate run` on it again")
+
+
+def _manifest(folder: Path) -> dict | None:
+    return read_manifest(LocalFiles(), str(folder / MANIFEST))
 
 
 def _resolve_token(token: str | None) -> str:
