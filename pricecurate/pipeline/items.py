@@ -13,15 +13,11 @@ from pyspark.sql import functions as F
 
 from pricecurate.output.layout import (
     CURATED,
-    DATA_KEY,
     DEDUP_DONE,
     DUPLICATES,
     ITEMS_DONE,
-    MANIFEST,
     WORK,
-    read_manifest,
 )
-from pricecurate.output.publish import finished_items, resumable
 from pricecurate.pipeline import reuse
 from pricecurate.pipeline.accounting import build_accounting
 from pricecurate.pipeline.arrow_rules import apply_recipe, number_outcomes, numbered_schema, tally_outcomes
@@ -48,56 +44,7 @@ class Curated:
     curation: dict | None = None
 
 
-@dataclass(frozen=True)
-class Reused:
-    """A previous run whose curated items stand for this run's."""
-
-    where: str  # its output folder
-    folder: str  # its data folder
-    curation: dict  # its manifest's curation section
-    items_dataset: str | None = None  # its items dataset, when written with this run's rows_per_file
-
-    def path(self, name: str) -> str:
-        return f"{self.folder}/{name}"
-
-
-def reused_output(fs, where: str, key: dict, rows_per_file: int) -> Reused:
-    """The previous output at ``where``, if its curated items stand for this run's; else ``reuse.ReuseError``."""
-    where = fs.qualify(where).rstrip("/")
-    manifest = read_manifest(fs, f"{where}/{MANIFEST}")
-    curation = reuse.check(manifest, key, where)
-    folder = f"{where}/{manifest[DATA_KEY]}"
-    same_files = manifest["config"]["write"]["rows_per_file"] == rows_per_file and fs.exists(f"{folder}/items")
-    reused = Reused(where, folder, curation, f"{folder}/items" if same_files else None)
-    if not fs.exists(reused.path(CURATED)):
-        raise reuse.ReuseError(f"cannot reuse items: {redact(reused.path(CURATED))} is missing")
-    return reused
-
-
-def resumed_items(fs, output: str, key: dict, progress) -> Reused | None:
-    """The items an interrupted run on this output finished, when they stand for this run's."""
-    folder = resumable(fs, output)
-    if folder is None:
-        return None
-    curation = finished_items(fs, f"{output}/{folder}")
-    reason = reuse.difference(curation["key"], key) if curation else f"its {ITEMS_DONE} cannot be read"
-    if reason:
-        progress.say(f"not resuming from the items in {folder}: {reason}")
-        return None
-    progress.say(f"resuming: the items in {folder}, which an interrupted run finished, stand for this run's")
-    return Reused(f"{output}/{folder}", f"{output}/{folder}", curation)
-
-
-def same_items(reused: Reused | None, curated: Curated) -> str | None:
-    """A reused run's items dataset when it is the one this run would write: same curated items, deduplicated
-    with the same settings and seed, in files of as many rows."""
-    if reused is None or reused.items_dataset is None:
-        return None
-    same_dedup = reused.curation.get("dedup", {}).get("key") == curated.curation["dedup"]["key"]
-    return reused.items_dataset if same_dedup else None
-
-
-def curate(run: Run, reused: Reused | None, key: dict) -> Curated:
+def curate(run: Run, reused: reuse.Reused | None, key: dict) -> Curated:
     """Lines → outcomes (the rules run once per line, cached, or read back from a previous run) → kept for
     reuse → duplicates marked."""
     output, progress, corrupt = run.output, run.progress, run.counters.damaged
@@ -135,7 +82,7 @@ def curate(run: Run, reused: Reused | None, key: dict) -> Curated:
     return curated
 
 
-def _deduplicate(run: Run, curated: Curated, reused: Reused | None) -> None:
+def _deduplicate(run: Run, curated: Curated, reused: reuse.Reused | None) -> None:
     """Mark the duplicates ``config.dedup`` asks for on the cached outcomes, or the lines a previous run marked
     with the same dedup settings and seed; keep the marks (``DUPLICATES``) and what they dropped
     (``curation["dedup"]``) for later runs."""

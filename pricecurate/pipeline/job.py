@@ -20,11 +20,12 @@ from pricecurate.pipeline import reuse
 from pricecurate.pipeline.balance import apply_balance, plan_balance
 from pricecurate.pipeline.context import Counters, Run, Tokenizer
 from pricecurate.pipeline.estimate import describe, estimate, read_heads
-from pricecurate.pipeline.items import curate, resumed_items, reused_output, same_items
+from pricecurate.pipeline.items import curate
 from pricecurate.pipeline.leakage import PROBED, find_leaks, implied_by_dedup, no_leaks
 from pricecurate.pipeline.live import SparkStatus, Totals
 from pricecurate.pipeline.progress import Progress
 from pricecurate.pipeline.read import chosen_split_bytes, discover, parse_bytes, plan_layout, shuffle_partitions
+from pricecurate.pipeline.reuse import resumed_items, reused_output, same_items
 from pricecurate.pipeline.split import SPLIT_ORDER, assign_splits, plan_split
 from pricecurate.report import card as datacard
 from pricecurate.report.sections import how_known

@@ -15,11 +15,15 @@ deduplicates the same way marks the same lines without comparing anything.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from pricecurate.config import ConfigError
+from pricecurate.output.layout import CURATED, DATA_KEY, ITEMS_DONE, MANIFEST, read_manifest
+from pricecurate.output.publish import finished_items, resumable
 from pricecurate.spark.fs import redact, tree_difference
 
 EDGE_BYTES = 1 << 20  # hashed at each end of a file
@@ -132,3 +136,52 @@ def mark_known_duplicates(outcomes: DataFrame, path: str, marks: int, dropped: s
         else F.col(name)
         for name in outcomes.columns
     ])
+
+
+@dataclass(frozen=True)
+class Reused:
+    """A previous run whose curated items stand for this run's."""
+
+    where: str  # its output folder
+    folder: str  # its data folder
+    curation: dict  # its manifest's curation section
+    items_dataset: str | None = None  # its items dataset, when written with this run's rows_per_file
+
+    def path(self, name: str) -> str:
+        return f"{self.folder}/{name}"
+
+
+def reused_output(fs, where: str, key: dict, rows_per_file: int) -> Reused:
+    """The previous output at ``where``, if its curated items stand for this run's; else ``ReuseError``."""
+    where = fs.qualify(where).rstrip("/")
+    manifest = read_manifest(fs, f"{where}/{MANIFEST}")
+    curation = check(manifest, key, where)
+    folder = f"{where}/{manifest[DATA_KEY]}"
+    same_files = manifest["config"]["write"]["rows_per_file"] == rows_per_file and fs.exists(f"{folder}/items")
+    reused = Reused(where, folder, curation, f"{folder}/items" if same_files else None)
+    if not fs.exists(reused.path(CURATED)):
+        raise ReuseError(f"cannot reuse items: {redact(reused.path(CURATED))} is missing")
+    return reused
+
+
+def resumed_items(fs, output: str, key: dict, progress) -> Reused | None:
+    """The items an interrupted run on this output finished, when they stand for this run's."""
+    folder = resumable(fs, output)
+    if folder is None:
+        return None
+    curation = finished_items(fs, f"{output}/{folder}")
+    reason = difference(curation["key"], key) if curation else f"its {ITEMS_DONE} cannot be read"
+    if reason:
+        progress.say(f"not resuming from the items in {folder}: {reason}")
+        return None
+    progress.say(f"resuming: the items in {folder}, which an interrupted run finished, stand for this run's")
+    return Reused(f"{output}/{folder}", f"{output}/{folder}", curation)
+
+
+def same_items(reused: Reused | None, curated) -> str | None:
+    """A reused run's items dataset when it is the one this run would write: same curated items, deduplicated
+    with the same settings and seed, in files of as many rows."""
+    if reused is None or reused.items_dataset is None:
+        return None
+    same_dedup = reused.curation.get("dedup", {}).get("key") == curated.curation["dedup"]["key"]
+    return reused.items_dataset if same_dedup else None
