@@ -33,16 +33,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # devtools/ (no
 
 # The measures live in devtools/bench/ (its docstring is the map); this script runs them in order.
 from devtools.bench.inputs import (
-    RECORDS_PER_PLANTED_FAMILY, TINY_PER_CATEGORY, candidate_texts, ensure_sample, read_even_subset)
+    RECORDS_PER_PLANTED_FAMILY,
+    TINY_PER_CATEGORY,
+    candidate_texts,
+    ensure_sample,
+    read_even_subset,
+)
 from devtools.bench.jobs import JOBS, JobRun, JobSetup, near_quality, run_job, time_baselines
-from devtools.bench.jobs import DiskSampler, disk_usage  # noqa: F401  (scripts/bigrun.py uses them from here)
 from devtools.bench.loop import (
-    baseline_on_one_cpu, budget_on_real_records, encode_all, floor_single_thread, job_codec, kept_by_build_items,
-    timed)
+    baseline_on_one_cpu,
+    budget_on_real_records,
+    encode_all,
+    floor_single_thread,
+    job_codec,
+    kept_by_build_items,
+    timed,
+)
 from devtools.bench.project import ROOT, BenchError, require_project, say
-from devtools.bench.report import (
-    jvm_archive_mapped, machine_info, outside_stages, print_report, rate, ratio)
-
+from devtools.bench.report import jvm_archive_mapped, machine_info, outside_stages, print_report, rate, ratio
 
 # ---------------------------------------------------------------- main
 

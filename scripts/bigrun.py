@@ -15,13 +15,13 @@ steady rate stays within 15% of the smaller run's.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # devtools/ (not installed)
 
@@ -31,13 +31,15 @@ DEFAULT_COMPARE = 1_000_000  # the bench's size
 MAX_RATE_LOSS = 0.15
 
 
-def load_bench():
-    """scripts/bench.py, for its subprocess runner and process-tree sampler."""
-    spec = importlib.util.spec_from_file_location("bench", Path(__file__).with_name("bench.py"))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench"] = module  # its dataclasses look their module up while it loads
-    spec.loader.exec_module(module)
-    return module
+def load_bench() -> SimpleNamespace:
+    """The bench's subprocess runner, process-tree sampler and figures (``devtools.bench``), under one name."""
+    from devtools.bench import inputs, jobs, project, report
+
+    return SimpleNamespace(
+        DiskSampler=jobs.DiskSampler, JobSetup=jobs.JobSetup, run_job=jobs.run_job, disk_usage=jobs.disk_usage,
+        rate=report.rate, TINY_PER_CATEGORY=inputs.TINY_PER_CATEGORY, require_project=project.require_project,
+        BenchError=project.BenchError,
+    )
 
 
 def say(message: str) -> None:
