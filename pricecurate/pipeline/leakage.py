@@ -50,7 +50,8 @@ def find_leaks(
     if probes:
         table = members.sparkSession.sparkContext.broadcast(_ProbeTable(probes, params.lsh[0]))
         try:
-            train = members.filter(F.col("split") == "train").select(F.col(NEAR_ID).alias("id"), "prompt", *_DESCRIBED[1:])
+            train = (members.filter(F.col("split") == "train")
+                     .select(F.col(NEAR_ID).alias("id"), "prompt", *_DESCRIBED[1:]))
             for row in train.mapInArrow(_matcher(table, params, seed, rules), _MATCH_SCHEMA).collect():
                 match = (row["agree"], -row["train_id"], row["title"], row["price"], row["category"])
                 if row["probe_id"] not in best or match > best[row["probe_id"]]:
@@ -99,37 +100,38 @@ class _ProbeTable:
 
 
 def _matcher(table, params: NearParams, seed: int, rules: Recipe):
-    """The train pass: (probe, agreement, train item) for each probe's most similar train item in each batch."""
+    """The train pass: (probe, agreement, train item) for each probe's most similar train item in the task, one row
+    per probe matched (at most as many rows as probes, however much train the task reads)."""
     bands, rows = params.lsh
     needed = min_agreement(params)
 
     def run(batches):
         probes: _ProbeTable = table.value
+        best: dict[int, tuple] = {}  # probe index -> (agreement, -train id, title, price, category)
         for batch in batches:
             texts = [item_text(prompt, rules) for prompt in batch.column("prompt").to_pylist()]
             sigs = signatures(texts, params.ngram, params.num_perm, seed).view(np.int32)
-            keys = band_keys(sigs.view(np.uint32), bands, rows).view(np.int64)
+            keys = band_keys(sigs.view(np.uint32), bands, rows)
             shares = np.zeros(len(texts), bool)
             for band in range(bands):
                 shares |= np.isin(keys[:, band], probes.keys[band])
-            best: dict[int, tuple] = {}
             ids = batch.column("id").to_numpy()
             for item in np.flatnonzero(shares).tolist():
                 candidates = sorted({index for band in range(bands)
                                      for index in probes.buckets[band].get(int(keys[item, band]), ())})
                 agree = (probes.sigs[candidates] == sigs[item]).sum(axis=1)
                 for index, count in zip(candidates, agree.tolist()):
-                    match = (count, -int(ids[item]), item)
-                    if count >= needed and (index not in best or match[:2] > best[index][:2]):
-                        best[index] = match
-            chosen = sorted(best.items())
-            yield pa.RecordBatch.from_pydict({
-                "probe_id": pa.array([int(probes.ids[index]) for index, _ in chosen], pa.int64()),
-                "agree": pa.array([count for _, (count, _, _) in chosen], pa.int32()),
-                "train_id": pa.array([-negated for _, (_, negated, _) in chosen], pa.int64()),
-                "title": batch.column("title").take(pa.array([item for _, (_, _, item) in chosen], pa.int64())),
-                "price": batch.column("price").take(pa.array([item for _, (_, _, item) in chosen], pa.int64())),
-                "category": batch.column("category").take(pa.array([item for _, (_, _, item) in chosen], pa.int64())),
-            })
+                    if count >= needed and (index not in best or (count, -int(ids[item])) > best[index][:2]):
+                        best[index] = (count, -int(ids[item]), *(batch.column(name)[item].as_py()
+                                                                  for name in ("title", "price", "category")))
+        chosen = sorted(best.items())
+        yield pa.RecordBatch.from_pydict({
+            "probe_id": pa.array([int(probes.ids[index]) for index, _ in chosen], pa.int64()),
+            "agree": pa.array([match[0] for _, match in chosen], pa.int32()),
+            "train_id": pa.array([-match[1] for _, match in chosen], pa.int64()),
+            "title": pa.array([match[2] for _, match in chosen], pa.string()),
+            "price": pa.array([match[3] for _, match in chosen], pa.float64()),
+            "category": pa.array([match[4] for _, match in chosen], pa.string()),
+        })
 
     return run
