@@ -56,6 +56,32 @@ def test_scrub_collapses_junk_and_drops_part_numbers():
     assert recipe.scrub("１２３４５６７ part\u00a0ok") == "part ok"
 
 
+def test_junk_collapsed_as_the_rule_states_it():
+    """scrub's first step splits on whitespace instead of running _JUNK_RUN: the same text for every whitespace
+    character Python knows, every junk character, and runs of them."""
+    import random
+
+    spaces = [chr(code) for code in range(0x3100) if chr(code).isspace()]
+    alphabet = spaces + list(':[]"{}【】') + ["a", "B7", "é", "日", ",", "."]
+    rng = random.Random(4)
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        assert " ".join(text.translate(recipe._JUNK_AS_SPACE).split()) == recipe._JUNK_RUN.sub(" ", text).strip()
+
+
+def test_clean_up_skips_only_texts_it_would_not_change():
+    import random
+
+    pieces = [before for before, _ in recipe.DECODE_CLEANUPS] + ["a", " ", "'", "n", "t", ".", "x y"]
+    rng = random.Random(6)
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        expected = text
+        for before, after in recipe.DECODE_CLEANUPS:
+            expected = expected.replace(before, after)
+        assert recipe.clean_up_decoded(text) == expected
+
+
 def test_clean_up_decoded_in_order():
     assert recipe.clean_up_decoded("it is n't , ok . yes ' s") == "it isn't, ok. yes's"
 

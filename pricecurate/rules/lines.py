@@ -218,15 +218,10 @@ def build_items(
         )
     texts = codec.decode([ids for _, ids in long_enough])
     prompts = [recipe.make_prompt(text, entry[2].price, rules) for (entry, _), text in zip(long_enough, texts)]
-    prompt_ids = codec.encode(prompts)
-    for ((index, record, candidate), _), prompt, ids in zip(long_enough, prompts, prompt_ids):
-        outcomes[index] = Outcome(
-            KEPT,
-            None,
-            record["parent_asin"],
-            record["title"],
-            candidate.price,
-            prompt,
-            len(ids),
-        )
+    # The prompt quotes the text's first tokens: the codec may count from them instead of encoding it all again.
+    start = recipe.text_start(rules)
+    counts = codec.count_prompts(prompts, [recipe.Quote(start, len(text), entry[2].text, ids)
+                                           for (entry, ids), text in zip(long_enough, texts)])
+    for ((index, record, candidate), _), prompt, count in zip(long_enough, prompts, counts):
+        outcomes[index] = Outcome(KEPT, None, record["parent_asin"], record["title"], candidate.price, prompt, count)
     return outcomes  # type: ignore[return-value]

@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 RECIPE_NAME = "course-2024"
 
@@ -60,6 +61,11 @@ DECODE_CLEANUPS = (
 )
 
 _JUNK_RUN = re.compile(r'[:\[\]"{}【】\s]+')
+# The junk characters as spaces: splitting on whitespace then collapses what _JUNK_RUN matches (re's \s and
+# str.split() agree on what whitespace is), faster than the substitution.
+_JUNK_AS_SPACE = str.maketrans(dict.fromkeys(':[]"{}【】', " "))
+# Any text clean_up_decoded replaces: without one, it leaves the text as it is.
+_CLEAN_UP_NEEDED = re.compile("|".join(re.escape(before) for before, _ in DECODE_CLEANUPS)).search
 _ASCII_DIGIT = re.compile("[0-9]").search
 
 # Drop reasons, in the order the rules apply.
@@ -252,7 +258,7 @@ def assemble_contents(
 
 def scrub(text: str) -> str:
     """Rule 4: collapse junk characters, tidy commas, drop long words that contain digits."""
-    text = _JUNK_RUN.sub(" ", text).strip()
+    text = " ".join(text.translate(_JUNK_AS_SPACE).split())  # = _JUNK_RUN.sub(" ", text).strip()
     text = text.replace(" ,", ",").replace(",,,", ",").replace(",,", ",")
     words = text.split(" ")
     # Cheap tests first: most long words are plain letters, and in ASCII the
@@ -269,6 +275,8 @@ def scrub(text: str) -> str:
 
 def clean_up_decoded(text: str) -> str:
     """The spacing clean-up the Hugging Face Llama 3.1 tokenizer applies after decoding."""
+    if not _CLEAN_UP_NEEDED(text):
+        return text
     for before, after in DECODE_CLEANUPS:
         text = text.replace(before, after)
     return text
@@ -277,6 +285,21 @@ def clean_up_decoded(text: str) -> str:
 def make_prompt(text: str, price: float, rules: Recipe = COURSE_2024) -> str:
     """Rule 6: the training prompt, price rounded half to even."""
     return f"{rules.question}\n\n{text}\n\n{rules.price_prefix}{round(price)}.00"
+
+
+def text_start(rules: Recipe = COURSE_2024) -> int:
+    """Where ``make_prompt`` puts the text in the prompt."""
+    return len(rules.question) + 2
+
+
+class Quote(NamedTuple):
+    """Where a prompt quotes a text: ``prompt[start:start + length]`` is ``tokens`` decoded, and ``tokens`` are
+    the first tokens of ``source`` (what a tokenizer needs to count the prompt from them)."""
+
+    start: int
+    length: int
+    source: str
+    tokens: list[int]
 
 
 def make_test_prompt(prompt: str, rules: Recipe = COURSE_2024) -> str:

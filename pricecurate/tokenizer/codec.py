@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tokenizers import Tokenizer
 
-from pricecurate.rules.recipe import clean_up_decoded
+from pricecurate.rules.recipe import Quote, clean_up_decoded
 
 
 def hugging_face_tokenizer(spec_json: str) -> Tokenizer:
@@ -31,3 +31,7 @@ class Codec:
         """Decode like the Hugging Face tokenizer (special tokens kept), then its clean-up if the tokenizer has it."""
         decoded = self._tokenizer.decode_batch(token_ids, skip_special_tokens=False)
         return [clean_up_decoded(text) for text in decoded] if self._clean_up_spaces else decoded
+
+    def count_prompts(self, prompts: list[str], quotes: list[Quote]) -> list[int]:
+        """How many tokens each prompt encodes to (``quotes`` help engines that can count without encoding)."""
+        return [len(ids) for ids in self.encode(prompts)]

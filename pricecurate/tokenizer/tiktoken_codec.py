@@ -16,7 +16,8 @@ import os
 import re
 from functools import lru_cache
 
-from pricecurate.rules.recipe import clean_up_decoded
+from pricecurate.rules.recipe import Quote, clean_up_decoded
+from pricecurate.tokenizer.counting import SPACE_SPLIT_PATTERNS, known_middle
 
 
 class UnsupportedTokenizer(ValueError):
@@ -188,6 +189,12 @@ class TiktokenCodec:
         self._added_prefix = os.path.commonprefix(list(added))
         self._encoding = tiktoken.Encoding("pricecurate", pat_str=_split_regex(data), mergeable_ranks=ranks,
                                            special_tokens={})
+        # Added tokens with ids among the ranks' need a set lookup on decode; Llama's all come after them.
+        self._added_among_ranks = any(token_id < len(ranks) for token_id in self._added_ids)
+        self._token_bytes = [0] * len(ranks)
+        for token, rank in ranks.items():
+            self._token_bytes[rank] = len(token)
+        self._splits_at_spaces = _split_regex(data) in SPACE_SPLIT_PATTERNS
         self._clean_up_spaces = clean_up_spaces
         self._spec_json = spec_json
         self._hf = None
@@ -203,11 +210,28 @@ class TiktokenCodec:
         return self._added_re is not None and self._added_prefix in text and self._added_re.search(text) is not None
 
     def _needs_hugging_face(self, ids: list[int]) -> bool:
-        return bool(ids) and (max(ids) >= self._vocab_size or not self._added_ids.isdisjoint(ids))
+        return bool(ids) and (max(ids) >= self._vocab_size
+                              or (self._added_among_ranks and not self._added_ids.isdisjoint(ids)))
 
     def encode(self, texts: list[str]) -> list[list[int]]:
         encode = self._encoding.encode_ordinary
         return [self._hugging_face().encode([t])[0] if self._has_added_token(t) else encode(t) for t in texts]
+
+    def count_prompts(self, prompts: list[str], quotes: list[Quote]) -> list[int]:
+        """How many tokens each prompt encodes to: where the prompt quotes a text whose tokens are known
+        (``quotes``), only its two ends are encoded (``pricecurate.tokenizer.counting``)."""
+        if not self._splits_at_spaces:
+            return [len(ids) for ids in self.encode(prompts)]
+        encode = self._encoding.encode_ordinary
+        counts = []
+        for prompt, quote in zip(prompts, quotes):
+            known = None if self._has_added_token(prompt) else known_middle(prompt, quote, self._token_bytes)
+            if known is None:
+                counts.append(len(self.encode([prompt])[0]))
+            else:
+                counts.append(len(encode(prompt[: known.head_end])) + known.middle
+                              + len(encode(prompt[known.tail_start:])))
+        return counts
 
     def decode(self, token_ids: list[list[int]]) -> list[str]:
         decoded = []
