@@ -142,3 +142,27 @@ def test_other_tokenizer_shapes_use_the_hugging_face_engine(llama_data):
     with pytest.raises(UnsupportedTokenizer):
         TiktokenCodec(other)
     assert isinstance(build_codec(other, "auto"), Codec)
+
+
+def test_the_engine_check_is_kept_per_tokenizer_on_this_machine(llama_data, tmp_path, monkeypatch):
+    from pricecurate.tokenizer import engine, tiktoken_codec
+
+    monkeypatch.setenv("PRICECURATE_CACHE", str(tmp_path))
+    other = json.dumps(reshaped(llama_data, model={"ignore_merges": False}))
+    engine._tiktoken_mismatch.cache_clear()
+    assert choose_engine(other, "auto") == ("tokenizers", "tokenizers: BPE without ignore_merges")
+    [kept] = (tmp_path / engine.CHECKS).iterdir()
+    assert json.loads(kept.read_text()) == {"version": engine.CHECK_VERSION, "mismatch": "BPE without ignore_merges"}
+
+    def not_again(data):
+        raise AssertionError("checked again")
+
+    monkeypatch.setattr(tiktoken_codec, "tiktoken_mismatch", not_again)
+    engine._tiktoken_mismatch.cache_clear()
+    assert choose_engine(other, "auto")[0] == "tokenizers"  # from the kept answer
+    for damaged in ("", '{"version": 1, "mism', json.dumps({"version": 0, "mismatch": None})):
+        kept.write_text(damaged)  # cut short, or from an older check: asked again
+        engine._tiktoken_mismatch.cache_clear()
+        with pytest.raises(AssertionError, match="checked again"):
+            choose_engine(other, "auto")
+    engine._tiktoken_mismatch.cache_clear()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import threading
 
+from pricecurate.paths import cache_dir
 from pricecurate.tokenizer import ENGINES
 from pricecurate.tokenizer.codec import Codec, hugging_face_tokenizer
 
@@ -41,12 +43,33 @@ def choose_engine(spec_json: str, requested: str = "auto") -> tuple[str, str]:
     return "tokenizers", f"tokenizers: {mismatch}"
 
 
+# Bump when tiktoken_mismatch decides differently: answers kept under an older version are asked again.
+CHECK_VERSION = 1
+CHECKS = "engine-checks"
+
+
 @functools.lru_cache(maxsize=4)
 def _tiktoken_mismatch(spec_json: str) -> str | None:
-    """``tiktoken_mismatch`` once per tokenizer and process (about a second for Llama 3's 128k merges)."""
+    """``tiktoken_mismatch`` once per tokenizer on this machine (about a second for Llama 3's 128k merges, which
+    every run paid): the answer is kept in the cache folder under the tokenizer's SHA-256."""
     from pricecurate.tokenizer.tiktoken_codec import tiktoken_mismatch
 
-    return tiktoken_mismatch(json.loads(spec_json))
+    path = cache_dir() / CHECKS / f"{hashlib.sha256(spec_json.encode('utf-8')).hexdigest()}.json"
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8"))
+        if kept["version"] == CHECK_VERSION and (kept["mismatch"] is None or isinstance(kept["mismatch"], str)):
+            return kept["mismatch"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # not checked yet, or a file cut short: check again
+    mismatch = tiktoken_mismatch(json.loads(spec_json))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps({"version": CHECK_VERSION, "mismatch": mismatch}), encoding="utf-8")
+        os.replace(partial, path)
+    except OSError:
+        pass  # a read-only cache folder: the next run checks again
+    return mismatch
 
 
 def build_codec(spec_json: str, engine: str = "auto", clean_up_spaces: bool = True, verified: bool = False):
