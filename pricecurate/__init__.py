@@ -8,7 +8,8 @@ The map, in the order data flows (each package imports only those listed after i
     pipeline/   the job: ``job.run_job`` is the list of stages, each given the run's ``context.Run``:
                 ``read`` -> ``arrow_rules`` -> ``items`` -> ``dedup/`` -> ``balance`` -> ``split`` -> ``leakage``,
                 then ``output.write``/``publish``;
-                ``accounting``, ``reuse``, ``estimate`` (``plan``), ``progress``/``live`` (what a stage is doing)
+                ``accounting``, ``reuse``, ``estimate`` (``plan``) with ``bench_model`` (a run's seconds),
+                ``progress``/``live`` (what a stage is doing)
     report/  evaluate/  export/
                 what is made from a published dataset: the HTML report and data card (``report.card``),
                 scores and baselines, fine-tuning files

@@ -12,6 +12,8 @@ Measures, on synthetic input spread evenly over all 34 categories:
   (d) near-duplicate groups against exact Jaccard, per similarity band (scripts/near_quality.py);
   (e) the recipe budget: conf/long-context.yaml's job rate beside default.yaml's, and what each preset keeps of
       the real records in ../shared/data (kept share, tokens per prompt; the synthetic texts are short).
+  (f) the estimate: for each big run, the wall time `pricecurate run` estimates before its items stage from this
+      bench's figures, against the measured wall (``estimate_error``, estimate / wall - 1).
 The big input is the synthetic sample plus planted near-duplicate families (one per 2,000 records).
 The Spark jobs run first, before this process loads any tokenizer, so nothing here competes with them
 for the two cores and no process is forked after the tokenizers thread pool has started.
@@ -50,7 +52,15 @@ from devtools.bench.loop import (
     timed,
 )
 from devtools.bench.project import ROOT, BenchError, require_project, say
-from devtools.bench.report import jvm_archive_mapped, machine_info, outside_stages, print_report, rate, ratio
+from devtools.bench.report import (
+    estimate_check,
+    jvm_archive_mapped,
+    machine_info,
+    outside_stages,
+    print_report,
+    rate,
+    ratio,
+)
 
 # ---------------------------------------------------------------- main
 
@@ -172,6 +182,10 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
         "peak_rss_mb": {name: run.peaks_mb for name, run in big.items()},
         "tokenizer_builds": {name: run.manifest["tokenizer"]["worker_builds"] for name, run in big.items()},
         "kept": {name: run.manifest["accounting"]["kept"] for name, run in big.items()},
+        # What the wall-time estimate is made of (pricecurate.pipeline.estimate.model_from_bench) beside the above.
+        "rules_kept": {name: kept_by_the_rules(run.manifest["accounting"]) for name, run in big.items()},
+        "tiny_records": tiny["local2"].manifest["accounting"]["lines"],
+        "date": time.strftime("%Y-%m-%d"),
         "machine": {**machine, "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
     }
     result["ratios"] = {
@@ -218,6 +232,10 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
         (f"floor: job engine ({result['job_engine']}), 1 call", result["floor_job_engine_rps"],
          floor_engine.seconds, floor_engine.cpu_seconds),
     ]
+    checks = estimate_check(result, big, inputs["big"], lambda: engine)
+    result["estimate_s"] = {name: check["estimate_s"] for name, check in checks.items()}
+    result["estimate_error"] = {name: check["error"] for name, check in checks.items()}
+    result["_estimate_check"] = checks
     print_report(result, big, tiny)
     if quality:
         from near_quality import print_table
@@ -226,10 +244,18 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
     return result
 
 
+def kept_by_the_rules(accounting: dict) -> int:
+    """Items the rules kept, before deduplication dropped any: what the estimate's kept share counts."""
+    from pricecurate.pipeline.dedup.mark import DUPLICATE_REASONS
+
+    return accounting["kept"] + sum(accounting["dropped"].get(reason, 0) for reason in DUPLICATE_REASONS)
+
+
 def remember(result: dict) -> Path:
-    """This machine's figures, where `pricecurate plan` looks for its per-core rate."""
+    """This machine's figures, where `pricecurate plan` and `run` take their wall-time estimate from
+    (``pricecurate.pipeline.bench_model.bench_rates``: every run's walls, stage seconds and kept items)."""
     from pricecurate.paths import cache_dir
-    from pricecurate.pipeline.estimate import save_bench
+    from pricecurate.pipeline.bench_model import save_bench
 
     return save_bench(cache_dir(), result)
 

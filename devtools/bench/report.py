@@ -13,6 +13,9 @@ from devtools.bench.loop import SHARED_DATA
 TARGETS = {"local1_vs_baseline": 2.0, "local2_vs_local1": 1.7}  # informational, never asserted
 NEAR_COST_TARGET = 0.40  # near may add at most this share to the steady-state wall time
 REUSE_TARGET = 0.20  # a run on reused items, as a share of the full run's wall time
+ESTIMATE_TARGET = 0.25  # the run's estimate of its wall time, as a share of the wall (issue: within 25%)
+# Spark's own read split settings, which the job's split size starts from (it changes read tasks, not seconds).
+SPARK_SPLIT_DEFAULTS = {"spark.sql.files.maxPartitionBytes": "128m", "spark.sql.files.openCostInBytes": "4m"}
 
 
 def cpu_model() -> str:
@@ -78,6 +81,45 @@ def fmt(value, spec: str = ",.0f", missing: str = "n/a") -> str:
     return missing if value is None else format(value, spec)
 
 
+def estimate_check(result: dict, big: dict[str, JobRun], input_dir: Path, make_codec) -> dict[str, dict]:
+    """For each big run: the wall time the run's own estimate (``estimate_for_run``, as `pricecurate run` says it
+    before its items stage, without the report) gives from this bench's figures, against the measured wall."""
+    from pricecurate.config import load_config
+    from pricecurate.pipeline.bench_model import model_from_bench
+    from pricecurate.pipeline.estimate import estimate_for_run
+    from pricecurate.pipeline.job import RUN_SAMPLE_BYTES
+    from pricecurate.pipeline.read import chosen_split_bytes, discover
+    from pricecurate.spark.fs import LocalFiles
+
+    model = model_from_bench(result, "this bench")
+    plan = discover(LocalFiles(), str(input_dir), "all")
+    heads = {}
+    for file in plan.files:
+        with open(file.uri, "rb") as handle:
+            heads[file.name] = handle.read(RUN_SAMPLE_BYTES)
+    checks = {}
+    for name, run in big.items():
+        setup = JOBS[name]
+        config = load_config(setup.config, ["categories=all", "baseline=false", *setup.overrides])  # as run_job
+        cores = int(setup.master.removeprefix("local[").removesuffix("]"))
+        split = chosen_split_bytes(plan.files, cores, SPARK_SPLIT_DEFAULTS, config.spark)
+        seconds = estimate_for_run(plan, heads, split, cores, config, model, make_codec).wall.without_report
+        checks[name] = {"estimate_s": round(seconds, 1), "wall_s": round(run.wall, 1),
+                        "error": round(seconds / run.wall - 1, 3)}
+    return checks
+
+
+def print_estimate_check(checks: dict[str, dict]) -> None:
+    print(f"\n{'estimate check: the run said before its items stage':<52}{'estimate':>9}{'wall':>9}{'error':>8}")
+    for name, check in checks.items():
+        verdict = "met" if abs(check["error"]) <= ESTIMATE_TARGET else "NOT met"
+        print(f"  {JOBS[name].label:<50}{check['estimate_s']:>8.1f}s{check['wall_s']:>8.1f}s{check['error']:>+8.0%}"
+              f"  {verdict}")
+    print(f"  (the estimate from this bench's figures, without the report; target within {ESTIMATE_TARGET:.0%}. The "
+          "local[2] course, exact-only and default.yaml runs are the model's own inputs, so there only the records "
+          "and the kept share are estimated; the local[1] and long-context runs test it)")
+
+
 def print_report(r: dict, big: dict[str, JobRun], tiny: dict[str, JobRun]) -> None:
     m = r["machine"]
     print(f"\npricecurate bench: {r['records']:,} records ({r['records'] // 34:,} per category), "
@@ -126,6 +168,8 @@ def print_report(r: dict, big: dict[str, JobRun], tiny: dict[str, JobRun]) -> No
     print(f"Spark start-up and stop (wall outside the stages) in the big runs: {shares}")
     if None in (r[f"job_{name}_rps"] for name in JOBS):
         print("  note: a big run was no slower than its tiny run, so its steady rate is n/a (raise --records)")
+    if r.get("_estimate_check"):
+        print_estimate_check(r["_estimate_check"])
 
     reuse = r.get("reuse")
     if reuse:

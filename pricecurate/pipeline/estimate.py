@@ -1,33 +1,29 @@
 """A plan before the run: what the input holds and what the job will make of it, from listings and samples.
 
-Nothing is read beyond the file listing and the first lines of each file:
-records are the file size over the sampled bytes per line, the kept share is
-the recipe applied to the sampled lines, and the wall time is the records over
-the per-core rate of this machine's last benchmark (or the README's figure).
+Nothing is read beyond the file listing and the first lines of each file: records are the file size over the
+sampled bytes per line, the kept share is the recipe applied to the sampled lines, and the wall time is the whole
+run's, term by term (``pricecurate.pipeline.bench_model``).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import zlib
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
+from pricecurate.pipeline.bench_model import BenchModel, WallTime, bench_rates, dedup_family, wall_time
 from pricecurate.pipeline.read import InputFile, InputPlan, is_compressed
 from pricecurate.units import duration_text, size_text
 
 SAMPLE_LINES = 200
 SAMPLE_BYTES = 1 << 20  # read at most this much of a file's head (compressed bytes for .gz)
-# The bench's steady rate of `local[1]` on one CPU with conf/course.yaml, and its fixed cost at local[2]
-# (README, Performance); used until this machine has run scripts/bench.py.
-DEFAULT_RATE_PER_CORE = 12_000
-DEFAULT_FIXED_SECONDS = 25.0
-DEFAULT_NEAR_FACTOR = 0.67  # conf/default.yaml (exact and near dedup) over conf/course.yaml at local[2]
 # Parquet bytes per written row (items, train, test) at the course's 160 tokens: 210 in the bench's 1M run.
 BYTES_PER_ROW = 210
-BENCH_RESULT = "bench-last.json"
+# Building the codec on the driver costs about half a second: a run samples its kept share only when the kept
+# items' terms at the bench corpus's share come to at least this much.
+SAMPLE_WORTH_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -44,11 +40,21 @@ class RunEstimate:
     split_bytes: int
     cores: int
     records: int
-    kept_share: float | None  # of the sampled lines, when the rules were applied to them
+    kept_share: float | None  # sampled, when the rules were applied to the heads
     output_bytes: int | None
-    seconds: float
-    rate_per_core: float
-    rate_source: str
+    wall: WallTime
+    model: BenchModel
+    family: str  # the config's deduplication (``dedup_family``)
+    kept_note: str  # where the kept share the wall time assumes comes from
+    load: tuple[float, int] | None = None  # the 1-minute load average and the CPUs, when the estimate was made
+
+    @property
+    def seconds(self) -> float:
+        return self.wall.total
+
+    @property
+    def kept_items(self) -> float:
+        return self.records * (self.model.kept_share if self.kept_share is None else self.kept_share)
 
     @property
     def read_tasks(self) -> int:
@@ -86,63 +92,113 @@ def read_heads(fs, plan: InputPlan, max_bytes: int = SAMPLE_BYTES) -> dict[str, 
 
 
 def sampled_kept_share(plan: InputPlan, heads: dict[str, bytes], codec, rules) -> float | None:
-    """The recipe applied to the first ``SAMPLE_LINES`` lines of every file: the share it keeps."""
+    """The share the recipe keeps of the first ``SAMPLE_LINES`` lines of each file, each file's share weighted by its
+    estimated records (a big file sampled as thinly as a small one must still count for more)."""
     from pricecurate.rules.lines import KEPT, build_items
 
-    lines = [line for file in plan.files
-             for line in head_lines(heads.get(file.name, b""), is_compressed(file))[1][:SAMPLE_LINES]]
-    if not lines:
+    sampled = []  # (file's estimated records, its sampled lines)
+    for file in plan.files:
+        head = heads.get(file.name, b"")
+        lines = head_lines(head, is_compressed(file))[1][:SAMPLE_LINES]
+        if lines:
+            sampled.append((records_in(file, head)[1], lines))
+    if not sampled:
         return None
-    return sum(outcome.status == KEPT for outcome in build_items(lines, codec, rules=rules)) / len(lines)
+    outcomes = iter(build_items([line for _, lines in sampled for line in lines], codec, rules=rules))
+    weighted = kept = 0.0
+    for records, lines in sampled:
+        weight = max(records, 1)
+        kept += weight * sum(next(outcomes).status == KEPT for _ in lines) / len(lines)
+        weighted += weight
+    return kept / weighted
 
 
 def read_tasks(file: InputFile, split_bytes: int) -> int:
     return 1 if is_compressed(file) else max(1, math.ceil(file.size / split_bytes))
 
 
-def save_bench(cache_dir: Path, result: dict) -> Path:
-    """Keep this machine's bench figures (``scripts/bench.py``'s result) where ``bench_rates`` reads them; whole or
-    not at all. Keys starting with ``_`` are the bench's own and are left out."""
-    path = cache_dir / BENCH_RESULT
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(f".{os.getpid()}.tmp")
-    partial.write_text(json.dumps({k: v for k, v in result.items() if not k.startswith("_")}), encoding="utf-8")
-    os.replace(partial, path)
-    return path
-
-
-def bench_rates(cache_dir: Path) -> tuple[float, float, float, str]:
-    """(records/s per core, fixed seconds, near factor, where from): this machine's last bench (``save_bench``),
-    else defaults."""
-    path = cache_dir / BENCH_RESULT
-    try:
-        result = json.loads(path.read_text(encoding="utf-8"))
-        rate = float(result["job_local1_rps"])
-        fixed = float(result["fixed_cost_s"]["local2"])
-        near = float(result["ratios"].get("local2_default_vs_local2") or DEFAULT_NEAR_FACTOR)
-        return rate, fixed, near, f"this machine's last bench ({path})"
-    except (OSError, ValueError, KeyError, TypeError):
-        return DEFAULT_RATE_PER_CORE, DEFAULT_FIXED_SECONDS, DEFAULT_NEAR_FACTOR, "the README's bench figures"
-
-
-def estimate(plan: InputPlan, heads: dict[str, bytes], split_bytes: int, cores: int, config, cache_dir: Path,
-             kept_share: float | None = None) -> RunEstimate:
-    """The estimate from the listing, each file's head (by name) and, if measured, the sample's kept share."""
+def estimate(plan: InputPlan, heads: dict[str, bytes], split_bytes: int, cores: int, config, model: BenchModel,
+             kept_share: float | None = None, kept_note: str | None = None) -> RunEstimate:
+    """The estimate from the listing, each file's head (by name) and, if measured, the sample's kept share (else
+    the bench corpus's, said in ``kept_note``)."""
     files = []
     for file in plan.files:
         per_line, records = records_in(file, heads.get(file.name, b""))
         files.append(FileEstimate(file, per_line, records, read_tasks(file, split_bytes)))
     records = sum(f.records for f in files)
-    rate, fixed, near, source = bench_rates(cache_dir)
-    if "near" in config.dedup:
-        rate *= near
     output = None
     if kept_share is not None:
         kept = records * kept_share
         rows = kept + min(kept, config.split.train + config.split.test + config.split.validation)
         output = round(rows * BYTES_PER_ROW * config.recipe.max_tokens / 160)
-    seconds = fixed + records / (rate * max(cores, 1))
-    return RunEstimate(files, split_bytes, cores, records, kept_share, output, seconds, rate, source)
+    share = model.kept_share if kept_share is None else kept_share
+    note = kept_note or ("sampled" if kept_share is not None else "the bench corpus's, as no line was sampled")
+    return RunEstimate(files, split_bytes, cores, records, kept_share, output,
+                       wall_time(records, records * share, cores, config, model), model, dedup_family(config), note)
+
+
+def kept_seconds(run: RunEstimate) -> float:
+    """The seconds the estimate gives to the kept items (what a wrong kept share would get wrong)."""
+    return sum(seconds for name, seconds in run.wall.terms if name not in ("fixed", "item rules"))
+
+
+def estimate_for_run(plan: InputPlan, heads: dict[str, bytes], split_bytes: int, cores: int, config,
+                     model: BenchModel, make_codec: Callable[[], object]) -> RunEstimate:
+    """The estimate a run says before its items stage (and the bench checks): the kept share is sampled from the
+    heads (with ``make_codec()``, built only then) when the kept items' seconds at the bench corpus's share reach
+    ``SAMPLE_WORTH_SECONDS``; below that it is the bench corpus's."""
+    first = estimate(plan, heads, split_bytes, cores, config, model,
+                     kept_note=f"the bench corpus's; not sampled, under {SAMPLE_WORTH_SECONDS:g} s at stake")
+    if kept_seconds(first) >= SAMPLE_WORTH_SECONDS:
+        share = sampled_kept_share(plan, heads, make_codec(), config.recipe)
+        first = first if share is None else estimate(plan, heads, split_bytes, cores, config, model, share)
+    return replace(first, load=machine_load())
+
+
+def machine_load() -> tuple[float, int] | None:
+    """The 1-minute load average and the CPUs (None where the system does not say)."""
+    try:
+        return os.getloadavg()[0], os.cpu_count() or 1
+    except (OSError, AttributeError):
+        return None
+
+
+FIGURE_NAMES = {"items_rate_per_core": "items rate", "two_core_speedup": "2-core speedup", "kept_share": "kept share",
+                "fixed_seconds": "fixed cost", "after_us": "cost after the rules", "dedup_us": "dedup cost",
+                "baseline_us": "baselines' cost", "train_share": "train share"}
+
+
+def figures_used(run: RunEstimate) -> set[str]:
+    """The model's figures this estimate multiplied (named as ``BenchModel.defaulted`` names them)."""
+    terms = dict(run.wall.terms)
+    used = {"items_rate_per_core", "two_core_speedup", f"fixed_seconds.{run.family}", f"after_us.{run.family}"}
+    used |= {"kept_share"} if run.kept_share is None else set()
+    used |= {f"dedup_us.{kind}" for kind in ("exact", "near") if f"{kind} duplicates" in terms}
+    return used | ({"baseline_us", "train_share"} if "baselines" in terms else set())
+
+
+def assumptions(run: RunEstimate) -> str:
+    """What the wall time assumes, in one line: the figures it multiplied and where they come from."""
+    model, cores = run.model, run.cores
+    terms = dict(run.wall.terms)
+    scaling = (f"x{model.speedup(cores):.2f} on {cores} cores" + (", extrapolated from 2" if cores > 2 else "")
+               if cores > 1 else "on 1 core")
+    per_kept = [f"{model.after_us[run.family]:,.0f} µs each after the rules"]
+    per_kept += [f"+{model.dedup_us[kind]:,.0f} µs {kind} duplicates" for kind in ("exact", "near")
+                 if f"{kind} duplicates" in terms]
+    parts = [f"{model.items_rate_per_core:,.0f} records/s per core in the item rules ({scaling})",
+             f"{round(run.kept_items):,} kept items ({run.kept_items / max(run.records, 1):.1%}, {run.kept_note}) at "
+             + ", ".join(per_kept) + (" (measured at local[2])" if cores != 2 else ""),
+             f"{duration_text(terms['fixed'])} fixed (the bench's tiny run at local[2], "
+             + {"none": "no dedup", "exact": "exact dedup", "near": "exact and near dedup"}[run.family] + ")"]
+    if "baselines" in terms:
+        parts.append(f"{model.baseline_us:,.0f} µs per train item for the baselines")
+    readme = dict.fromkeys(FIGURE_NAMES[name.split(".")[0]] for name in model.defaulted if name in figures_used(run))
+    source = model.source + (f" (the README's {', '.join(readme)})" if readme else "")
+    # The bench's figures are a quiet machine's: other work on the same cores slows every term.
+    busy = (f"; the machine is busy (1-minute load {run.load[0]:.1f} on {run.load[1]} CPUs): expect longer"
+            if run.load and run.load[0] > run.load[1] else "")
+    return "  assumes " + "; ".join(parts) + f"; from {source}{busy}; other records or machines differ"
 
 
 def describe(run: RunEstimate, per_file: bool = True) -> list[str]:
@@ -156,16 +212,19 @@ def describe(run: RunEstimate, per_file: bool = True) -> list[str]:
             lines.append(f"  {f.file.name:<{width}}  {size_text(f.file.size):>10}  ~{f.records:>12,} records  "
                          f"{per_line:>14}  {f.read_tasks:>5} task(s){note}")
     total = sum(f.file.size for f in run.files)
-    lines.append(f"{len(run.files)} file(s), {size_text(total)}: about {run.records:,} records in {run.read_tasks:,} read "
-                 f"task(s) of up to {size_text(run.split_bytes)} on {run.cores} core(s)")
+    lines.append(f"{len(run.files)} file(s), {size_text(total)}: about {run.records:,} records in "
+                 f"{run.read_tasks:,} read task(s) of up to {size_text(run.split_bytes)} on {run.cores} core(s)")
     if run.compressed:
         lines.append(f"{len(run.compressed)} compressed file(s) cannot be split: "
                      + ", ".join(f.file.name for f in run.compressed))
     if run.kept_share is not None:
-        lines.append(f"kept by the recipe: {run.kept_share:.1%} of the sampled lines, about "
-                     f"{round(run.records * run.kept_share):,} items; output about {size_text(run.output_bytes or 0)}")
-    lines.append(f"estimated wall time: {duration_text(run.seconds)} at {run.rate_per_core:,.0f} records/s per core "
-                 f"(from {run.rate_source}; real records and other machines differ)")
+        lines.append(f"kept by the recipe: {run.kept_share:.1%} of the sampled lines (each file's share weighted by "
+                     f"its records), about {round(run.kept_items):,} items; output about "
+                     f"{size_text(run.output_bytes or 0)}")
+    terms = " + ".join(f"{duration_text(seconds)} {name}" for name, seconds in run.wall.terms)
+    lines.append(f"estimated wall time: {duration_text(run.wall.total)} ({duration_text(run.wall.without_report)} "
+                 f"with --no-report) = {terms} + {duration_text(run.wall.report)} report")
+    lines.append(assumptions(run))
     return lines
 
 
@@ -188,7 +247,8 @@ def plan_run(spark, config, input_uri: str) -> list[str]:
     spec = load_spec(config.tokenizer)
     engine, why = choose_engine(spec.json, config.tokenizer_engine)
     share = sampled_kept_share(plan, heads, build_codec(spec.json, engine, spec.clean_up_spaces), config.recipe)
-    run = estimate(plan, heads, split_bytes, cores, config, cache_dir(), share)
+    run = replace(estimate(plan, heads, split_bytes, cores, config, bench_rates(cache_dir()), share),
+                  load=machine_load())
     lines = [f"plan for {redact(input_uri)}: recipe {config.recipe.label}, tokenizer {spec.name} ({why})"]
     lines += [f"warning: {warning}" for warning in recipe.warnings(config.recipe)]
     if plan.missing:

@@ -19,7 +19,8 @@ from pricecurate.paths import cache_dir
 from pricecurate.pipeline import reuse
 from pricecurate.pipeline.balance import apply_balance, plan_balance
 from pricecurate.pipeline.context import Counters, Run, Tokenizer
-from pricecurate.pipeline.estimate import describe, estimate, read_heads
+from pricecurate.pipeline.bench_model import bench_rates
+from pricecurate.pipeline.estimate import describe, estimate_for_run, read_heads
 from pricecurate.pipeline.items import curate
 from pricecurate.pipeline.leakage import PROBED, find_leaks, implied_by_dedup, no_leaks
 from pricecurate.pipeline.live import SparkStatus, Totals
@@ -157,15 +158,21 @@ def _tokenizer(spark: SparkSession, spec, config: Config, reused, progress: Prog
 
 
 def _say_estimate(run: Run):
-    """What is read, and how long that takes (said before the items stage); the estimate."""
+    """What is read, and how long the whole run takes (said before the items stage); the estimate."""
+    from pricecurate.tokenizer.engine import build_codec
+
     for name, share in run.layout.dominant_compressed:
         run.progress.warn(
             f"{name} is compressed, so one task reads it whole ({share:.0%} of the input); "
             "decompress it to let many tasks read it"
         )
-    planned = estimate(run.plan, read_heads(run.fs, run.plan, RUN_SAMPLE_BYTES),
-                       parse_bytes(run.spark.conf.get("spark.sql.files.maxPartitionBytes")), run.cores,
-                       run.config, cache_dir())
+    spec, engine = run.tokenizer.spec, run.tokenizer.engine
+    planned = estimate_for_run(
+        run.plan, read_heads(run.fs, run.plan, RUN_SAMPLE_BYTES),
+        parse_bytes(run.spark.conf.get("spark.sql.files.maxPartitionBytes")), run.cores, run.config,
+        bench_rates(cache_dir()),
+        # Built only when the kept share matters; the driver has checked the engine already.
+        lambda: build_codec(spec.json, engine, spec.clean_up_spaces, verified=True))
     for line in describe(planned, per_file=False):
         run.progress.say(line)
     return planned
