@@ -69,3 +69,29 @@ def test_oversized_record_is_quarantined_and_cut(codec):
     [outcome] = build_items([huge], codec, max_record_bytes=10_000)
     assert (outcome.status, outcome.reason) == (QUARANTINED, items.TOO_LARGE)
     assert len(outcome.raw) == items.RAW_SNIPPET_CHARS
+
+
+def test_warmed_up_workers_are_the_ones_the_rules_run_in(spark, tokenizer_spec):
+    """The warm-up job builds the codec in one worker per slot, and the job's mapInArrow tasks then find it built
+    there (an RDD warm-up would start workers of another pool, which the rules never use)."""
+    import pyarrow as pa
+
+    from pricecurate.pipeline.arrow_rules import end_warm_up, warm_up_workers
+
+    sha = "warm-up-test-" + tokenizer_spec.sha256  # a key no earlier test built, so the warm-up builds it
+    builds = spark.sparkContext.accumulator(0)
+    broadcast = spark.sparkContext.broadcast(tokenizer_spec.json)
+    end_warm_up(spark, warm_up_workers(spark, broadcast, sha, builds, "tiktoken"))
+    slots = spark.sparkContext.defaultParallelism
+    assert builds.value == slots
+
+    def built_here(batches):
+        from pricecurate.tokenizer import engine
+
+        for _ in batches:
+            pass
+        yield pa.RecordBatch.from_pydict({"built": [any(key[0] == sha for key in engine._worker_codecs)]})
+
+    found = spark.range(4 * slots, numPartitions=4 * slots).mapInArrow(built_here, "built boolean").collect()
+    broadcast.unpersist()
+    assert all(row.built for row in found)

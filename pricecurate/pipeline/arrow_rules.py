@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -161,6 +162,45 @@ def apply_recipe(
             yield from outcome_batches(in_segments(batch, segment_starts) if segment_starts else batch, outcomes)
 
     return lines.mapInArrow(run, outcome_schema())
+
+
+WARM_UP_GROUP = "pricecurate-warm-up"
+
+
+def warm_up_workers(spark, spec_broadcast, sha256: str, builds, engine: str = "auto",
+                    clean_up_spaces: bool = True) -> threading.Thread:
+    """Start one Python worker per slot and build its codec, in a background job, while the driver plans the run.
+
+    A cold worker takes seconds before its first batch (the daemon's fork, imports, the tokenizer's build);
+    idle workers are kept and reused by the job's ``mapInArrow`` tasks, which run the same kind of Python. The job
+    is a ``mapInArrow`` too: Spark pools workers by the runner's settings, and an RDD job's would not be reused.
+    """
+    slots = spark.sparkContext.defaultParallelism
+
+    def build(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        before = tok.BUILD_COUNT
+        tok.codec_for(spec_broadcast.value, sha256, engine, clean_up_spaces, verified=engine != "auto")
+        builds.add(tok.BUILD_COUNT - before)
+        for _ in batches:
+            pass
+        yield pa.RecordBatch.from_pydict({"built": pa.array([1], pa.int32())})
+
+    def start() -> None:
+        try:
+            spark.sparkContext.setJobGroup(WARM_UP_GROUP, "pricecurate: start the Python workers")
+            spark.range(slots, numPartitions=slots).mapInArrow(build, "built int").collect()
+        except Exception:  # noqa: BLE001 - only a head start: the rules job starts its own workers if this failed
+            pass
+
+    thread = threading.Thread(target=start, name="warm-up-workers", daemon=True)
+    thread.start()
+    return thread
+
+
+def end_warm_up(spark, thread: threading.Thread) -> None:
+    """Wait for the warm-up, cancelled first: a run that failed before its workers came up must not wait on it."""
+    spark.sparkContext.cancelJobGroup(WARM_UP_GROUP)
+    thread.join()
 
 
 def in_segments(batch: pa.RecordBatch, segment_starts: dict[str, np.ndarray]) -> pa.RecordBatch:
