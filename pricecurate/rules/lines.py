@@ -7,7 +7,7 @@ Spark plumbing that feeds Arrow batches in lives in ``pricecurate.pipeline.arrow
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import orjson
@@ -36,8 +36,9 @@ DEFAULT_MAX_RECORD_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 512
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
+    """What the rules made of one line (a named tuple: every line gets one, and a tuple is quick to make)."""
+
     status: str
     reason: str | None = None
     parent_asin: str | None = None
