@@ -155,3 +155,15 @@ def test_sizes_read_like_spark():
     assert [parse_bytes(t) for t in ("128MB", "134217728b", "4m", "1048576", "2g")] == [128 * MB, 128 * MB, 4 * MB, MB, 2048 * MB]
     with pytest.raises(ValueError):
         parse_bytes("12 parsecs")
+
+
+def test_the_category_column_reads_names_as_discover_does():
+    """The scan takes the category from the file name with a Java regular expression: the same as category_of."""
+    import re
+
+    from pricecurate.pipeline.read import _CATEGORY_IN_NAME
+    from pricecurate.rules.categories import CATEGORIES, category_of
+
+    for category in CATEGORIES:
+        for name in (f"meta_{category}.jsonl", f"meta_{category}.jsonl.gz"):
+            assert re.match(_CATEGORY_IN_NAME, name).group(1) == category_of(name) == category

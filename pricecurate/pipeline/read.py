@@ -199,14 +199,20 @@ def plan_layout(files: list[InputFile], parallelism: int, partitions: int = 0) -
     return ReadLayout(frozenset(f.name for f in big), spread, dominant)
 
 
+# FILE_NAME's pattern in Java's syntax (no named groups), for the category column.
+_CATEGORY_IN_NAME = r"^meta_([A-Za-z_]+)\.jsonl(?:\.gz)?$"
+
+
 def _scan(spark: SparkSession, files: list[InputFile], tolerate_corruption: bool, max_line: int) -> DataFrame:
     reader = spark.read.option(LINE_LENGTH_OPTION, str(max_line))
     if tolerate_corruption:
         # Read up to the damage and stop there instead of failing the job.
         reader = reader.option("ignoreCorruptFiles", "true")
-    category_by_name = F.create_map(*[F.lit(x) for f in files for x in (f.name, f.category)])
+    # Every file here was found by its name's pattern (``discover``): the category is the name's own part. One
+    # expression, where a map of the names cost a JVM call per name and category (0.4 s for 34 files).
+    category = F.regexp_extract(F.col("_metadata.file_name"), _CATEGORY_IN_NAME, 1)
     return reader.text([f.uri for f in files]).select(
-        category_by_name[F.col("_metadata.file_name")].alias("category"),
+        category.alias("category"),
         F.col("_metadata.file_name").alias("file"),
         F.col("_metadata.file_block_start").alias(SPLIT_START),
         F.monotonically_increasing_id().alias(POSITION),
