@@ -11,7 +11,7 @@ import datetime as dt
 import uuid
 from collections.abc import Callable
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from pricecurate.errors import OutputError
@@ -24,6 +24,8 @@ QUARANTINE_COLUMNS = ("file", "line", "category", "reason", "raw")
 _PARTITION_DIR = "_category_dir"
 _DATASET_DIR = "_dataset_dir"
 _SCRATCH = "_spark_output"  # where Spark writes; files then move to <dataset>/category=<name>
+_WRITE_ORDER = (_DATASET_DIR, _PARTITION_DIR, "file", "line")  # rows' order in a dataset's files
+_WRITE_ORDER_TYPES = ("string", "string", "string", "long")
 
 
 # A write task gets at least this share of a file's rows, so a small dataset is
@@ -36,6 +38,37 @@ def write_tasks(rows: int, rows_per_file: int, cores: int) -> int:
     needed = -(-rows // rows_per_file)
     for_cores = min(2 * cores, -(-rows * _MIN_TASK_SHARE // rows_per_file))
     return max(1, needed, for_cores)
+
+
+def task_bounds(groups: dict[tuple, int], lines: dict[str, int], tasks: int) -> list[tuple]:
+    """The first (dataset, category, file, line) of each task but the first, for tasks of about equal rows.
+
+    ``groups`` holds the rows of each (dataset, category, file), ``lines`` each
+    file's line count: a group's rows are taken as spread evenly over its
+    file's lines, so no pass over the rows is needed to place the bounds.
+    Counts only balance the tasks: any bounds keep the rows in order.
+    """
+    total = sum(groups.values())
+    bounds, before = [], 0
+    for key, rows in sorted(groups.items()):
+        span = max(1, lines.get(key[2], 1))
+        while len(bounds) < tasks - 1 and rows and before + rows > total * (len(bounds) + 1) / tasks:
+            share = (total * (len(bounds) + 1) / tasks - before) / rows  # of the group's rows before the bound
+            bounds.append((*key, 1 + int(share * span)))
+        before += rows
+    return bounds
+
+
+def _task(bounds: list[tuple], first: int = 0) -> Column:
+    """The task of a row: how many bounds its place in write order reaches, found by halving."""
+    if not bounds:
+        return F.lit(first)
+    middle = len(bounds) // 2
+    place = F.struct(*[F.col(name) for name in _WRITE_ORDER])
+    bound = F.struct(*[F.lit(value).cast(kind).alias(name)
+                       for value, name, kind in zip(bounds[middle], _WRITE_ORDER, _WRITE_ORDER_TYPES, strict=True)])
+    return F.when(place < bound, _task(bounds[:middle], first)).otherwise(
+        _task(bounds[middle + 1:], first + middle + 1))
 
 
 def _is_within(inner: str, outer: str) -> bool:
@@ -77,23 +110,26 @@ class Output:
     def path(self, *parts: str) -> str:
         return "/".join([self.staging, *parts])
 
-    def write_datasets(self, frame: DataFrame, names: list[str], rows: int, rows_per_file: int, cores: int) -> None:
+    def write_datasets(self, frame: DataFrame, names: list[str], groups: dict[tuple, int], lines: dict[str, int],
+                       rows_per_file: int, cores: int) -> None:
         """Every dataset in one pass: ``frame`` has the split columns plus ``dataset`` (its folder),
         ``file`` and ``line``. Parquet is partitioned by category, with ``category`` also inside the files.
 
-        ``rows`` (the frame's row count) and ``rows_per_file`` set the task
-        count: rows are range-partitioned in (dataset, category, file, line)
-        order, so a big category is written by many tasks and no file holds more
-        than ``rows_per_file`` rows, while a category folder's files, in name
-        order, still hold its rows in input order.
+        ``groups`` (the frame's rows per (dataset, category, file)), ``lines``
+        (each file's line count) and ``rows_per_file`` set the tasks: each takes
+        a range of (dataset, category, file, line), so a big category is
+        written by many tasks and no file holds more than ``rows_per_file``
+        rows, while a category folder's files, in name order, still hold its
+        rows in input order. The ranges come from the counts (``task_bounds``),
+        not from a sample of the rows, which would be one more pass over them.
         """
         scratch = self.path(_SCRATCH)
-        order = [_DATASET_DIR, _PARTITION_DIR, "file", "line"]
+        tasks = write_tasks(sum(groups.values()), rows_per_file, cores)
         (
             frame.select(*[F.col(c) for c in SPLIT_COLUMNS], "file", "line", F.col("dataset").alias(_DATASET_DIR),
                          F.col("category").alias(_PARTITION_DIR))
-            .repartitionByRange(write_tasks(rows, rows_per_file, cores), *order)
-            .sortWithinPartitions(*order)
+            .repartitionById(tasks, _task(task_bounds(groups, lines, tasks)))
+            .sortWithinPartitions(*_WRITE_ORDER)
             .drop("file", "line")
             .write.partitionBy(_DATASET_DIR, _PARTITION_DIR)
             .option("maxRecordsPerFile", rows_per_file)

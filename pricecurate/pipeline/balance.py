@@ -8,8 +8,9 @@ with ``p=weights``, but computed per item with no collect of items.
 Finding each over-full slot's cut (its ``slot_cap``-th item) never gathers a
 slot in one task, however many items it holds: a histogram of the keys per
 slot, on a log scale, says which narrow key range holds the cut, and only the
-few items in that range are ranked. At most one row per slot reaches the
-driver. The items themselves are then filtered against the cuts where they lie.
+few items in that range (about 4% of ``slot_cap`` a slot) reach the driver,
+where they are ranked. The items themselves are then filtered against the cuts
+where they lie.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pyspark.sql import functions as F
 
 from pricecurate.config import Balance
 from pricecurate.rules.recipe import COURSE_2024
-from pricecurate.spark.columns import TIE_BREAK, item_uniform, tie_break
+from pricecurate.spark.columns import TIE_BREAK, item_uniform
 from pricecurate.spark.session import driver_table
 
 _KEY = "_balance_key"
@@ -95,17 +96,30 @@ def plan_balance(
     if not cut_in_bucket:
         return BalancePlan([], available, by_slot, slots)
     # Pass 2: rank only the items of each cut's bucket.
-    wanted = driver_table(items.sparkSession, cut_in_bucket, f"price_slot int, {_BUCKET} int, _wanted long")
-    ranked = keyed.join(F.broadcast(wanted), ["price_slot", _BUCKET]).withColumn(
-        "_rank", F.row_number().over(slot.orderBy(F.col(_KEY).desc(), *tie_break()))
-    )
-    cuts = [
-        (row["price_slot"], *(row[name] for name in _ORDER))
-        for row in ranked.filter(F.col("_rank") == F.col("_wanted")).collect()
-    ]
-    if len(cuts) != len(cut_in_bucket):  # the histogram and the ranking disagree: a bug, never a result
-        raise RuntimeError(f"balancing found {len(cuts)} cuts for {len(cut_in_bucket)} over-full slots")
-    return BalancePlan(sorted(cuts), available, by_slot, slots)
+    return BalancePlan(_cuts(keyed, cut_in_bucket), available, by_slot, slots)
+
+
+def _cuts(keyed: DataFrame, cut_in_bucket: list[tuple[int, int, int]]) -> list[tuple]:
+    """The (slot, key, *tie-break) of the item at each (slot, bucket, rank in the bucket) of ``cut_in_bucket``.
+
+    The buckets' items (about 4% of ``slot_cap`` a slot) reach the driver and
+    are ranked there: a window would shuffle them first, in two more jobs.
+    """
+    # Sent as one table (a literal per bucket would cost a Py4J call each, seconds for a few hundred slots).
+    buckets = driver_table(keyed.sparkSession, [(slot, bucket) for slot, bucket, _ in cut_in_bucket],
+                           f"price_slot int, {_BUCKET} int")
+    members: dict[int, list[tuple]] = {}
+    for row in keyed.join(F.broadcast(buckets), ["price_slot", _BUCKET]).collect():
+        # Key descending, then the tie-break ascending (Python orders str by code point, as Spark orders UTF-8).
+        members.setdefault(row["price_slot"], []).append((-row[_KEY], *(row[name] for name in TIE_BREAK)))
+    cuts = []
+    for slot, _, rank in cut_in_bucket:
+        ranked = sorted(members.get(slot, []))
+        if len(ranked) < rank:  # the histogram and the ranking disagree: a bug, never a result
+            raise RuntimeError(f"balancing found {len(ranked)} items in slot {slot}'s cut bucket, not {rank}")
+        key, *tie = ranked[rank - 1]
+        cuts.append((slot, -key, *tie))
+    return sorted(cuts)
 
 
 def _rank_position(names: dict[str, str]) -> Column:

@@ -19,16 +19,16 @@ from pricecurate.paths import cache_dir, local_path
 from pricecurate.pipeline import reuse
 from pricecurate.pipeline.arrow_rules import end_warm_up, warm_up_workers
 from pricecurate.pipeline.balance import apply_balance, plan_balance
-from pricecurate.pipeline.context import Counters, Run, Tokenizer
 from pricecurate.pipeline.bench_model import bench_rates
+from pricecurate.pipeline.context import Counters, Run, Tokenizer
 from pricecurate.pipeline.estimate import describe, estimate_for_run, read_heads
 from pricecurate.pipeline.items import curate
-from pricecurate.pipeline.leakage import PROBED, find_leaks, implied_by_dedup, no_leaks
+from pricecurate.pipeline.leakage import PROBED, find_leaks, implied_by_dedup, no_leaks, probe_columns
 from pricecurate.pipeline.live import SparkStatus, Totals
 from pricecurate.pipeline.progress import Progress
 from pricecurate.pipeline.read import chosen_split_bytes, discover, parse_bytes, plan_layout, shuffle_partitions
 from pricecurate.pipeline.reuse import resumed_items, reused_output, same_items
-from pricecurate.pipeline.split import SPLIT_ORDER, assign_splits, plan_split
+from pricecurate.pipeline.split import SPLIT_ORDER, plan_split, split_keyed, with_split_key
 from pricecurate.report import card as datacard
 from pricecurate.report.sections import how_known
 from pricecurate.rules import recipe as recipe_rules
@@ -113,13 +113,13 @@ def _run(spark: SparkSession, config: Config, plan, output: Output, progress: Pr
         items = _kept_items(run, curated)
         _write_quarantine(run, curated)
         balance_plan, balanced = _balance(run, items)
-        split_plan, assigned, counts = _split(run, balanced, balance_plan.available)
-        cached.append(assigned)
+        split_plan, assigned, counts, keyed = _split(run, balanced, balance_plan.available, curated)
+        cached.append(keyed)
         leakage = _leakage(run, curated, assigned, split_plan)
         _write(run, items, assigned, split_plan, curated, reused)
         output.fs.delete(output.path(WORK))  # the near-duplicate rounds: the written datasets no longer read them
         output.written()
-        baselines = _baselines(run, assigned)
+        baselines = _baselines(run, assigned.frame)
         manifest = _manifest(run, curated, counts, balance_plan.by_slot, split_plan, leakage) | {
             DATA_KEY: output.folder, FORMAT_KEY: FORMAT, "baselines": baselines, source.MANIFEST_KEY: terms,
             "curation": {**curated.curation, "reused_from": redact(reused.where) if reused else None}}
@@ -199,8 +199,9 @@ def _items(run: Run, reused, key: dict):
 
 def _kept_items(run: Run, curated):
     """The kept items in tasks of at most ``ITEMS_PER_TASK``: read splits are sized for the rules, so a small input
-    of many files (one split each) would otherwise pay every later job's per-task cost once per file."""
-    tasks = max(run.cores, math.ceil(curated.accounting["kept"] / ITEMS_PER_TASK))
+    of many files (one split each) would otherwise pay every later job's per-task cost once per file. A multiple of
+    the cores: a last wave of fewer tasks than cores would leave cores idle in every pass over the items."""
+    tasks = run.cores * max(1, math.ceil(curated.accounting["kept"] / (ITEMS_PER_TASK * run.cores)))
     return curated.outcomes.filter(F.col("status") == KEPT).coalesce(tasks)
 
 
@@ -221,16 +222,21 @@ def _balance(run: Run, items):
     return balance_plan, balanced
 
 
-def _split(run: Run, balanced, available: int):
-    """The split plan, the balanced items with their split (cached), and their counts per category."""
+def _split(run: Run, balanced, available: int, curated):
+    """The split plan, the balanced items with their split (and the leakage check's probes when it runs), their
+    counts per category, and the cache to release."""
     with run.progress.stage("split"):
         split_plan = plan_split(available, run.config.split)
-        # Counted, checked for leakage and written: balanced and split once.
-        assigned = assign_splits(balanced, split_plan, run.config.seed).persist(CACHE)
-        counts = _count_assigned(assigned, available)
+        # Cached before the split's first pass, which fills it: the split's second pass, the leakage check and
+        # the write read the balanced items from it rather than balancing them again.
+        keyed = with_split_key(balanced, run.config.seed).persist(CACHE)
+        # The probes, test and validation, are the first items in split order: the split's second pass brings them.
+        probes = 0 if implied_by_dedup(curated.near) else sum(split_plan.sizes[name] for name in PROBED)
+        assigned = split_keyed(keyed, split_plan, probes, probe_columns(run.config.seed))
+        counts = _count_assigned(assigned.counts, available)
         if split_plan.scaled:
             run.progress.say(f"only {available:,} balanced items: splits scaled down to {split_plan.sizes}")
-    return split_plan, assigned, counts
+    return split_plan, assigned, counts, keyed
 
 
 def _leakage(run: Run, curated, assigned, split_plan) -> dict:
@@ -239,7 +245,7 @@ def _leakage(run: Run, curated, assigned, split_plan) -> dict:
         if implied_by_dedup(curated.near):
             leakage = no_leaks({name: split_plan.sizes[name] for name in PROBED}, config.near)
         else:
-            leakage = find_leaks(assigned, config.near, config.seed, rules=config.recipe)
+            leakage = find_leaks(assigned.frame, config.near, config.seed, rules=config.recipe, probes=assigned.head)
         run.progress.say(
             f"{leakage['count']:,} test/validation item(s) have a near-duplicate in train "
             f"(word {config.near.ngram}-gram Jaccard >= {config.near.threshold:g}; {how_known(leakage)})"
@@ -251,9 +257,9 @@ def _write(run: Run, items, assigned, split_plan, curated, reused) -> None:
     """The split datasets, and the items dataset (copied when a reused run's is the same)."""
     output = run.output
     with run.progress.stage("write"):
-        datasets = assigned.filter(F.col("split").isNotNull()).withColumnRenamed("split", "dataset")
+        datasets = assigned.frame.filter(F.col("split").isNotNull()).withColumnRenamed("split", "dataset")
         names = [name for name in SPLIT_ORDER if split_plan.sizes[name]]
-        rows = sum(split_plan.sizes.values())
+        groups = {(name, *group): count for name in names for group, count in assigned.counts.get(name, {}).items()}
         same = same_items(reused, curated)
         if same:
             run.fs.copy(same, output.path("items"))
@@ -261,9 +267,16 @@ def _write(run: Run, items, assigned, split_plan, curated, reused) -> None:
                              "(same items, deduplicated the same way)")
         else:
             datasets = items.withColumn("dataset", F.lit("items")).unionByName(datasets)
-            names, rows = ["items", *names], rows + curated.accounting["kept"]
-        output.write_datasets(datasets.withColumn("text", _dataset_text(run.config.recipe)), names, rows,
+            names, groups = ["items", *names], groups | _kept_per_file(run, curated.accounting)
+        lines = {name: entry["lines"] for name, entry in curated.accounting["files"].items()}
+        output.write_datasets(datasets.withColumn("text", _dataset_text(run.config.recipe)), names, groups, lines,
                               run.config.write.rows_per_file, cores=run.cores)
+
+
+def _kept_per_file(run: Run, accounting: dict) -> dict[tuple, int]:
+    """The items dataset's rows per (dataset, category, file), as the accounting counted them."""
+    return {("items", file.category, file.name): accounting["files"][file.name]["kept"] for file in run.plan.files
+            if accounting["files"].get(file.name, {}).get("kept")}
 
 
 def _baselines(run: Run, assigned) -> dict | None:
@@ -308,15 +321,17 @@ def _set_session(spark, settings: dict[str, str]) -> dict[str, str]:
     return previous
 
 
-def _count_assigned(assigned, available: int) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
-    """Balanced items per category, and split members per split and category, in one pass."""
+def _count_assigned(counts: dict, available: int) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """Balanced items per category, and split members per split and category, from the split's counts per split
+    and (category, file)."""
     balanced: dict[str, int] = {}
     by_split: dict[str, dict[str, int]] = {}
-    for row in assigned.groupBy("split", "category").count().collect():
-        category, count = row["category"], row["count"]
-        balanced[category] = balanced.get(category, 0) + count
-        if row["split"] is not None:
-            by_split.setdefault(row["split"], {})[category] = count
+    for split, groups in counts.items():
+        for (category, _file), count in groups.items():
+            balanced[category] = balanced.get(category, 0) + count
+            if split is not None:
+                members = by_split.setdefault(split, {})
+                members[category] = members.get(category, 0) + count
     if sum(balanced.values()) != available:  # the plan and the filter disagree: a bug, never a result
         raise RuntimeError(f"balancing planned {available:,} items but kept {sum(balanced.values()):,}")
     return balanced, by_split

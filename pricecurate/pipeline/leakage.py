@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from pricecurate.config import NearParams
 from pricecurate.pipeline.dedup.minhash import band_keys, item_text, signatures
-from pricecurate.pipeline.dedup.near import NEAR_ID, min_agreement, near_id, sign
+from pricecurate.pipeline.dedup.near import NEAR_ID, min_agreement, near_id
 from pricecurate.rules.recipe import COURSE_2024, Recipe
 
 EXAMPLES = 20
@@ -35,20 +35,30 @@ def no_leaks(checked: dict[str, int], params: NearParams) -> dict:
             "examples": [], "implied_by_dedup": True}
 
 
+def probe_columns(seed: int) -> list[Column]:
+    """What the check needs of each probe besides its split: ``find_leaks``' ``probes`` are (split, *these)."""
+    return [near_id(seed).alias("id"), F.col("prompt"), *(F.col(name) for name in _DESCRIBED[1:])]
+
+
 def find_leaks(
-    assigned: DataFrame, params: NearParams, seed: int, examples: int = EXAMPLES, rules: Recipe = COURSE_2024
+    assigned: DataFrame, params: NearParams, seed: int, examples: int = EXAMPLES, rules: Recipe = COURSE_2024,
+    probes: list[tuple] | None = None,
 ) -> dict:
     """Counts per probed split and up to ``examples`` pairs, most similar first.
 
-    Two jobs: the probes are signed and brought to the driver (their number is the configured test and
-    validation sizes), then one pass over train signs each train item, compares it with the probes that share
-    one of its buckets, and keeps each probe's best match per task; the best of those is each probe's match.
+    The probes (test and validation, as many as their configured sizes) are signed on the driver: given as
+    ``probes`` (split, *``probe_columns``), or brought there in a job of their own. Then one pass over train
+    signs each train item, compares it with the probes that share one of its buckets, and keeps each probe's
+    best match per task; the best of those is each probe's match.
     """
     members = assigned.filter(F.col("split").isNotNull()).withColumn(NEAR_ID, near_id(seed))
-    probes = sign(members.filter(F.col("split") != "train"), params, seed, carry=_DESCRIBED, rules=rules).collect()
+    if probes is None:
+        probes = [tuple(row) for row in members.filter(F.col("split") != "train")
+                  .select("split", *probe_columns(seed)).collect()]
+    probes = [dict(zip(("split", "id", "prompt", *_DESCRIBED[1:]), probe, strict=True)) for probe in probes]
     best: dict[int, tuple] = {}
     if probes:
-        table = members.sparkSession.sparkContext.broadcast(_ProbeTable(probes, params.lsh[0]))
+        table = members.sparkSession.sparkContext.broadcast(_ProbeTable(probes, params, seed, rules))
         try:
             train = (members.filter(F.col("split") == "train")
                      .select(F.col(NEAR_ID).alias("id"), "prompt", *_DESCRIBED[1:]))
@@ -86,12 +96,19 @@ _MATCH_SCHEMA = "probe_id long, agree int, train_id long, title string, price do
 
 
 class _ProbeTable:
-    """The probes' ids and signatures, and for each band the probes in each of its buckets."""
+    """The probes' ids and signatures, and for each band the probes in each of its buckets.
 
-    def __init__(self, probes: list, bands: int):
+    Signed here, on the driver: they are few (the configured test and validation sizes), and a Spark job to sign
+    them would start Python workers for a few thousand items.
+    """
+
+    def __init__(self, probes: list[dict], params: NearParams, seed: int, rules: Recipe):
+        bands, rows = params.lsh
+        texts = [item_text(probe["prompt"], rules) for probe in probes]
+        sigs = signatures(texts, params.ngram, params.num_perm, seed)
         self.ids = np.array([probe["id"] for probe in probes], np.int64)
-        self.sigs = np.array([probe["sig"] for probe in probes], np.int32)
-        keys = np.array([probe["keys"] for probe in probes], np.int64).reshape(len(probes), bands)
+        self.sigs = sigs.view(np.int32)
+        keys = band_keys(sigs, bands, rows)
         self.keys = [np.unique(keys[:, band]) for band in range(bands)]
         self.buckets: list[dict[int, list[int]]] = [{} for _ in range(bands)]
         for index, row in enumerate(keys):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -10,7 +12,7 @@ from pyspark.sql import functions as F
 
 from pricecurate.config import Split
 from pricecurate.spark.columns import TIE_BREAK, item_hash
-from pricecurate.spark.order_stats import rows_at_ranks
+from pricecurate.spark.order_stats import ranked
 
 SPLIT_ORDER = ("test", "validation", "train")  # the small splits take the first keys
 
@@ -44,6 +46,14 @@ def plan_split(available: int, split: Split) -> SplitPlan:
 
 _KEY = "_split_key"
 _ORDER = (_KEY, *TIE_BREAK)
+GROUPS = ("category", "file")  # what the split's members are counted by: the manifest's categories, the write's tasks
+
+
+@dataclass(frozen=True)
+class Assigned:
+    frame: DataFrame  # the items with a ``split`` column, null past the planned sizes
+    counts: dict[str | None, Counter]  # per split (None: past the planned sizes), its items per (category, file)
+    head: list[tuple]  # the first items in split order: (split, *carried values)
 
 
 def _position(values: Sequence | None = None) -> Column:
@@ -53,15 +63,9 @@ def _position(values: Sequence | None = None) -> Column:
     return F.struct(*[F.lit(value).alias(name) for name, value in zip(_ORDER, values)])
 
 
-def assign_splits(items: DataFrame, plan: SplitPlan, seed: int) -> DataFrame:
-    """``items`` with a ``split`` column: test takes the first seeded-hash keys, then validation, then train.
-
-    Items past the requested sizes get a null split. The last item of each
-    split is found by its rank (``order_stats``), so no split is ever gathered
-    into one task; a split that takes all remaining items needs no cut at all.
-    """
-    keyed = items.withColumn(_KEY, item_hash(seed, "split"))
-    bounds: list[tuple[str, int | None]] = []  # (split, rank of its last item; None: all the rest)
+def _bounds(plan: SplitPlan) -> list[tuple[str, int | None]]:
+    """Each split that takes items, with the rank of its last item (None: it takes all the rest)."""
+    bounds: list[tuple[str, int | None]] = []
     taken = 0
     for name in SPLIT_ORDER:
         size = plan.sizes[name]
@@ -72,9 +76,40 @@ def assign_splits(items: DataFrame, plan: SplitPlan, seed: int) -> DataFrame:
             break
         taken += size
         bounds.append((name, taken))
-    cuts = rows_at_ranks(keyed, _KEY, TIE_BREAK, [rank for _, rank in bounds if rank is not None], plan.available)
+    return bounds
+
+
+def with_split_key(items: DataFrame, seed: int) -> DataFrame:
+    """The items with the seeded key that orders them for the split (what to cache when they are read again)."""
+    return items.withColumn(_KEY, item_hash(seed, "split"))
+
+
+def split_keyed(keyed: DataFrame, plan: SplitPlan, head: int = 0, carry: Sequence[Column] = ()) -> Assigned:
+    """``with_split_key``'s items with their split: test takes the first keys, then validation, then train.
+
+    The last item of each split is found by its rank (``order_stats``), so no
+    split is ever gathered into one task; a split that takes all remaining
+    items needs no cut at all. The same two passes count each split's items
+    per (category, file) and bring the ``carry`` values of the first ``head``
+    items (the small splits' members, say) to the driver.
+    """
+    bounds = _bounds(plan)
+    ranks = [rank for _, rank in bounds if rank is not None]
+    found = ranked(keyed, _KEY, TIE_BREAK, ranks, plan.available, GROUPS, head, carry)
+    # The order's stretches between the ranks, in order: one per split, then the items in none (when there are).
+    names = [name for name, _ in bounds] + ([] if bounds and bounds[-1][1] is None else [None])
+    counts: dict[str | None, Counter] = {}
+    for name, stretch in zip(names, found.stretches, strict=True):
+        counts.setdefault(name, Counter()).update(stretch)
+    first = [(names[bisect.bisect_left(ranks, place)], *values) for place, values in enumerate(found.head, start=1)]
     label = None
     for name, rank in bounds:
-        member = F.lit(True) if rank is None else _position() <= _position(cuts[rank])
+        member = F.lit(True) if rank is None else _position() <= _position(found.cuts[rank])
         label = F.when(member, F.lit(name)) if label is None else label.when(member, F.lit(name))
-    return keyed.withColumn("split", label if label is not None else F.lit(None).cast("string")).drop(_KEY)
+    frame = keyed.withColumn("split", label if label is not None else F.lit(None).cast("string")).drop(_KEY)
+    return Assigned(frame, counts, first)
+
+
+def assign_splits(items: DataFrame, plan: SplitPlan, seed: int) -> DataFrame:
+    """``items`` with a ``split`` column (``split_keyed``): items past the requested sizes get a null split."""
+    return split_keyed(with_split_key(items, seed), plan).frame
