@@ -139,6 +139,17 @@ def test_the_same_dedup_settings_and_seed_reuse_the_duplicates_found(spark, sour
     assert len(duplicates) == marked
 
 
+def test_without_dedup_another_seed_copies_the_items_dataset(spark, source, first, tmp_path):
+    """No deduplication: the items dataset is every kept item whatever the seed, so a reused run copies it."""
+    other = [*FIRST, "seed=7", "split.train=50"]
+    log = io.StringIO()
+    run_job(spark, load_config("conf/course.yaml", [*other, f"reuse_items={first}"]), str(source),
+            str(tmp_path / "reused"), progress=Progress(stream=log))
+    run_job(spark, load_config("conf/course.yaml", other), str(source), str(tmp_path / "full"))
+    assert f"items dataset: copied from file:{first}" in log.getvalue()
+    assert _datasets(tmp_path / "reused") == _datasets(tmp_path / "full") != _datasets(first)
+
+
 def _refusal(spark, config, source, output) -> str:
     with pytest.raises(reuse.ReuseError) as caught:
         run_job(spark, config, str(source), str(output))

@@ -180,8 +180,10 @@ def resumed_items(fs, output: str, key: dict, progress) -> Reused | None:
 
 def same_items(reused: Reused | None, curated) -> str | None:
     """A reused run's items dataset when it is the one this run would write: same curated items, deduplicated
-    with the same settings and seed, in files of as many rows."""
+    with the same settings and seed (or neither deduplicated), in files of as many rows."""
     if reused is None or reused.items_dataset is None:
         return None
-    same_dedup = reused.curation.get("dedup", {}).get("key") == curated.curation["dedup"]["key"]
-    return reused.items_dataset if same_dedup else None
+    theirs, ours = reused.curation.get("dedup", {}).get("key"), curated.curation["dedup"]["key"]
+    # Without deduplication the seed picks nothing: every kept item is in the items dataset, whatever the seed.
+    undeduplicated = theirs is not None and not theirs.get("fields") and not ours.get("fields")
+    return reused.items_dataset if theirs == ours or undeduplicated else None
