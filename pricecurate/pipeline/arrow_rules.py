@@ -198,8 +198,10 @@ def warm_up_workers(spark, spec_broadcast, sha256: str, builds, engine: str = "a
 
 
 def end_warm_up(spark, thread: threading.Thread) -> None:
-    """Wait for the warm-up, cancelled first: a run that failed before its workers came up must not wait on it."""
-    spark.sparkContext.cancelJobGroup(WARM_UP_GROUP)
+    """Wait for the warm-up, cancelled first if it still runs: a run that failed before its workers came up must not
+    wait on it. (Spark warns of a cancelled group with no job left, so a finished warm-up is not cancelled.)"""
+    if thread.is_alive():
+        spark.sparkContext.cancelJobGroup(WARM_UP_GROUP)
     thread.join()
 
 
