@@ -111,8 +111,8 @@ def main() -> None:
     per_line = 1e6 / len(lines)
     timed = phases(lines, codec)
     records, candidates, kept = timed.pop("_counts")
-    print(f"{len(lines):,} lines from {', '.join(map(str, folders))} ({codec.__class__.__name__}): {records:,} records, "
-          f"{candidates:,} reach the tokenizer, {kept:,} kept")
+    print(f"{len(lines):,} lines from {', '.join(map(str, folders))} ({codec.__class__.__name__}): "
+          f"{records:,} records, {candidates:,} reach the tokenizer, {kept:,} kept")
     print(f"{'phase':40s} {'us per line':>12s}")
     for name, phase in timed.items():
         print(f"{name:40s} {best_of(args.rounds, phase) * per_line:12.2f}")

@@ -112,8 +112,8 @@ def test_no_shortcut_where_the_quote_differs_from_its_source(llama):
     changed = recipe.make_prompt("alpha beta gamma delta epsilon".replace("gamma", "gamme"), 3.0)
     assert known_middle(changed, Quote(recipe.text_start(), len(text), text, ids), fast._token_bytes) is None
     one_word = "alphabet"
-    assert known_middle(recipe.make_prompt(one_word, 3.0), Quote(recipe.text_start(), 8, one_word,
-                                                                   fast.encode([one_word])[0]), fast._token_bytes) is None
+    quote = Quote(recipe.text_start(), 8, one_word, fast.encode([one_word])[0])
+    assert known_middle(recipe.make_prompt(one_word, 3.0), quote, fast._token_bytes) is None
 
 
 def test_text_start_is_where_make_prompt_puts_the_text():
