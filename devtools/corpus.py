@@ -102,11 +102,16 @@ def write_scaled_corpus(dest: str | Path, records: int, seed: int = 0, jobs: int
     dest.mkdir(parents=True, exist_ok=True)
     counts = scaled_counts(records)
     tasks = [(str(dest), name, count, seed) for name, count in sorted(counts.items(), key=lambda kv: -kv[1])]
+    return written_files(_write_one, tasks, jobs)
+
+
+def written_files(write, tasks: list[tuple], jobs: int) -> list[Path]:
+    """``write(task)`` for each task (in ``jobs`` processes when more than one), the files it returns, sorted."""
     if jobs <= 1:
-        written = [_write_one(task) for task in tasks]
+        written = [write(task) for task in tasks]
     else:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            written = list(pool.map(_write_one, tasks))
+            written = list(pool.map(write, tasks))
     return sorted(Path(path) for path in written)
 
 

@@ -35,11 +35,10 @@ import sys
 import time
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from devtools.corpus import category_path, scaled_counts
+from devtools.corpus import category_path, scaled_counts, written_files
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE_SETS = ("real", "converted")
@@ -315,12 +314,7 @@ def write_real_corpus(dest: str | Path, records: int, seed: int = 0, jobs: int =
     tasks = [(str(dest), str(shared), name, count, starts[name], seed)
              for name, count in sorted(counts.items(), key=lambda item: -item[1])]
     load_sources(str(shared))  # read here once: forked workers inherit it
-    if jobs <= 1:
-        written = [_write_category(task) for task in tasks]
-    else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            written = list(pool.map(_write_category, tasks))
-    return sorted(Path(path) for path in written)
+    return written_files(_write_category, tasks, jobs)
 
 
 def marker_path(dest: Path) -> Path:

@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -37,8 +36,7 @@ def load_bench() -> SimpleNamespace:
 
     return SimpleNamespace(
         DiskSampler=jobs.DiskSampler, JobSetup=jobs.JobSetup, run_job=jobs.run_job, disk_usage=jobs.disk_usage,
-        rate=report.rate, TINY_PER_CATEGORY=inputs.TINY_PER_CATEGORY, require_project=project.require_project,
-        BenchError=project.BenchError,
+        rate=report.rate, TINY_PER_CATEGORY=inputs.TINY_PER_CATEGORY, measure_in=project.measure_in,
     )
 
 
@@ -181,19 +179,10 @@ def bigrun(bench, args: argparse.Namespace, workdir: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="pricecurate-bigrun-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    os.environ["PYSPARK_PYTHON"] = sys.executable
     bench = load_bench()
-    try:
-        bench.require_project()
-        report = bigrun(bench, args, workdir)
-    except bench.BenchError as exc:  # carries the tail of the job's stderr
-        print(f"bigrun: error: {exc}", file=sys.stderr)
+    report = bench.measure_in("bigrun", args.workdir, args.keep, lambda workdir: bigrun(bench, args, workdir))
+    if report is None:
         return 1
-    finally:
-        if args.workdir is None and not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
     print_report(report)
     if args.json:
         print(json.dumps(report))

@@ -19,15 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # devtools/ (not installed)
 
 from devtools.bench.jobs import JobRun, JobSetup, run_job  # noqa: E402
-from devtools.bench.project import ROOT, BenchError, require_project, say  # noqa: E402
+from devtools.bench.project import ROOT, measure_in, say  # noqa: E402
 from devtools.bench.report import REUSE_TARGET  # noqa: E402
 
 CONF = ROOT / "conf"
@@ -139,18 +137,9 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="pricecurate-reuse-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    try:
-        require_project()
-        report = measure(args, workdir)
-    except BenchError as exc:  # carries the tail of the failed run's stderr
-        print(f"reuse_share: error: {exc}", file=sys.stderr)
+    report = measure_in("reuse_share", args.workdir, args.keep, lambda workdir: measure(args, workdir))
+    if report is None:
         return 1
-    finally:
-        if args.workdir is None and not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
     print_report(report)
     if args.json:
         print(json.dumps(report))

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,3 +36,21 @@ def say(message: str) -> None:
 
 def one_cpu() -> set[int]:
     return {min(os.sched_getaffinity(0))}
+
+
+def measure_in(name: str, workdir: Path | None, keep: bool, measure: Callable[[Path], dict]) -> dict | None:
+    """A measuring script's run: ``measure(folder)`` in ``workdir`` (a temporary folder when None, removed after
+    unless ``keep``), with the project checked first and the workers on this interpreter; a ``BenchError`` is
+    printed as one line under the script's ``name`` and gives None."""
+    folder = workdir or Path(tempfile.mkdtemp(prefix=f"pricecurate-{name}-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    try:
+        require_project()
+        return measure(folder)
+    except BenchError as exc:  # carries the tail of the failed run's stderr
+        print(f"{name}: error: {exc}", file=sys.stderr)
+        return None
+    finally:
+        if workdir is None and not keep:
+            shutil.rmtree(folder, ignore_errors=True)
