@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -101,4 +102,29 @@ def connected_components(
         labels = saved.select("node", "label")
         if saved.filter("lowered").isEmpty():
             return Components(labels, rounds)
+    raise RuntimeError(f"connected components did not settle in {MAX_ROUNDS} rounds")
+
+
+def component_labels(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """``connected_components`` on edges held in memory: (nodes, each node's label, rounds).
+
+    The same rounds as the Spark version (propagation, then pointer jumping,
+    until a round lowers no label), so labels and the round count agree; for a
+    graph small enough to bring to the driver, where each Spark round costs a
+    few jobs of fixed overhead. Node ids are ranked first: the order, and so
+    each component's smallest node, is kept.
+    """
+    nodes, index = np.unique(np.concatenate([a, b]), return_inverse=True)
+    x, y = index[: len(a)], index[len(a):]
+    labels = np.arange(len(nodes))
+    np.minimum.at(labels, x, y)
+    np.minimum.at(labels, y, x)
+    for rounds in range(1, MAX_ROUNDS + 1):
+        lowered = labels.copy()
+        np.minimum.at(lowered, x, labels[y])
+        np.minimum.at(lowered, y, labels[x])
+        jumped = lowered[lowered]
+        if np.array_equal(jumped, labels):
+            return nodes, nodes[labels], rounds
+        labels = jumped
     raise RuntimeError(f"connected components did not settle in {MAX_ROUNDS} rounds")

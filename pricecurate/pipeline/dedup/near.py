@@ -23,12 +23,14 @@ from pyspark.sql.pandas.types import from_arrow_schema
 from pricecurate.config import NearParams
 from pricecurate.pipeline.dedup.minhash import band_keys, item_text, signatures
 from pricecurate.rules.recipe import COURSE_2024, Recipe
-from pricecurate.spark.components import HEAVY_ROWS, bounded_join, connected_components
+from pricecurate.spark.components import HEAVY_ROWS, bounded_join, component_labels, connected_components
 from pricecurate.spark.session import CACHE
 
 ALL_PAIRS_UP_TO = 200  # bucket members beyond which only star pairs (member, smallest id) are compared
 # Members of buckets of three or more whose keys are broadcast to the band rows rather than joined by a shuffle.
 BROADCAST_MEMBERS = 2_000_000
+# Similar pairs (16 bytes each) whose groups are found on the driver: Spark's rounds cost a few jobs each.
+DRIVER_EDGES = 2_000_000
 NEAR_ID = "near_id"
 
 
@@ -168,10 +170,11 @@ class NearGroups:
 
 def near_groups(signed: DataFrame, params: NearParams, scratch: str, items: int | None = None,
                 heavy: int = HEAVY_ROWS, all_pairs_up_to: int = ALL_PAIRS_UP_TO,
-                broadcast_members: int = BROADCAST_MEMBERS) -> NearGroups:
+                broadcast_members: int = BROADCAST_MEMBERS, driver_edges: int = DRIVER_EDGES) -> NearGroups:
     """Groups of near-duplicate items among ``signed`` (the output of ``sign``; ``items`` rows, if known).
 
-    ``scratch``: a folder for the components' rounds, to delete once the labels are used.
+    ``scratch``: a folder for the components' rounds, to delete once the labels are used. Up to
+    ``driver_edges`` similar pairs are grouped on the driver instead (the same rounds, in memory).
     """
     candidates = candidate_pairs(signed, items, all_pairs_up_to, heavy, broadcast_members)
     scored = score_pairs(candidates.pairs, signed, candidates.crowded_anchors).persist(CACHE)
@@ -182,10 +185,19 @@ def near_groups(signed: DataFrame, params: NearParams, scratch: str, items: int 
     for frame in candidates.cached:
         frame.unpersist()
     cached = [scored]
+    found = {"candidate_pairs": counts["candidates"], "similar_pairs": counts["similar"],
+             "cached": cached, "star_buckets": candidates.star_buckets}
+    spark = signed.sparkSession
     if counts["similar"] == 0:
-        labels = signed.sparkSession.createDataFrame([], "id long, label long")
-        return NearGroups(labels, 0, 0, 0, counts["candidates"], 0, 0, cached, candidates.star_buckets)
+        labels = spark.createDataFrame([], "id long, label long")
+        return NearGroups(labels, 0, 0, 0, rounds=0, **found)
     similar = scored.filter(F.col("agree") >= needed).select("a", "b")
+    if counts["similar"] <= driver_edges:
+        edges = similar.toArrow()
+        nodes, labels, rounds = component_labels(edges.column("a").to_numpy(), edges.column("b").to_numpy())
+        sizes = np.unique(labels, return_counts=True)[1]
+        frame = spark.createDataFrame(pa.table({"id": nodes, "label": labels}), "id long, label long")
+        return NearGroups(frame, len(sizes), int(sizes.max()), len(nodes), rounds=rounds, **found)
     components = connected_components(
         similar, scratch, candidates.crowded_anchors, heavy, nodes=2 * counts["similar"]
     )
@@ -193,10 +205,7 @@ def near_groups(signed: DataFrame, params: NearParams, scratch: str, items: int 
     sizes = labels.groupBy("label").count().agg(
         F.count(F.lit(1)).alias("groups"), F.max("count").alias("largest"), F.sum("count").alias("grouped")
     ).first()
-    return NearGroups(
-        labels, sizes["groups"], sizes["largest"], sizes["grouped"], counts["candidates"], counts["similar"],
-        components.rounds, cached, candidates.star_buckets,
-    )
+    return NearGroups(labels, sizes["groups"], sizes["largest"], sizes["grouped"], rounds=components.rounds, **found)
 
 
 def group_prompts(spark, prompts: list[str], params: NearParams, seed: int, scratch: str, partitions: int = 2,
