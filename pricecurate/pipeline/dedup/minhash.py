@@ -178,8 +178,9 @@ def _min_hashes(shingled: tuple[np.ndarray, np.ndarray], a: np.ndarray, b: np.nd
             block = hashes[bounds[lo]: bounds[hi]]
             values = a[:, None] * block[None, :]
             values += b[:, None]
-            values >>= _U64(32)
-            out[lo:hi] = np.minimum.reduceat(values, offsets[lo:hi] - bounds[lo], axis=1).T
+            # The top 32 bits of the smallest value are the smallest top 32 bits: shifted after the minimum.
+            lowest = np.minimum.reduceat(values, offsets[lo:hi] - bounds[lo], axis=1).T
+            out[lo:hi] = lowest >> _U64(32)
     return out
 
 
