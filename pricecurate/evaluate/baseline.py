@@ -66,16 +66,22 @@ def _prepared(split: DataFrame, rules: Recipe) -> DataFrame:
     )
 
 
-def _featurize():
+def _counted():
+    """Each text's lowercased words hashed into ``FEATURES`` term counts."""
     # MLlib is imported here, not with the module: it adds 0.4 s to every command that only shows scores.
-    from pyspark.ml import Pipeline
-    from pyspark.ml.feature import IDF, HashingTF, RegexTokenizer
+    from pyspark.ml import PipelineModel
+    from pyspark.ml.feature import HashingTF, RegexTokenizer
 
-    return Pipeline(stages=[
+    return PipelineModel(stages=[
         RegexTokenizer(inputCol="baseline_text", outputCol="_words", pattern="\\W+", toLowercase=True),
         HashingTF(inputCol="_words", outputCol="_counts", numFeatures=FEATURES),
-        IDF(inputCol="_counts", outputCol="features"),
     ])
+
+
+def _idf():
+    from pyspark.ml.feature import IDF
+
+    return IDF(inputCol="_counts", outputCol="features")
 
 
 def _regression(label: str, penalty: float):
@@ -134,19 +140,23 @@ def run_baselines(train: DataFrame, test: DataFrame, seed: int, rules: Recipe = 
         return section | {"skipped": f"{rows['train']} train items, fewer than {MIN_TRAIN}" if rows["train"] < MIN_TRAIN
                           else "no test items"}
     prepared = _fixed_partitions(_prepared(train, rules), rows["train"])
-    featurizer = _featurize().fit(prepared)
-    train_features = featurizer.transform(prepared).persist(CACHE)
-    test_features = featurizer.transform(_prepared(test, rules)).persist(CACHE)
+    counted = _counted()
+    # Words are split and hashed once: IDF is fitted on the cached counts, which then become the features.
+    train_counts = counted.transform(prepared).persist(CACHE)
+    weighting = _idf().fit(train_counts)
+    train_features = weighting.transform(train_counts).persist(CACHE)
+    test_features = weighting.transform(counted.transform(_prepared(test, rules))).persist(CACHE)
     try:
         mean_price = float(train_features.agg(F.avg("price")).first()[0])
+        train_counts.unpersist()  # the features are cached now
         section["models"]["mean"] = {**_scored(test_features, None, mean_price), "predicts": round(mean_price, 6)}
         for name, (label, _, error) in REGRESSIONS.items():
             model, penalty, held_out = _fit_chosen(train_features, name, seed)
             section["models"][name] = {**_scored(test_features, model.transform(test_features), _price(label)),
                                        "penalty": penalty, "chosen_by": error, "held_out": held_out}
     finally:
-        train_features.unpersist()
-        test_features.unpersist()
+        for frame in (train_counts, train_features, test_features):
+            frame.unpersist()
     section["seconds"] = round(time.monotonic() - started, 2)
     return section
 
