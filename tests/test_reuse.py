@@ -14,7 +14,7 @@ from helpers import manifest, split_rows
 from pricecurate.config import load_config
 from pricecurate.output.layout import CURATED, DUPLICATES
 from pricecurate.pipeline import reuse
-from pricecurate.pipeline.job import run_job
+from pricecurate.pipeline.job import run_job, runs_python_on_reused
 from pricecurate.pipeline.progress import Progress
 from pricecurate.rules.recipe import COURSE_2024, Recipe
 from pricecurate.sample import write_sample
@@ -205,3 +205,20 @@ def test_curated_items_that_changed_since_their_run_are_refused_with_one_line(sp
         run_job(spark, load_config("conf/course.yaml", [*SECOND, f"reuse_items={copy}"]), str(source), str(output))
     assert "\n" not in str(refused.value)
     assert not output.exists() or not [n for n in os.listdir(output) if not n.startswith(".")]
+
+
+def test_python_workers_are_warmed_for_a_reused_run_only_when_it_runs_python():
+    """Reused marks that imply the leakage check leave no Python work; new marks or a leakage check do."""
+    near = load_config(None, ["dedup=title,text,near"])
+    exact = load_config(None, ["dedup=title,text"])
+
+    def reused(config, star_buckets=0, seed=None):
+        key = reuse.dedup_key(config.dedup, config.near, config.seed if seed is None else seed)
+        near_found = {"star_buckets": star_buckets} if "near" in config.dedup else None
+        return reuse.Reused("out", "out/data", {"dedup": {"key": key, "near": near_found}})
+
+    assert not runs_python_on_reused(near, reused(near))  # marks reused, every bucket's pairs compared
+    assert runs_python_on_reused(near, reused(near, star_buckets=3))  # the check runs on the crowded buckets
+    assert runs_python_on_reused(near, reused(near, seed=7))  # near-duplicates signed anew
+    assert runs_python_on_reused(exact, reused(exact))  # no near-duplicate removal: the check runs
+    assert runs_python_on_reused(near, reuse.Reused("out", "out/data", {}))  # never deduplicated

@@ -168,8 +168,9 @@ WARM_UP_GROUP = "pricecurate-warm-up"
 
 
 def warm_up_workers(spark, spec_broadcast, sha256: str, builds, engine: str = "auto",
-                    clean_up_spaces: bool = True) -> threading.Thread:
-    """Start one Python worker per slot and build its codec, in a background job, while the driver plans the run.
+                    clean_up_spaces: bool = True, build_codec: bool = True) -> threading.Thread:
+    """Start one Python worker per slot and build its codec (unless not ``build_codec``: a run on reused items needs
+    workers for the leakage check or for signing, not the codec), in a background job, while the driver plans the run.
 
     A cold worker takes seconds before its first batch (the daemon's fork, imports, the tokenizer's build);
     idle workers are kept and reused by the job's ``mapInArrow`` tasks, which run the same kind of Python. The job
@@ -178,9 +179,10 @@ def warm_up_workers(spark, spec_broadcast, sha256: str, builds, engine: str = "a
     slots = spark.sparkContext.defaultParallelism
 
     def build(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        before = tok.BUILD_COUNT
-        tok.codec_for(spec_broadcast.value, sha256, engine, clean_up_spaces, verified=engine != "auto")
-        builds.add(tok.BUILD_COUNT - before)
+        if build_codec:
+            before = tok.BUILD_COUNT
+            tok.codec_for(spec_broadcast.value, sha256, engine, clean_up_spaces, verified=engine != "auto")
+            builds.add(tok.BUILD_COUNT - before)
         for _ in batches:
             pass
         yield pa.RecordBatch.from_pydict({"built": pa.array([1], pa.int32())})

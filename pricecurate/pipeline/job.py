@@ -92,9 +92,12 @@ def _run(spark: SparkSession, config: Config, plan, output: Output, progress: Pr
         reused = (reused_output(output.fs, config.reuse_items, key, config.write.rows_per_file) if config.reuse_items
                   else resumed_items(output.fs, output.uri, key, progress))
         tokenizer = _tokenizer(spark, spec, config, reused, progress)
-    # The rules' Python workers start while the driver plans the run (a run on reused items starts none).
-    warming = None if reused is not None else warm_up_workers(
-        spark, tokenizer.broadcast, spec.sha256, tokenizer.builds, tokenizer.engine, spec.clean_up_spaces)
+    # The Python workers start while the driver plans the run: the rules', or on reused items those of the leakage
+    # check or of near-duplicate signing when either will run (a second or two to start them cold).
+    warming = None
+    if reused is None or runs_python_on_reused(config, reused):
+        warming = warm_up_workers(spark, tokenizer.broadcast, spec.sha256, tokenizer.builds, tokenizer.engine,
+                                  spec.clean_up_spaces, build_codec=reused is None)
     sc = spark.sparkContext
     layout = plan_layout(plan.files, sc.defaultParallelism, config.partitions)
     run = Run(spark, config, plan, layout, output, progress, started, tokenizer,
@@ -111,6 +114,11 @@ def _run(spark: SparkSession, config: Config, plan, output: Output, progress: Pr
         curated = _items(run, reused, key)
         cached.append(curated.cached)
         items = _kept_items(run, curated)
+        if reused is not None:
+            # Reused items are read from their files, not from the rules' cache: cached by balancing's first pass,
+            # so its later passes and the split read memory instead of Parquet and the duplicate marks' join.
+            items = items.persist(CACHE)
+            cached.append(items)
         _write_quarantine(run, curated)
         balance_plan, balanced = _balance(run, items)
         split_plan, assigned, counts, keyed = _split(run, balanced, balance_plan.available, curated)
@@ -148,6 +156,14 @@ def _say_input(config: Config, plan, progress: Progress) -> None:
     progress.say(f"recipe {config.recipe.label}" + _recipe_changes(config.recipe))
     for warning in recipe_rules.warnings(config.recipe):
         progress.warn(warning)
+
+
+def runs_python_on_reused(config: Config, reused) -> bool:
+    """Whether a run on reused items runs Python: unless the reused run's duplicate marks apply (same dedup settings
+    and seed) and imply the leakage check, it signs near-duplicates anew or runs the check."""
+    known = reused.curation.get("dedup") or {}
+    same_marks = known.get("key") == reuse.dedup_key(config.dedup, config.near, config.seed)
+    return not (same_marks and implied_by_dedup(known.get("near")))
 
 
 def _tokenizer(spark: SparkSession, spec, config: Config, reused, progress: Progress) -> Tokenizer:
