@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from pricecurate.rules import lines as items
 from pricecurate.rules import recipe
 from pricecurate.rules.lines import DROPPED, KEPT, QUARANTINED, build_items
@@ -95,3 +97,26 @@ def test_warmed_up_workers_are_the_ones_the_rules_run_in(spark, tokenizer_spec):
     found = spark.range(4 * slots, numPartitions=4 * slots).mapInArrow(built_here, "built boolean").collect()
     broadcast.unpersist()
     assert all(row.built for row in found)
+
+
+def test_the_cycle_collector_is_paused_while_the_rules_run_and_left_as_it_was():
+    import gc
+
+    from pricecurate.pipeline.arrow_rules import _no_cycle_collection
+
+    assert gc.isenabled()
+    try:
+        with _no_cycle_collection():
+            assert not gc.isenabled()
+        assert gc.isenabled()
+        gc.disable()  # a worker that runs without it keeps running without it
+        with _no_cycle_collection():
+            pass
+        assert not gc.isenabled()
+        with pytest.raises(ValueError), _no_cycle_collection():
+            raise ValueError("a batch that fails")
+    finally:
+        gc.enable()
+    with pytest.raises(ValueError), _no_cycle_collection():
+        raise ValueError("a batch that fails")
+    assert gc.isenabled()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -156,12 +158,30 @@ def apply_recipe(
             raw_lines = batch.column("value").to_pylist()
             if records is not None:
                 records.add(len(raw_lines))
-            outcomes = item_rules.build_items(raw_lines, codec, max_record_bytes, rules)
+            with _no_cycle_collection():
+                outcomes = item_rules.build_items(raw_lines, codec, max_record_bytes, rules)
             if kept is not None:
                 kept.add(sum(outcome.status == item_rules.KEPT for outcome in outcomes))
             yield from outcome_batches(in_segments(batch, segment_starts) if segment_starts else batch, outcomes)
 
     return lines.mapInArrow(run, outcome_schema())
+
+
+@contextmanager
+def _no_cycle_collection():
+    """Python's cycle collector paused while the rules run on a batch.
+
+    The rules hold a batch's parsed records, thousands of dicts and lists, until the batch is done, and the
+    collector, woken every 700 new ones, scanned them again and again: 5% of the rules' time on the bench's
+    lines (44.1 -> 41.7 us a line). The rules make no reference cycles; reference counting frees what they make.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 WARM_UP_GROUP = "pricecurate-warm-up"
