@@ -12,12 +12,15 @@ from pricecurate.pipeline.read import (
     SHUFFLE_INPUT_BYTES,
     SPLIT_START,
     InputFile,
+    LOCAL_OPEN_COST,
     discover,
     line_offsets,
     number_lines,
+    packed_read_tasks,
     parse_bytes,
     plan_layout,
     read_lines,
+    read_settings,
     shuffle_partitions,
     split_size,
 )
@@ -149,6 +152,42 @@ def test_split_size_is_sparks_cap_on_big_inputs_and_smaller_for_many_cores():
     assert split_size(big, 256, 128 * MB, 4 * MB) == 40_000 * MB // 1024  # four splits per core
     assert split_size(files(5), 2, 128 * MB, 4 * MB) == 4 * MB  # never below the open cost
     assert split_size(files(100, gz=True) + files(8), 2, 128 * MB, 0) == 1 * MB  # .gz files are not split
+
+
+def test_local_files_are_opened_cheaply_and_the_config_wins():
+    spark_defaults = {"spark.sql.files.maxPartitionBytes": "128m", "spark.sql.files.openCostInBytes": "4m"}
+    local = files(2, 0.1, 0.1)
+    remote = [InputFile("s3a://bucket" + f.uri, f.name, f.category, f.size) for f in local]
+    split_key, open_key = "spark.sql.files.maxPartitionBytes", "spark.sql.files.openCostInBytes"
+    assert read_settings(local, 2, spark_defaults, {}) == {split_key: int(2.2 * MB) // 8, open_key: LOCAL_OPEN_COST}
+    assert read_settings(remote, 2, spark_defaults, {}) == {split_key: 4 * MB, open_key: 4 * MB}
+    assert read_settings(local, 2, spark_defaults, {open_key: "1m", split_key: "3m"}) == {split_key: 3 * MB,
+                                                                                         open_key: MB}
+
+
+def test_read_tasks_are_counted_as_spark_packs_files_into_them(spark, tmp_path):
+    """A big file's splits, small files packed several to a task: the count the plan says is the one Spark makes."""
+    record = b'{"title": "x", "price": 1.0}\n'
+    sizes = {"Books": 300_000, "Software": 40_000, "Toys_and_Games": 25_000, "Gift_Cards": 9_000,
+             "Baby_Products": 9_000, "Beauty_and_Personal_Care": 1_000}
+    for category, size in sizes.items():
+        (tmp_path / f"meta_{category}.jsonl").write_bytes(record * (size // len(record)))
+    plan = discover(HadoopFS(spark), str(tmp_path), "all")
+    counted = set()
+    for split, open_cost in [(100_000, LOCAL_OPEN_COST), (100_000, 4 * MB), (50_000, 1), (MB, LOCAL_OPEN_COST),
+                             (20_000, 3_000)]:
+        settings = {"spark.sql.files.maxPartitionBytes": str(split), "spark.sql.files.openCostInBytes": str(open_cost)}
+        try:
+            for key, value in settings.items():
+                spark.conf.set(key, value)
+            made = read_lines(spark, plan, plan_layout(plan.files, 2)).rdd.getNumPartitions()
+        finally:
+            for key in settings:
+                spark.conf.unset(key)
+        expected = packed_read_tasks(plan.files, split, open_cost, spark.sparkContext.defaultParallelism)
+        assert expected == made, (split, open_cost)
+        counted.add(made)
+    assert len(counted) >= 4  # the cases differ: packing is tested, not one split per file
 
 
 def test_sizes_read_like_spark():

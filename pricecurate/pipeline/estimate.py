@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from pricecurate.pipeline.bench_model import BenchModel, WallTime, bench_rates, dedup_family, wall_time
-from pricecurate.pipeline.read import InputFile, InputPlan, is_compressed
+from pricecurate.pipeline.read import InputFile, InputPlan, is_compressed, packed_read_tasks
 from pricecurate.units import duration_text, size_text
 
 SAMPLE_LINES = 200
@@ -24,6 +24,7 @@ BYTES_PER_ROW = 210
 # Building the codec on the driver costs about half a second: a run samples its kept share only when the kept
 # items' terms at the bench corpus's share come to at least this much.
 SAMPLE_WORTH_SECONDS = 1.0
+SPARK_OPEN_COST = 4 << 20  # spark.sql.files.openCostInBytes's default
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class RunEstimate:
     family: str  # the config's deduplication (``dedup_family``)
     kept_note: str  # where the kept share the wall time assumes comes from
     load: tuple[float, int] | None = None  # the 1-minute load average and the CPUs, when the estimate was made
+    open_cost: int = SPARK_OPEN_COST  # what Spark counts for opening a file when it packs small files into tasks
 
     @property
     def seconds(self) -> float:
@@ -58,7 +60,8 @@ class RunEstimate:
 
     @property
     def read_tasks(self) -> int:
-        return sum(f.read_tasks for f in self.files)
+        """Spark's read tasks: the files' splits, small ones packed together."""
+        return packed_read_tasks([f.file for f in self.files], self.split_bytes, self.open_cost, self.cores)
 
     @property
     def compressed(self) -> list[FileEstimate]:
@@ -118,7 +121,8 @@ def read_tasks(file: InputFile, split_bytes: int) -> int:
 
 
 def estimate(plan: InputPlan, heads: dict[str, bytes], split_bytes: int, cores: int, config, model: BenchModel,
-             kept_share: float | None = None, kept_note: str | None = None) -> RunEstimate:
+             kept_share: float | None = None, kept_note: str | None = None,
+             open_cost: int = SPARK_OPEN_COST) -> RunEstimate:
     """The estimate from the listing, each file's head (by name) and, if measured, the sample's kept share (else
     the bench corpus's, said in ``kept_note``)."""
     files = []
@@ -134,7 +138,8 @@ def estimate(plan: InputPlan, heads: dict[str, bytes], split_bytes: int, cores: 
     share = model.kept_share if kept_share is None else kept_share
     note = kept_note or ("sampled" if kept_share is not None else "the bench corpus's, as no line was sampled")
     return RunEstimate(files, split_bytes, cores, records, kept_share, output,
-                       wall_time(records, records * share, cores, config, model), model, dedup_family(config), note)
+                       wall_time(records, records * share, cores, config, model), model, dedup_family(config), note,
+                       open_cost=open_cost)
 
 
 def kept_seconds(run: RunEstimate) -> float:
@@ -143,15 +148,18 @@ def kept_seconds(run: RunEstimate) -> float:
 
 
 def estimate_for_run(plan: InputPlan, heads: dict[str, bytes], split_bytes: int, cores: int, config,
-                     model: BenchModel, make_codec: Callable[[], object]) -> RunEstimate:
+                     model: BenchModel, make_codec: Callable[[], object],
+                     open_cost: int = SPARK_OPEN_COST) -> RunEstimate:
     """The estimate a run says before its items stage (and the bench checks): the kept share is sampled from the
     heads (with ``make_codec()``, built only then) when the kept items' seconds at the bench corpus's share reach
     ``SAMPLE_WORTH_SECONDS``; below that it is the bench corpus's."""
     first = estimate(plan, heads, split_bytes, cores, config, model,
-                     kept_note=f"the bench corpus's; not sampled, under {SAMPLE_WORTH_SECONDS:g} s at stake")
+                     kept_note=f"the bench corpus's; not sampled, under {SAMPLE_WORTH_SECONDS:g} s at stake",
+                     open_cost=open_cost)
     if kept_seconds(first) >= SAMPLE_WORTH_SECONDS:
         share = sampled_kept_share(plan, heads, make_codec(), config.recipe)
-        first = first if share is None else estimate(plan, heads, split_bytes, cores, config, model, share)
+        first = first if share is None else estimate(plan, heads, split_bytes, cores, config, model, share,
+                                                     open_cost=open_cost)
     return replace(first, load=machine_load())
 
 
@@ -231,7 +239,7 @@ def describe(run: RunEstimate, per_file: bool = True) -> list[str]:
 def plan_run(spark, config, input_uri: str) -> list[str]:
     """``pricecurate plan``: the input as the job would find and split it, the recipe on a sample, an estimate."""
     from pricecurate.paths import cache_dir
-    from pricecurate.pipeline.read import chosen_split_bytes, discover
+    from pricecurate.pipeline.read import discover, read_settings
     from pricecurate.rules import recipe
     from pricecurate.spark.fs import HadoopFS, redact
     from pricecurate.tokenizer.engine import build_codec, choose_engine
@@ -242,12 +250,13 @@ def plan_run(spark, config, input_uri: str) -> list[str]:
     cores = spark.sparkContext.defaultParallelism
     session = {key: spark.conf.get(key) for key in ("spark.sql.files.maxPartitionBytes",
                                                     "spark.sql.files.openCostInBytes")}
-    split_bytes = chosen_split_bytes(plan.files, cores, session, config.spark)  # as the job picks it
+    split_bytes, open_cost = read_settings(plan.files, cores, session, config.spark).values()  # as the job picks them
     heads = read_heads(fs, plan)
     spec = load_spec(config.tokenizer)
     engine, why = choose_engine(spec.json, config.tokenizer_engine)
     share = sampled_kept_share(plan, heads, build_codec(spec.json, engine, spec.clean_up_spaces), config.recipe)
-    run = replace(estimate(plan, heads, split_bytes, cores, config, bench_rates(cache_dir()), share),
+    run = replace(estimate(plan, heads, split_bytes, cores, config, bench_rates(cache_dir()), share,
+                           open_cost=open_cost),
                   load=machine_load())
     lines = [f"plan for {redact(input_uri)}: recipe {config.recipe.label}, tokenizer {spec.name} ({why})"]
     lines += [f"warning: {warning}" for warning in recipe.warnings(config.recipe)]

@@ -26,7 +26,7 @@ from pricecurate.pipeline.items import curate
 from pricecurate.pipeline.leakage import PROBED, find_leaks, implied_by_dedup, no_leaks, probe_columns
 from pricecurate.pipeline.live import SparkStatus, Totals
 from pricecurate.pipeline.progress import Progress
-from pricecurate.pipeline.read import chosen_split_bytes, discover, parse_bytes, plan_layout, shuffle_partitions
+from pricecurate.pipeline.read import discover, parse_bytes, plan_layout, read_settings, shuffle_partitions
 from pricecurate.pipeline.reuse import resumed_items, reused_output, same_items
 from pricecurate.pipeline.split import SPLIT_ORDER, plan_split, split_keyed, with_split_key
 from pricecurate.report import card as datacard
@@ -194,7 +194,8 @@ def _say_estimate(run: Run):
         parse_bytes(run.spark.conf.get("spark.sql.files.maxPartitionBytes")), run.cores, run.config,
         bench_rates(cache_dir()),
         # Built only when the kept share matters; the driver has checked the engine already.
-        lambda: build_codec(spec.json, engine, spec.clean_up_spaces, verified=True))
+        lambda: build_codec(spec.json, engine, spec.clean_up_spaces, verified=True),
+        open_cost=parse_bytes(run.spark.conf.get("spark.sql.files.openCostInBytes")))
     for line in describe(planned, per_file=False):
         run.progress.say(line)
     return planned
@@ -311,10 +312,11 @@ def _baselines(run: Run, assigned) -> dict | None:
 def _job_settings(spark, config: Config, plan, layout) -> dict[str, str]:
     """Session settings this run picks for itself; a setting the user gave in the config is left alone."""
     conf, cores = spark.conf, spark.sparkContext.defaultParallelism
+    read = read_settings(plan.files, cores, {
+        key: conf.get(key) for key in ("spark.sql.files.maxPartitionBytes", "spark.sql.files.openCostInBytes")
+    }, config.spark)
     chosen = {
-        "spark.sql.files.maxPartitionBytes": str(chosen_split_bytes(plan.files, cores, {
-            key: conf.get(key) for key in ("spark.sql.files.maxPartitionBytes", "spark.sql.files.openCostInBytes")
-        }, config.spark)),
+        **{key: str(value) for key, value in read.items()},
         # A fixed count (it was twice the cores) grew every shuffle task with the input: at 5.5M records
         # on 2 cores, one task's hash aggregate of band rows wanted pages of 250 MB and the heap ran out.
         "spark.sql.shuffle.partitions": str(max(shuffle_partitions(plan.files, cores), layout.spread_partitions)),
