@@ -8,11 +8,11 @@ import pytest
 from pyspark.sql import functions as F
 
 from pricecurate.pipeline.read import (
+    LOCAL_OPEN_COST,
     POSITION,
     SHUFFLE_INPUT_BYTES,
     SPLIT_START,
     InputFile,
-    LOCAL_OPEN_COST,
     discover,
     line_offsets,
     number_lines,

@@ -18,8 +18,8 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pricecurate.errors import InputError
-from pricecurate.paths import local_path
 from pricecurate.output.source import SOURCE_CARD
+from pricecurate.paths import local_path
 from pricecurate.rules.categories import CATEGORIES, FILE_NAME, category_of
 from pricecurate.rules.lines import DEFAULT_MAX_RECORD_BYTES
 from pricecurate.spark.fs import HadoopFS, redact
