@@ -17,10 +17,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from pricecurate.config import Balance
+from pricecurate.pipeline.driver_order import slot_cuts
 from pricecurate.rules.recipe import COURSE_2024
 from pricecurate.spark.columns import TIE_BREAK, item_uniform
 from pricecurate.spark.session import driver_table
@@ -97,6 +99,23 @@ def plan_balance(
         return BalancePlan([], available, by_slot, slots)
     # Pass 2: rank only the items of each cut's bucket.
     return BalancePlan(_cuts(keyed, cut_in_bucket), available, by_slot, slots)
+
+
+def plan_balance_on_driver(
+    items: DataFrame, balance: Balance, seed: int, slots: tuple[int, int] = COURSE_2024.slots,
+    carry: dict[str, Column] | None = None,
+) -> tuple[BalancePlan, dict[str, np.ndarray]]:
+    """``plan_balance``'s plan from one job that brings every in-range item's keys to the driver (for items that fit
+    there: ``driver_order.DRIVER_ITEMS``), and the items it keeps as columns: the tie-break and ``carry``'s."""
+    carry = carry or {}
+    table = _keyed(items, balance, seed, slots).select(
+        "price_slot", _KEY, *TIE_BREAK, *(column.alias(name) for name, column in carry.items())).toArrow()
+    columns = {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
+    cuts, by_slot, kept = slot_cuts(columns["price_slot"], columns[_KEY], [columns[name] for name in TIE_BREAK],
+                                    balance.slot_cap, balance.keep_all_from)
+    by_slot = dict(sorted(by_slot.items()))
+    return (BalancePlan(cuts, sum(by_slot.values()), by_slot, slots),
+            {name: columns[name][kept] for name in (*TIE_BREAK, *carry)})
 
 
 def _cuts(keyed: DataFrame, cut_in_bucket: list[tuple[int, int, int]]) -> list[tuple]:

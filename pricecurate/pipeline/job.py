@@ -18,9 +18,10 @@ from pricecurate.output.write import Output
 from pricecurate.paths import cache_dir, local_path
 from pricecurate.pipeline import reuse
 from pricecurate.pipeline.arrow_rules import end_warm_up, warm_up_workers
-from pricecurate.pipeline.balance import apply_balance, plan_balance
+from pricecurate.pipeline.balance import apply_balance, plan_balance, plan_balance_on_driver
 from pricecurate.pipeline.bench_model import bench_rates
 from pricecurate.pipeline.context import Counters, Run, Tokenizer
+from pricecurate.pipeline.driver_order import DRIVER_ITEMS
 from pricecurate.pipeline.estimate import describe, estimate_for_run, read_heads
 from pricecurate.pipeline.items import curate
 from pricecurate.pipeline.leakage import PROBED, find_leaks, implied_by_dedup, no_leaks, probe_columns
@@ -28,7 +29,7 @@ from pricecurate.pipeline.live import SparkStatus, Totals
 from pricecurate.pipeline.progress import Progress
 from pricecurate.pipeline.read import discover, parse_bytes, plan_layout, read_settings, shuffle_partitions
 from pricecurate.pipeline.reuse import resumed_items, reused_output, same_items
-from pricecurate.pipeline.split import SPLIT_ORDER, plan_split, split_keyed, with_split_key
+from pricecurate.pipeline.split import SPLIT_ORDER, driver_columns, plan_split, split_keyed, with_split_key
 from pricecurate.report import card as datacard
 from pricecurate.report.sections import how_known
 from pricecurate.rules import recipe as recipe_rules
@@ -120,8 +121,8 @@ def _run(spark: SparkSession, config: Config, plan, output: Output, progress: Pr
             items = items.persist(CACHE)
             cached.append(items)
         _write_quarantine(run, curated)
-        balance_plan, balanced = _balance(run, items)
-        split_plan, assigned, counts, keyed = _split(run, balanced, balance_plan.available, curated)
+        balance_plan, balanced, on_driver = _balance(run, items, curated.accounting["kept"])
+        split_plan, assigned, counts, keyed = _split(run, balanced, balance_plan.available, curated, on_driver)
         cached.append(keyed)
         leakage = _leakage(run, curated, assigned, split_plan)
         _write(run, items, assigned, split_plan, curated, reused)
@@ -230,18 +231,24 @@ def _write_quarantine(run: Run, curated) -> None:
                                         run.config.write.rows_per_file, run.cores)
 
 
-def _balance(run: Run, items):
+def _balance(run: Run, items, kept: int):
+    """The balance plan, the balanced items and, when the ``kept`` items fit on the driver, the columns of the
+    balanced ones that rank them for the split there (planned there too: one Spark job, not seven)."""
     config = run.config
     with run.progress.stage("balance"):
-        balance_plan = plan_balance(items, config.balance, config.seed, config.recipe.slots)
+        if kept <= DRIVER_ITEMS:
+            balance_plan, on_driver = plan_balance_on_driver(items, config.balance, config.seed, config.recipe.slots,
+                                                             driver_columns(config.seed))
+        else:
+            balance_plan, on_driver = plan_balance(items, config.balance, config.seed, config.recipe.slots), None
         balanced = apply_balance(items, balance_plan, config.balance, config.seed)
         run.progress.say(f"{balance_plan.available:,} items after balancing")
-    return balance_plan, balanced
+    return balance_plan, balanced, on_driver
 
 
-def _split(run: Run, balanced, available: int, curated):
+def _split(run: Run, balanced, available: int, curated, on_driver):
     """The split plan, the balanced items with their split (and the leakage check's probes when it runs), their
-    counts per category, and the cache to release."""
+    counts per category, and the cache to release; ``on_driver``: the balanced items' ranking columns, there."""
     with run.progress.stage("split"):
         split_plan = plan_split(available, run.config.split)
         # Cached before the split's first pass, which fills it: the split's second pass, the leakage check and
@@ -249,7 +256,7 @@ def _split(run: Run, balanced, available: int, curated):
         keyed = with_split_key(balanced, run.config.seed).persist(CACHE)
         # The probes, test and validation, are the first items in split order: the split's second pass brings them.
         probes = 0 if implied_by_dedup(curated.near) else sum(split_plan.sizes[name] for name in PROBED)
-        assigned = split_keyed(keyed, split_plan, probes, probe_columns(run.config.seed))
+        assigned = split_keyed(keyed, split_plan, probes, probe_columns(run.config.seed), on_driver)
         counts = _count_assigned(assigned.counts, available)
         if split_plan.scaled:
             run.progress.say(f"only {available:,} balanced items: splits scaled down to {split_plan.sizes}")
