@@ -84,7 +84,7 @@ def ranks_in_order(key: np.ndarray, ties: Sequence[np.ndarray], groups: Sequence
     # Each item's group as one code, counted per stretch with numpy rather than tuple by tuple.
     code, names = np.zeros(len(order), dtype=np.int64), []
     for column in groups:
-        values, inverse = np.unique(column, return_inverse=True) if len(column) else (np.array([]), column)
+        inverse, values = _codes(column)
         code = code * max(1, len(values)) + inverse
         names.append(values)
     stretches = [Counter() for _ in range(len(wanted) + 1)]
@@ -98,3 +98,11 @@ def ranks_in_order(key: np.ndarray, ties: Sequence[np.ndarray], groups: Sequence
             parts.append(python_value(values[inside]))
         stretches[index][tuple(reversed(parts))] += int(count)
     return cuts, stretches, order
+
+
+def _codes(column: np.ndarray) -> tuple[np.ndarray, list]:
+    """Each value's code (its distinct values numbered in order of appearance), and the distinct values: a dict
+    does it some ten times faster than ``np.unique`` on Python strings."""
+    seen: dict = {}
+    codes = np.fromiter((seen.setdefault(value, len(seen)) for value in column), dtype=np.int64, count=len(column))
+    return codes, list(seen)

@@ -115,13 +115,15 @@ def _run(spark: SparkSession, config: Config, plan, output: Output, progress: Pr
         curated = _items(run, reused, key)
         cached.append(curated.cached)
         items = _kept_items(run, curated)
-        if reused is not None:
+        planned_on_driver = curated.accounting["kept"] <= DRIVER_ITEMS
+        if reused is not None and not planned_on_driver:
             # Reused items are read from their files, not from the rules' cache: cached by balancing's first pass,
-            # so its later passes and the split read memory instead of Parquet and the duplicate marks' join.
+            # so its later passes read memory instead of Parquet and the duplicate marks' join. Planned on the
+            # driver, balancing reads the items twice (a few columns, then the kept ones), faster than a cache.
             items = items.persist(CACHE)
             cached.append(items)
         _write_quarantine(run, curated)
-        balance_plan, balanced, on_driver = _balance(run, items, curated.accounting["kept"])
+        balance_plan, balanced, on_driver = _balance(run, items, planned_on_driver)
         split_plan, assigned, counts, keyed = _split(run, balanced, balance_plan.available, curated, on_driver)
         cached.append(keyed)
         leakage = _leakage(run, curated, assigned, split_plan)
@@ -231,12 +233,12 @@ def _write_quarantine(run: Run, curated) -> None:
                                         run.config.write.rows_per_file, run.cores)
 
 
-def _balance(run: Run, items, kept: int):
-    """The balance plan, the balanced items and, when the ``kept`` items fit on the driver, the columns of the
-    balanced ones that rank them for the split there (planned there too: one Spark job, not seven)."""
+def _balance(run: Run, items, on_driver: bool):
+    """The balance plan, the balanced items and, planned ``on_driver`` (when the kept items fit there), the columns
+    of the balanced ones that rank them for the split there too (one Spark job, not seven)."""
     config = run.config
     with run.progress.stage("balance"):
-        if kept <= DRIVER_ITEMS:
+        if on_driver:
             balance_plan, on_driver = plan_balance_on_driver(items, config.balance, config.seed, config.recipe.slots,
                                                              driver_columns(config.seed))
         else:
