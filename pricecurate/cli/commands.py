@@ -191,10 +191,13 @@ def report(args) -> int:
 def prepare(args) -> int:
     from pricecurate.cli.prepare import build
     from pricecurate.paths import cache_dir
+    from pricecurate.spark import local_fs
     from pricecurate.spark.jvm_archive import built
     from pricecurate.spark.noise import startup_noise_filtered
 
     folder = cache_dir()
+    # First: local sessions put it on the class path, which the archive is made for.
+    print(f"prepare: {local_fs.build(folder)[1]}")
     archive = built(folder)
     if archive is not None and not args.rebuild:
         print(f"prepare: the class archive is already built: {archive}")

@@ -42,10 +42,11 @@ def spark_jars() -> Path:
     return Path(_find_spark_home()) / "jars"
 
 
-def _digest(java: Path, jars: Path) -> str:
-    """Names, sizes and times of the JVM and every jar: what the archive is only valid for."""
+def _digest(java: Path, jars: Path, extra: Path | None = None) -> str:
+    """Names, sizes and times of the JVM, every jar and ``extra`` (a jar put before them on the class path): what
+    the archive is only valid for."""
     parts = []
-    for path in [java, *sorted(jars.glob("*.jar"))]:
+    for path in [java, *sorted(jars.glob("*.jar")), *([extra] if extra else [])]:
         stat = path.stat()
         parts.append(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
@@ -58,7 +59,11 @@ def archive_path(folder: Path) -> Path | None:
     java = java_binary()
     if java is None:
         return None
-    return folder / f"spark-{pyspark.__version__}-{_digest(java, spark_jars())}{SUFFIX}"
+    from pricecurate.spark.local_fs import built as local_fs_jar
+
+    # The local file system's jar comes first on a local session's class path: an archive made without it (or
+    # with another) does not fit, and the JVM would quietly start without it.
+    return folder / f"spark-{pyspark.__version__}-{_digest(java, spark_jars(), local_fs_jar(folder))}{SUFFIX}"
 
 
 def _sidecar(archive: Path) -> Path:

@@ -13,6 +13,7 @@ from pyspark.sql.types import StructType
 
 from pricecurate.masking import SECRET_NAME_PATTERN
 from pricecurate.paths import cache_dir
+from pricecurate.spark import local_fs
 from pricecurate.spark.jvm_archive import java_options
 
 DEFAULT_MASTER = "local[*]"
@@ -79,6 +80,8 @@ def build_session(master: str | None, extra: dict[str, str] | None = None, app_n
             # With 32 MiB regions: none of either. Default options: the user's extraJavaOptions add to them.
             archive = java_options(cache_dir(), dump_classes_to)
             settings["spark.driver.defaultJavaOptions"] = f"{LOCAL_JVM_OPTIONS} {archive}".strip()
+            # Files and folders written without a chmod process each (``local_fs``), when prepare compiled it.
+            settings.update(local_fs.session_settings(cache_dir(), extra or {}))
     settings.update(extra or {})
     for key, value in settings.items():
         builder = builder.config(key, value)
