@@ -8,6 +8,7 @@ The map, in the order data flows (each package imports only those listed after i
     pipeline/   the job: ``job.run_job`` is the list of stages, each given the run's ``context.Run``:
                 ``read`` -> ``arrow_rules`` -> ``items`` -> ``dedup/`` -> ``balance`` -> ``split`` -> ``leakage``,
                 then ``output.write``/``publish``;
+                ``driver_order`` (balance and split ranked on the driver when the items fit there),
                 ``accounting``, ``reuse``, ``estimate`` (``plan``) with ``bench_model`` (a run's seconds),
                 ``progress``/``live`` (what a stage is doing)
     report/  evaluate/  export/
@@ -17,7 +18,8 @@ The map, in the order data flows (each package imports only those listed after i
                 (atomic, recoverable), ``lease`` (one writer), ``readback``, ``hub`` (download, push),
                 ``source`` (the source dataset: its terms and citation)
     spark/      Spark plumbing that knows no recipe: ``session``, ``fs`` (Hadoop filesystems), ``jvm_archive``,
-                ``noise``, ``columns`` (seeded hashes, the test prompt), ``components``, ``order_stats``
+                ``local_fs`` (local files without a chmod process each), ``noise``, ``columns`` (seeded hashes,
+                the test prompt), ``components``, ``order_stats``
     tokenizer/  ``spec`` (find a tokenizer), ``engine`` (tiktoken where exact, else ``codec``)
     config.py   the run's settings (``conf/*.yaml`` + ``--set``)        sample.py  the bundled synthetic input
     rules/      the recipe as pure Python, no Spark: ``recipe`` (one record: scrub, cut to the token budget,
