@@ -17,6 +17,7 @@ import re
 from functools import lru_cache
 
 from pricecurate.rules.recipe import Quote, clean_up_decoded
+from pricecurate.tokenizer import tables
 from pricecurate.tokenizer.counting import SPACE_SPLIT_PATTERNS, known_middle
 
 
@@ -164,37 +165,32 @@ def tiktoken_mismatch(data: dict) -> str | None:
     return _merges_mismatch(tokens, vocab, model.get("merges") or [])
 
 
-def _split_regex(data: dict) -> str:
-    """The Split step's pattern, in a tokenizer that ``tiktoken_mismatch`` accepted."""
-    return data["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"]
-
-
 class TiktokenCodec:
     def __init__(self, spec_json: str, clean_up_spaces: bool = True, verified: bool = False):
         """``verified``: the driver's ``choose_engine`` already found the tokenizer exact (the check takes ~0.6 s
         on Llama 3.1, which every Python worker would otherwise repeat)."""
         import tiktoken
 
-        data = json.loads(spec_json)
-        reason = None if verified else tiktoken_mismatch(data)
-        if reason:
-            raise UnsupportedTokenizer(reason)
-        to_byte = _unicode_to_byte()
-        ranks = {bytes(to_byte[ch] for ch in token): rank for token, rank in data["model"]["vocab"].items()}
-        added = {token["content"]: token["id"] for token in data.get("added_tokens", [])}
+        if verified:  # the tables kept in the cache folder, or built from the JSON once and kept
+            found = tables.load(spec_json, lambda: tables.from_json(json.loads(spec_json), _unicode_to_byte()))
+        else:
+            data = json.loads(spec_json)
+            reason = tiktoken_mismatch(data)
+            if reason:
+                raise UnsupportedTokenizer(reason)
+            found = tables.from_json(data, _unicode_to_byte())
+        ranks, added = found.ranks, found.added
         self._vocab_size = len(ranks)
         self._added_ids = frozenset(added.values())
         self._added_re = re.compile("|".join(map(re.escape, added))) if added else None
         # A cheap substring test first: Llama's added tokens all start with "<|".
         self._added_prefix = os.path.commonprefix(list(added))
-        self._encoding = tiktoken.Encoding("pricecurate", pat_str=_split_regex(data), mergeable_ranks=ranks,
+        self._encoding = tiktoken.Encoding("pricecurate", pat_str=found.pattern, mergeable_ranks=ranks,
                                            special_tokens={})
         # Added tokens with ids among the ranks' need a set lookup on decode; Llama's all come after them.
         self._added_among_ranks = any(token_id < len(ranks) for token_id in self._added_ids)
-        self._token_bytes = [0] * len(ranks)
-        for token, rank in ranks.items():
-            self._token_bytes[rank] = len(token)
-        self._splits_at_spaces = _split_regex(data) in SPACE_SPLIT_PATTERNS
+        self._token_bytes = [len(token) for token in found.tokens]
+        self._splits_at_spaces = found.pattern in SPACE_SPLIT_PATTERNS
         self._clean_up_spaces = clean_up_spaces
         self._spec_json = spec_json
         self._hf = None
