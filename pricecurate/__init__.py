@@ -20,7 +20,8 @@ The map, in the order data flows (each package imports only those listed after i
     spark/      Spark plumbing that knows no recipe: ``session``, ``fs`` (Hadoop filesystems), ``jvm_archive``,
                 ``local_fs`` (local files without a chmod process each), ``noise``, ``columns`` (seeded hashes,
                 the test prompt), ``components``, ``order_stats``
-    tokenizer/  ``spec`` (find a tokenizer), ``engine`` (tiktoken where exact, else ``codec``)
+    tokenizer/  ``spec`` (find a tokenizer), ``engine`` (tiktoken where exact, else ``codec``), ``tables``
+                (tiktoken's tables, kept per tokenizer)
     config.py   the run's settings (``conf/*.yaml`` + ``--set``)        sample.py  the bundled synthetic input
     rules/      the recipe as pure Python, no Spark: ``recipe`` (one record: scrub, cut to the token budget,
                 the prompt), ``lines`` (a batch of raw lines -> outcomes), ``categories``
