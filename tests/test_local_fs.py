@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import stat
+import subprocess
+import sys
+import textwrap
 import zipfile
 
 import pytest
@@ -80,3 +84,34 @@ def test_files_and_folders_get_hadoop_s_permissions(spark, tmp_path):
     for path in (tmp_path / "private" / "inner").iterdir():  # the file and its checksum
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     shutil.rmtree(tmp_path / "written")
+
+
+# The settings build_session gives a new local session, caught before any JVM starts (a fake builder).
+SETTINGS = textwrap.dedent("""
+    from pricecurate.paths import cache_dir
+    from pricecurate.spark import local_fs, session
+
+    local_fs.jar_path(cache_dir()).write_bytes(b"built")
+    given = {}
+
+    class Builder:
+        def appName(self, name): return self
+        def master(self, master): return self
+        def config(self, key, value): given[key] = value; return self
+        def getOrCreate(self): raise SystemExit(0 if local_fs.FILE_SYSTEM in given else 3)
+
+    session.SparkSession.builder = Builder()
+    session.build_session("local[2]")
+""")
+
+
+@pytest.mark.parametrize("spark_submit", [False, True], ids=["pricecurate-run", "spark-submit"])
+def test_only_a_jvm_started_by_the_session_gets_the_class(tmp_path, spark_submit):
+    """spark-submit starts the JVM before Python runs: a class named for a jar that is not on its class path would
+    fail every file access, so the session leaves Hadoop's class there."""
+    env = {**os.environ, "PRICECURATE_CACHE": str(tmp_path)}
+    env.pop("PYSPARK_GATEWAY_PORT", None)
+    if spark_submit:
+        env["PYSPARK_GATEWAY_PORT"] = "1"  # what spark-submit leaves for its Python driver
+    done = subprocess.run([sys.executable, "-c", SETTINGS], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == (3 if spark_submit else 0), done.stderr[-2000:]

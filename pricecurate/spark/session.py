@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pyarrow as pa
-from pyspark import StorageLevel
+from pyspark import SparkContext, StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
@@ -80,8 +80,10 @@ def build_session(master: str | None, extra: dict[str, str] | None = None, app_n
             # With 32 MiB regions: none of either. Default options: the user's extraJavaOptions add to them.
             archive = java_options(cache_dir(), dump_classes_to)
             settings["spark.driver.defaultJavaOptions"] = f"{LOCAL_JVM_OPTIONS} {archive}".strip()
-            # Files and folders written without a chmod process each (``local_fs``), when prepare compiled it.
-            settings.update(local_fs.session_settings(cache_dir(), extra or {}))
+            # Files and folders written without a chmod process each (``local_fs``), when prepare compiled it; only
+            # a JVM started here takes the jar on its class path (spark-submit's, or one already up, does not).
+            if not under_spark_submit() and SparkContext._gateway is None:
+                settings.update(local_fs.session_settings(cache_dir(), extra or {}))
     settings.update(extra or {})
     for key, value in settings.items():
         builder = builder.config(key, value)
