@@ -123,8 +123,8 @@ def _run(spark: SparkSession, config: Config, plan, output: Output, progress: Pr
             items = items.persist(CACHE)
             cached.append(items)
         _write_quarantine(run, curated)
-        balance_plan, balanced, on_driver = _balance(run, items, planned_on_driver)
-        split_plan, assigned, counts, keyed = _split(run, balanced, balance_plan.available, curated, on_driver)
+        balance_plan, balanced, ranking = _balance(run, items, planned_on_driver)
+        split_plan, assigned, counts, keyed = _split(run, balanced, balance_plan.available, curated, ranking)
         cached.append(keyed)
         leakage = _leakage(run, curated, assigned, split_plan)
         _write(run, items, assigned, split_plan, curated, reused)
@@ -233,24 +233,25 @@ def _write_quarantine(run: Run, curated) -> None:
                                         run.config.write.rows_per_file, run.cores)
 
 
-def _balance(run: Run, items, on_driver: bool):
-    """The balance plan, the balanced items and, planned ``on_driver`` (when the kept items fit there), the columns
-    of the balanced ones that rank them for the split there too (one Spark job, not seven)."""
+def _balance(run: Run, items, plan_on_driver: bool):
+    """The balance plan, the balanced items and, planned on the driver (when the kept items fit there), the columns
+    of the balanced ones that rank them for the split there too (one Spark job, not seven); else None."""
     config = run.config
     with run.progress.stage("balance"):
-        if on_driver:
-            balance_plan, on_driver = plan_balance_on_driver(items, config.balance, config.seed, config.recipe.slots,
-                                                             driver_columns(config.seed))
+        ranking = None
+        if plan_on_driver:
+            balance_plan, ranking = plan_balance_on_driver(items, config.balance, config.seed, config.recipe.slots,
+                                                           driver_columns(config.seed))
         else:
-            balance_plan, on_driver = plan_balance(items, config.balance, config.seed, config.recipe.slots), None
+            balance_plan = plan_balance(items, config.balance, config.seed, config.recipe.slots)
         balanced = apply_balance(items, balance_plan, config.balance, config.seed)
         run.progress.say(f"{balance_plan.available:,} items after balancing")
-    return balance_plan, balanced, on_driver
+    return balance_plan, balanced, ranking
 
 
-def _split(run: Run, balanced, available: int, curated, on_driver):
+def _split(run: Run, balanced, available: int, curated, ranking):
     """The split plan, the balanced items with their split (and the leakage check's probes when it runs), their
-    counts per category, and the cache to release; ``on_driver``: the balanced items' ranking columns, there."""
+    counts per category, and the cache to release; ``ranking``: the balanced items' ranking columns, on the driver."""
     with run.progress.stage("split"):
         split_plan = plan_split(available, run.config.split)
         # Cached before the split's first pass, which fills it: the split's second pass, the leakage check and
@@ -258,7 +259,7 @@ def _split(run: Run, balanced, available: int, curated, on_driver):
         keyed = with_split_key(balanced, run.config.seed).persist(CACHE)
         # The probes, test and validation, are the first items in split order: the split's second pass brings them.
         probes = 0 if implied_by_dedup(curated.near) else sum(split_plan.sizes[name] for name in PROBED)
-        assigned = split_keyed(keyed, split_plan, probes, probe_columns(run.config.seed), on_driver)
+        assigned = split_keyed(keyed, split_plan, probes, probe_columns(run.config.seed), ranking)
         counts = _count_assigned(assigned.counts, available)
         if split_plan.scaled:
             run.progress.say(f"only {available:,} balanced items: splits scaled down to {split_plan.sizes}")
