@@ -11,9 +11,14 @@ other categories are generated alongside.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import math
+import os
 import random
+import shutil
+import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -310,3 +315,53 @@ def write_sample(dest: str | Path, records_per_category: int = 40, seed: int = 0
         path = dest / f"meta_{category}.jsonl{'.gz' if compressed else ''}"
         written.append(write_category_file(path, category, records_per_category, seed, compressed))
     return sorted(written)
+
+
+SAMPLE_MARKER = "_sample.json"  # discovery skips names starting with "_": the marker is not read as input
+
+
+def _generator_digest() -> str:
+    """What the sample's records depend on: this module's source (word banks, templates, generator)."""
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+
+
+def _complete(folder: Path, expected: dict) -> bool:
+    """True when ``folder`` holds the sample ``expected`` describes, every file at its recorded size."""
+    try:
+        marker = json.loads((folder / SAMPLE_MARKER).read_text(encoding="utf-8"))
+        files = marker.pop("files")
+        return marker == expected and all((folder / name).stat().st_size == size for name, size in files.items())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
+def shared_sample(parent: str | Path, records_per_category: int, seed: int = 0) -> Path:
+    """The sample for every category under ``parent``, written once and then only read.
+
+    Runs on the bundled sample used to rewrite its files each time, a second a run, and a run reading them while
+    another rewrote them could read a file cut short. Now the folder is named for the generator's source and the
+    record count, written whole beside it and renamed into place (one rename; of two processes racing, the first
+    wins and the second uses its folder); a complete folder is never written again.
+    """
+    parent = Path(parent)
+    expected = {"records_per_category": records_per_category, "seed": seed, "generator": _generator_digest()}
+    dest = parent / f"pricecurate-sample-{records_per_category}-{expected['generator']}"
+    if _complete(dest, expected):
+        return dest
+    parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=parent))
+    try:
+        paths = write_sample(staging, records_per_category, seed)
+        marker = {**expected, "files": {path.name: path.stat().st_size for path in paths}}
+        (staging / SAMPLE_MARKER).write_text(json.dumps(marker, indent=1) + "\n", encoding="utf-8")
+        try:
+            os.rename(staging, dest)
+        except OSError:
+            if _complete(dest, expected):  # another process put its sample there first
+                return dest
+            # A folder of that name that is not the sample (damaged by hand): set aside, not deleted.
+            os.rename(dest, parent / f".{dest.name}.damaged-{os.getpid()}-{time.time_ns()}")
+            os.rename(staging, dest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return dest

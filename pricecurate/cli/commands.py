@@ -18,11 +18,9 @@ from pricecurate.spark.fs import redact
 
 
 def _bundled_sample_dir() -> str:
-    from pricecurate.sample import write_sample
+    from pricecurate.sample import shared_sample
 
-    dest = os.path.join(tempfile.gettempdir(), f"pricecurate-sample-{SAMPLE_RECORDS_PER_CATEGORY}")
-    write_sample(dest, records_per_category=SAMPLE_RECORDS_PER_CATEGORY)
-    return dest
+    return str(shared_sample(tempfile.gettempdir(), SAMPLE_RECORDS_PER_CATEGORY))
 
 
 def summary(result) -> str:
