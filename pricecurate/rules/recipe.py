@@ -65,6 +65,12 @@ _JUNK_RUN = re.compile(r'[:\[\]"{}【】\s]+')
 # str.split() agree on what whitespace is), faster than the substitution.
 _JUNK_AS_SPACE = str.maketrans(dict.fromkeys(':[]"{}【】', " "))
 # Any text clean_up_decoded replaces: without one, it leaves the text as it is.
+# The same for ASCII text, on its bytes (a third faster): bytes.split() leaves out the four ASCII separators
+# \x1c-\x1f that str.split() splits at, so they become spaces too.
+_JUNK_AS_SPACE_BYTES = bytes.maketrans(b':[]"{}\x1c\x1d\x1e\x1f', b" " * 10)
+# In ASCII text (single spaces between words) a space and the word after it when the word is 7 characters or
+# longer and holds a digit: what scrub's word filter drops, found by one C-level scan.
+_LONG_WORD_WITH_DIGIT = re.compile(" (?=[^ ]{7})[^ 0-9]*[0-9][^ ]*")
 _CLEAN_UP_NEEDED = re.compile("|".join(re.escape(before) for before, _ in DECODE_CLEANUPS)).search
 _ASCII_DIGIT = re.compile("[0-9]").search
 
@@ -83,6 +89,10 @@ class Drop:
 
     reason: str
     price: float | None = None
+
+
+# Drops without a price, made once: half of all records are one of these, and a frozen instance can be shared.
+_NO_PRICE, _UNPARSABLE_PRICE, _PRICE_OUT_OF_RANGE = Drop(NO_PRICE), Drop(UNPARSABLE_PRICE), Drop(PRICE_OUT_OF_RANGE)
 
 
 @dataclass(frozen=True)
@@ -227,15 +237,19 @@ def parse_price(record: dict, rules: Recipe = COURSE_2024) -> float | Drop:
     A JSON null (presented as "None") or an empty text is a missing price; any
     other text ``float()`` rejects, the string "None" included, is unparsable.
     """
-    price_text = presented_price(record)
-    if not price_text or record.get("price") is None:
-        return Drop(NO_PRICE)
-    try:
-        price = float(price_text)
-    except ValueError:
-        return Drop(UNPARSABLE_PRICE)
+    value = record.get("price")
+    if type(value) is float:  # most prices: str() of a float reads back as that float, so no text is made
+        price = value
+    else:
+        price_text = presented_price(record)
+        if not price_text or value is None:
+            return _NO_PRICE
+        try:
+            price = float(price_text)
+        except ValueError:
+            return _UNPARSABLE_PRICE
     if not rules.min_price <= price <= rules.max_price:
-        return Drop(PRICE_OUT_OF_RANGE)
+        return _PRICE_OUT_OF_RANGE
     return price
 
 
@@ -258,6 +272,10 @@ def assemble_contents(
 
 def scrub(text: str) -> str:
     """Rule 4: collapse junk characters, tidy commas, drop long words that contain digits."""
+    if text.isascii():  # nearly every text: the same steps on bytes and by one regular expression
+        text = b" ".join(text.encode("ascii").translate(_JUNK_AS_SPACE_BYTES).split()).decode("ascii")
+        text = text.replace(" ,", ",").replace(",,,", ",").replace(",,", ",")
+        return _LONG_WORD_WITH_DIGIT.sub("", " " + text)[1:]
     text = " ".join(text.translate(_JUNK_AS_SPACE).split())  # = _JUNK_RUN.sub(" ", text).strip()
     text = text.replace(" ,", ",").replace(",,,", ",").replace(",,", ",")
     words = text.split(" ")
