@@ -60,10 +60,23 @@ def test_unreadable_lines_are_quarantined_with_reason(codec):
         record(price={"value": 3}): "bad_type:price",
         record(price=[3]): "bad_type:price",
         record(title="lone \ud800 surrogate"): "invalid_unicode",
+        # Lists of strings are checked by joining them: anything else in them, at any place, is a bad type.
+        record(description=[3]): "bad_type:description",
+        record(description=["a", None]): "bad_type:description",
+        record(features=[["nested"]]): "bad_type:features",
+        record(features={"a": "b"}): "bad_type:features",
+        # The first problem in the rule's order: title, parent_asin, description, features, details, price.
+        record(description=[1], features=[2], price=[3]): "bad_type:description",
+        # A lone surrogate in any tokenized text, with the others ASCII or not.
+        record(description=["ok", "lone \udc00 surrogate"]): "invalid_unicode",
+        record(title="café", features=["\ud83d alone"]): "invalid_unicode",
     }
     outcomes = build_items(list(lines), codec)
     assert [(o.status, o.reason) for o in outcomes] == [(QUARANTINED, reason) for reason in lines.values()]
     assert outcomes[2].raw == '{"title": "x", '
+    # Texts that are not ASCII but hold no lone surrogate go through the rules.
+    readable = build_items([record(title="café crème", description=["naïve"], features=["日本"])], codec)
+    assert readable[0].status != QUARANTINED
 
 
 def test_oversized_record_is_quarantined_and_cut(codec):

@@ -54,28 +54,45 @@ def quarantine(reason: str, line: str) -> Outcome:
     return Outcome(QUARANTINED, reason, raw=line[:RAW_SNIPPET_CHARS])
 
 
-def _is_string_list(value) -> bool:
-    return type(value) is list and all(type(item) is str for item in value)
+def _joined(value) -> str | None:
+    """The strings of a JSON list joined, or None when ``value`` is not a list of strings (one C-level pass: join
+    refuses anything but strings, and a JSON parser makes no subclass of str)."""
+    if type(value) is not list:
+        return None
+    try:
+        return "".join(value)
+    except TypeError:
+        return None
 
 
 def schema_problem(record: dict) -> str | None:
     """Why a decoded record cannot go through the recipe, or None when it can."""
+    return _problem(record)[0]
+
+
+def _problem(record: dict) -> tuple[str | None, bool]:
+    """``schema_problem``'s answer, and whether the texts the recipe tokenizes (title, description, features)
+    are all ASCII when it has none, found on the way."""
+    ascii_texts = True
     for field in ("title", "parent_asin"):
         value = record.get(field, _ABSENT)
         if value is _ABSENT:
-            return f"missing_field:{field}"
+            return f"missing_field:{field}", False
         if type(value) is not str:
-            return f"bad_type:{field}"
+            return f"bad_type:{field}", False
     for field in ("description", "features"):
         value = record.get(field)
-        if value is not None and not _is_string_list(value):
-            return f"bad_type:{field}"
+        if value is not None:
+            joined = _joined(value)
+            if joined is None:
+                return f"bad_type:{field}", False
+            ascii_texts = ascii_texts and joined.isascii()
     details = record.get("details")
     if details is not None and type(details) is not dict:
-        return "bad_type:details"
+        return "bad_type:details", False
     if type(record.get("price")) in (dict, list):
-        return "bad_type:price"
-    return None
+        return "bad_type:price", False
+    return None, ascii_texts and record["title"].isascii()
 
 
 # Each byte's part in nesting: +1 opens an array or object, -1 closes one, 2 is a quote, 0 anything else.
@@ -150,11 +167,11 @@ def decode_line(raw: bytes | str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYT
     record = _parse_bytes(raw, max_record_bytes) if isinstance(raw, bytes) else _parse_text(raw, max_record_bytes)
     if isinstance(record, Outcome):
         return record
-    reason = NOT_AN_OBJECT if not isinstance(record, dict) else schema_problem(record)
+    reason, ascii_texts = (NOT_AN_OBJECT, False) if not isinstance(record, dict) else _problem(record)
     if reason is None and not _flat(record.get("details")) and too_deep(raw):
         # orjson read it (at most 1,024 levels), but the recipe's json.dumps of the details recurses.
         reason = TOO_DEEP
-    if reason is None and not _encodable(record):
+    if reason is None and not ascii_texts and not _encodable(record):
         reason = INVALID_UNICODE
     if reason:
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
@@ -171,11 +188,8 @@ def _flat(details: dict | None) -> bool:
 
 
 def _encodable(record: dict) -> bool:
-    """True unless a text the recipe tokenizes holds a lone surrogate (only JSON escapes make one)."""
-    if record["title"].isascii():  # the common case, decided without encoding anything
-        texts = [*(record.get("description") or []), *(record.get("features") or [])]
-        if all(text.isascii() for text in texts):
-            return True
+    """True unless a text the recipe tokenizes holds a lone surrogate (only JSON escapes make one); asked only when
+    one of them is not ASCII (ASCII text holds none)."""
     try:
         for text in [record["title"], *(record.get("description") or []), *(record.get("features") or [])]:
             text.encode("utf-8")
