@@ -35,9 +35,13 @@ def test_every_frame_the_job_caches_uses_the_session_level():
     assert {entry for entry in persists if not entry.endswith(": CACHE")} == set()
 
 
-def test_a_local_session_runs_its_jvm_with_large_heap_regions(spark):
+def test_a_local_session_runs_its_jvm_with_large_heap_regions_and_the_quick_compiler(spark):
     arguments = list(spark._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments())
-    assert LOCAL_JVM_OPTIONS in arguments
+    assert set(LOCAL_JVM_OPTIONS) <= set(arguments)
+    flags = spark._jvm.java.lang.management.ManagementFactory.getPlatformMXBean(
+        spark._jvm.java.lang.Class.forName("com.sun.management.HotSpotDiagnosticMXBean"))
+    assert flags.getVMOption("TieredStopAtLevel").getValue() == "1"
+    assert flags.getVMOption("G1HeapRegionSize").getValue() == str(32 * 1024 * 1024)
 
 
 def test_a_driver_table_is_one_partition_made_without_a_python_worker(spark):

@@ -21,7 +21,8 @@ DEFAULT_MASTER = "local[*]"
 # the JVM keeps it as 1 MiB byte arrays, each of which G1 (2 MiB regions at a 4g heap) places
 # alone in a region, so the heap filled at twice the cache's size (5.5M records: heap OOM).
 CACHE = StorageLevel.MEMORY_AND_DISK_DESER
-LOCAL_JVM_OPTIONS = "-XX:G1HeapRegionSize=32m"
+# The local JVM's own options (``build_session`` says why each); the user's extraJavaOptions come after them and win.
+LOCAL_JVM_OPTIONS = ("-XX:G1HeapRegionSize=32m", "-XX:TieredStopAtLevel=1")
 
 
 def under_spark_submit() -> bool:
@@ -78,8 +79,13 @@ def build_session(master: str | None, extra: dict[str, str] | None = None, app_n
             # of a 4g heap the cache's column buffers (3-7 MB) wasted up to half of theirs, and a 64 MB
             # page for a sort found no free run of regions (5.5M records: 12 failed pages, 2 full GCs).
             # With 32 MiB regions: none of either. Default options: the user's extraJavaOptions add to them.
+            # Only the quick compiler (C1): the optimising one (C2) compiled Spark's hot paths on the same cores the
+            # job ran on, and the runs here never lasted long enough to earn it back. Alternating runs on this
+            # 2-core machine: the sample run 21.4-23.6 -> 17.4-17.9 s; the bench's 1M records at local[2] 62-64 ->
+            # 55-57.5 s, the stages after the rules 13.4-14.6 -> 10.5-11.6 s (the Python rules are the same either
+            # way). A long run on a big machine may prefer C2: extraJavaOptions -XX:TieredStopAtLevel=4.
             archive = java_options(cache_dir(), dump_classes_to)
-            settings["spark.driver.defaultJavaOptions"] = f"{LOCAL_JVM_OPTIONS} {archive}".strip()
+            settings["spark.driver.defaultJavaOptions"] = " ".join([*LOCAL_JVM_OPTIONS, archive]).strip()
             # Files and folders written without a chmod process each (``local_fs``), when prepare compiled it; only
             # a JVM started here takes the jar on its class path (spark-submit's, or one already up, does not).
             if not under_spark_submit() and SparkContext._gateway is None:
