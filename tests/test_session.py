@@ -35,13 +35,46 @@ def test_every_frame_the_job_caches_uses_the_session_level():
     assert {entry for entry in persists if not entry.endswith(": CACHE")} == set()
 
 
-def test_a_local_session_runs_its_jvm_with_large_heap_regions_and_the_quick_compiler(spark):
+def test_a_local_session_runs_its_jvm_with_large_heap_regions(spark):
     arguments = list(spark._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments())
-    assert set(LOCAL_JVM_OPTIONS) <= set(arguments)
-    flags = spark._jvm.java.lang.management.ManagementFactory.getPlatformMXBean(
-        spark._jvm.java.lang.Class.forName("com.sun.management.HotSpotDiagnosticMXBean"))
-    assert flags.getVMOption("TieredStopAtLevel").getValue() == "1"
-    assert flags.getVMOption("G1HeapRegionSize").getValue() == str(32 * 1024 * 1024)
+    assert LOCAL_JVM_OPTIONS in arguments
+
+
+def test_only_a_small_local_input_gets_the_quick_compiler(tmp_path, monkeypatch):
+    from pricecurate.spark import session
+
+    monkeypatch.setattr(session, "SMALL_INPUT_BYTES", 1000)
+    (tmp_path / "meta_Books.jsonl").write_bytes(b"x" * 600)
+    (tmp_path / "nested").mkdir()
+    (tmp_path / "nested" / "big.bin").write_bytes(b"x" * 5000)  # not an input file: discovery lists the top only
+    assert session.small_local_input(str(tmp_path)) and session.small_local_input(f"file://{tmp_path}")
+    (tmp_path / "meta_Toys_and_Games.jsonl").write_bytes(b"x" * 401)
+    assert not session.small_local_input(str(tmp_path))
+    assert not session.small_local_input("s3a://bucket/meta")  # not local: not sized, not quick
+    assert not session.small_local_input(str(tmp_path / "absent"))
+    assert not session.small_local_input(None)
+
+
+def test_the_quick_compiler_reaches_the_jvm_of_a_small_run(tmp_path):
+    """A sample-sized run's JVM compiles with C1 only."""
+    import subprocess
+    import sys
+
+    from pricecurate.sample import write_sample
+
+    write_sample(tmp_path / "input", 2, categories=["Books"])
+    script = (
+        "import sys\n"
+        "from pricecurate.spark.session import build_session, small_local_input\n"
+        "spark = build_session('local[1]', quick_compiler=small_local_input(sys.argv[1]))\n"
+        "bean = spark._jvm.java.lang.management.ManagementFactory.getPlatformMXBean(\n"
+        "    spark._jvm.java.lang.Class.forName('com.sun.management.HotSpotDiagnosticMXBean'))\n"
+        "print(bean.getVMOption('TieredStopAtLevel').getValue())\n"
+        "spark.stop()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "input")], capture_output=True, text=True,
+                          timeout=120)
+    assert done.stdout.strip().splitlines()[-1] == "1", done.stderr[-2000:]
 
 
 def test_a_driver_table_is_one_partition_made_without_a_python_worker(spark):

@@ -102,7 +102,7 @@ def run(args) -> int:
     if not args.no_report:
         # Its libraries (matplotlib, pandas) load in half a second or more, while the driver mostly waits on Spark.
         threading.Thread(target=_load_report_libraries, name="report-imports", daemon=True).start()
-    spark, owns_session = _session(args, config)
+    spark, owns_session = _session(args, config, input_uri)
     try:
         result = run_job(spark, config, input_uri, args.output, args.overwrite, progress, wait=args.wait)
     except BaseException:
@@ -125,22 +125,24 @@ def run(args) -> int:
     return 0
 
 
-def _session(args, config):
-    """The SparkSession for a command, and whether the command started it (and so stops it).
+def _session(args, config, input_uri: str | None = None):
+    """The SparkSession for a command, and whether the command started it (and so stops it); a local run on a
+    small ``input_uri`` compiles with C1 only (``session.small_local_input``).
 
     A session this command starts has its start-up noise hidden unless ``--verbose``.
     """
     from pyspark.sql import SparkSession
 
     from pricecurate.spark.noise import startup_noise_filtered
-    from pricecurate.spark.session import build_session
+    from pricecurate.spark.session import build_session, small_local_input
 
+    quick = small_local_input(input_uri)
     if SparkSession.getActiveSession() is not None:
-        return build_session(args.master, config.spark), False
+        return build_session(args.master, config.spark, quick_compiler=quick), False
     if args.verbose:
-        return build_session(args.master, config.spark), True
+        return build_session(args.master, config.spark, quick_compiler=quick), True
     with startup_noise_filtered():
-        return build_session(args.master, config.spark), True
+        return build_session(args.master, config.spark, quick_compiler=quick), True
 
 
 def plan(args) -> int:
@@ -149,7 +151,7 @@ def plan(args) -> int:
     overrides = list(args.overrides) + ([f"categories={args.categories}"] if args.categories else [])
     config = load_config(args.config, overrides)
     input_uri = args.input or _bundled_sample_dir()
-    spark, owns_session = _session(args, config)
+    spark, owns_session = _session(args, config, input_uri)
     try:
         print("\n".join(plan_run(spark, config, input_uri)))
     finally:

@@ -12,7 +12,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
 from pricecurate.masking import SECRET_NAME_PATTERN
-from pricecurate.paths import cache_dir
+from pricecurate.paths import cache_dir, local_path
 from pricecurate.spark import local_fs
 from pricecurate.spark.jvm_archive import java_options
 
@@ -21,8 +21,13 @@ DEFAULT_MASTER = "local[*]"
 # the JVM keeps it as 1 MiB byte arrays, each of which G1 (2 MiB regions at a 4g heap) places
 # alone in a region, so the heap filled at twice the cache's size (5.5M records: heap OOM).
 CACHE = StorageLevel.MEMORY_AND_DISK_DESER
-# The local JVM's own options (``build_session`` says why each); the user's extraJavaOptions come after them and win.
-LOCAL_JVM_OPTIONS = ("-XX:G1HeapRegionSize=32m", "-XX:TieredStopAtLevel=1")
+LOCAL_JVM_OPTIONS = "-XX:G1HeapRegionSize=32m"
+# Only the quick compiler (C1), for a local run on a small input (``small_local_input``): the optimising one (C2)
+# compiles Spark's hot paths on the cores the job runs on, seconds a short run never earns back. Alternating runs
+# on this 2-core machine: the sample run 19.3 -> 15.1 s. On big inputs C2 pays: MLlib baselines of a 1M-record
+# default.yaml run took 41-47 s with it and 65-73 s without, and hot Arrow conversion is ~17% slower without it.
+QUICK_COMPILER = "-XX:TieredStopAtLevel=1"
+SMALL_INPUT_BYTES = 128 * 1024 * 1024  # a local input up to this size runs with QUICK_COMPILER
 
 
 def under_spark_submit() -> bool:
@@ -40,10 +45,23 @@ def _on_this_machine(master: str | None) -> bool:
     return master is not None and (master.startswith("local") or "127.0.0.1" in master or "localhost" in master)
 
 
+def small_local_input(input_uri: str | None) -> bool:
+    """Whether a run on ``input_uri`` is short enough for ``QUICK_COMPILER``: a local folder of at most
+    ``SMALL_INPUT_BYTES`` (its files, as discovery lists them; a folder it cannot list is not small)."""
+    folder = local_path(input_uri) if input_uri else None
+    if folder is None:
+        return False
+    try:
+        with os.scandir(folder) as entries:
+            return sum(entry.stat().st_size for entry in entries if entry.is_file()) <= SMALL_INPUT_BYTES
+    except OSError:
+        return False
+
+
 def build_session(master: str | None, extra: dict[str, str] | None = None, app_name: str = "pricecurate",
-                  dump_classes_to: Path | None = None) -> SparkSession:
+                  dump_classes_to: Path | None = None, quick_compiler: bool = False) -> SparkSession:
     """A session; a local one maps this machine's class archive (``jvm_archive``) or, given ``dump_classes_to``,
-    writes one there when its JVM exits."""
+    writes one there when its JVM exits, and compiles with C1 only when ``quick_compiler`` (a short run)."""
     master = resolve_master(master)
     builder = SparkSession.builder.appName(app_name)
     if master:
@@ -79,13 +97,9 @@ def build_session(master: str | None, extra: dict[str, str] | None = None, app_n
             # of a 4g heap the cache's column buffers (3-7 MB) wasted up to half of theirs, and a 64 MB
             # page for a sort found no free run of regions (5.5M records: 12 failed pages, 2 full GCs).
             # With 32 MiB regions: none of either. Default options: the user's extraJavaOptions add to them.
-            # Only the quick compiler (C1): the optimising one (C2) compiled Spark's hot paths on the same cores the
-            # job ran on, and the runs here never lasted long enough to earn it back. Alternating runs on this
-            # 2-core machine: the sample run 21.4-23.6 -> 17.4-17.9 s; the bench's 1M records at local[2] 62-64 ->
-            # 55-57.5 s, the stages after the rules 13.4-14.6 -> 10.5-11.6 s (the Python rules are the same either
-            # way). A long run on a big machine may prefer C2: extraJavaOptions -XX:TieredStopAtLevel=4.
             archive = java_options(cache_dir(), dump_classes_to)
-            settings["spark.driver.defaultJavaOptions"] = " ".join([*LOCAL_JVM_OPTIONS, archive]).strip()
+            settings["spark.driver.defaultJavaOptions"] = " ".join(
+                [LOCAL_JVM_OPTIONS, *([QUICK_COMPILER] if quick_compiler else []), archive]).strip()
             # Files and folders written without a chmod process each (``local_fs``), when prepare compiled it; only
             # a JVM started here takes the jar on its class path (spark-submit's, or one already up, does not).
             if not under_spark_submit() and SparkContext._gateway is None:
