@@ -55,6 +55,18 @@ def test_only_a_small_local_input_gets_the_quick_compiler(tmp_path, monkeypatch)
     assert not session.small_local_input(None)
 
 
+def test_runs_on_reused_items_without_near_duplicates_are_short(tmp_path):
+    from pricecurate.cli.commands import short_run
+    from pricecurate.config import load_config
+
+    big = "s3a://bucket/meta"  # not sized: never small
+    assert not short_run(load_config(None, []), big)
+    assert short_run(load_config(None, ["reuse_items=/out/before", "dedup=none"]), big)
+    assert short_run(load_config(None, ["reuse_items=/out/before", "dedup=title,text"]), big)
+    assert not short_run(load_config(None, ["reuse_items=/out/before", "dedup=title,text,near"]), big)
+    assert short_run(load_config(None, ["dedup=title,text,near"]), str(tmp_path))  # an empty local folder is small
+
+
 def test_the_quick_compiler_reaches_the_jvm_of_a_small_run(tmp_path):
     """A sample-sized run's JVM compiles with C1 only."""
     import subprocess
