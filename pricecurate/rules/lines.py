@@ -65,14 +65,9 @@ def _joined(value) -> str | None:
         return None
 
 
-def schema_problem(record: dict) -> str | None:
-    """Why a decoded record cannot go through the recipe, or None when it can."""
-    return _problem(record)[0]
-
-
-def _problem(record: dict) -> tuple[str | None, bool]:
-    """``schema_problem``'s answer, and whether the texts the recipe tokenizes (title, description, features)
-    are all ASCII when it has none, found on the way."""
+def schema_problem(record: dict) -> tuple[str | None, bool]:
+    """Why a decoded record cannot go through the recipe (None when it can), and whether the texts the recipe
+    tokenizes (title, description, features) are all ASCII when it can, found on the way."""
     ascii_texts = True
     for field in ("title", "parent_asin"):
         value = record.get(field, _ABSENT)
@@ -167,7 +162,7 @@ def decode_line(raw: bytes | str, max_record_bytes: int = DEFAULT_MAX_RECORD_BYT
     record = _parse_bytes(raw, max_record_bytes) if isinstance(raw, bytes) else _parse_text(raw, max_record_bytes)
     if isinstance(record, Outcome):
         return record
-    reason, ascii_texts = (NOT_AN_OBJECT, False) if not isinstance(record, dict) else _problem(record)
+    reason, ascii_texts = (NOT_AN_OBJECT, False) if not isinstance(record, dict) else schema_problem(record)
     if reason is None and not _flat(record.get("details")) and too_deep(raw):
         # orjson read it (at most 1,024 levels), but the recipe's json.dumps of the details recurses.
         reason = TOO_DEEP

@@ -64,13 +64,13 @@ _JUNK_RUN = re.compile(r'[:\[\]"{}【】\s]+')
 # The junk characters as spaces: splitting on whitespace then collapses what _JUNK_RUN matches (re's \s and
 # str.split() agree on what whitespace is), faster than the substitution.
 _JUNK_AS_SPACE = str.maketrans(dict.fromkeys(':[]"{}【】', " "))
-# Any text clean_up_decoded replaces: without one, it leaves the text as it is.
 # The same for ASCII text, on its bytes (a third faster): bytes.split() leaves out the four ASCII separators
 # \x1c-\x1f that str.split() splits at, so they become spaces too.
 _JUNK_AS_SPACE_BYTES = bytes.maketrans(b':[]"{}\x1c\x1d\x1e\x1f', b" " * 10)
 # In ASCII text (single spaces between words) a space and the word after it when the word is 7 characters or
 # longer and holds a digit: what scrub's word filter drops, found by one C-level scan.
 _LONG_WORD_WITH_DIGIT = re.compile(" (?=[^ ]{7})[^ 0-9]*[0-9][^ ]*")
+# Any text clean_up_decoded replaces: without one, it leaves the text as it is.
 _CLEAN_UP_NEEDED = re.compile("|".join(re.escape(before) for before, _ in DECODE_CLEANUPS)).search
 _ASCII_DIGIT = re.compile("[0-9]").search
 
