@@ -56,7 +56,7 @@ def test_only_a_small_local_input_gets_the_quick_compiler(tmp_path, monkeypatch)
 
 
 def test_runs_on_reused_items_without_near_duplicates_are_short(tmp_path):
-    from pricecurate.cli.commands import short_run
+    from pricecurate.spark.session import short_run
     from pricecurate.config import load_config
 
     big = "s3a://bucket/meta"  # not sized: never small

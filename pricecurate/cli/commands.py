@@ -125,17 +125,8 @@ def run(args) -> int:
     return 0
 
 
-def short_run(config: Config, input_uri: str | None) -> bool:
-    """Whether a run's JVM work is short enough for the quick compiler: a small local input
-    (``session.small_local_input``), or reused items without near-duplicate removal (course reuse on 1M real
-    records, alternating: 12.1-13.0 s with C1 against 14.3-20.1 s with C2; near duplicates may be found again)."""
-    from pricecurate.spark.session import small_local_input
-
-    return small_local_input(input_uri) or (bool(config.reuse_items) and "near" not in config.dedup)
-
-
 def _session(args, config, input_uri: str | None = None):
-    """The SparkSession for a command, and whether the command started it (and so stops it); a ``short_run``
+    """The SparkSession for a command, and whether the command started it (and so stops it); a ``session.short_run``
     compiles with C1 only.
 
     A session this command starts has its start-up noise hidden unless ``--verbose``.
@@ -143,7 +134,7 @@ def _session(args, config, input_uri: str | None = None):
     from pyspark.sql import SparkSession
 
     from pricecurate.spark.noise import startup_noise_filtered
-    from pricecurate.spark.session import build_session
+    from pricecurate.spark.session import build_session, short_run
 
     quick = short_run(config, input_uri)
     if SparkSession.getActiveSession() is not None:
