@@ -145,3 +145,50 @@ def test_a_real_run_logs_status_lines_with_an_eta(spark, tmp_path):
     lines = (tmp_path / "run.log").read_text().splitlines()
     status = [line for line in lines if "] items: " in line and " tasks" in line]
     assert any("ETA" in line and "kept" in line and "records/s" in line for line in status), status
+
+
+def test_spark_status_reads_a_running_stage_s_bytes_and_records_from_the_status_store(spark, tmp_path):
+    """Read through the JVM's status store (no REST call): a snapshot during a read has its tasks, bytes and
+    records; once it ended, the stage's whole read is counted; without the store, only tasks are known."""
+    import threading
+
+    import pyarrow as pa
+
+    from pricecurate.pipeline.live import SparkStatus
+
+    lines = tmp_path / "lines"
+    lines.mkdir()
+    for part in range(4):
+        (lines / f"part-{part}.txt").write_text("".join(f"line {part} {i}\n" for i in range(1_000)))
+
+    def slow(batches):  # each read task lasts long enough to be seen running
+        for batch in batches:
+            time.sleep(0.4)
+            yield batch
+
+    def count(batches):  # and so does the stage after it, when the read is over
+        rows = sum(batch.num_rows for batch in batches)
+        time.sleep(0.6)
+        yield pa.RecordBatch.from_pydict({"n": pa.array([rows], pa.int64())})
+
+    status, bare = SparkStatus(spark.sparkContext), SparkStatus(spark.sparkContext)
+    bare._store = None
+    job = threading.Thread(target=lambda: spark.read.text(str(lines)).mapInArrow(slow, "value string")
+                           .repartition(1).mapInArrow(count, "n long").collect())
+    job.start()
+    seen, tasks_only = [], []
+    while job.is_alive():
+        snapshot, other = status.snapshot(), bare.snapshot()
+        if snapshot is not None:
+            seen.append(snapshot)
+        if other is not None:
+            tasks_only.append(other)
+        time.sleep(0.05)
+    job.join()
+    assert seen and max(s.tasks_total for s in seen) >= 1
+    read = [s for s in seen if s.records_read]
+    assert read, seen
+    # Seen running (only a stage seen running is counted), then counted in full once it ended.
+    assert max(s.records_read for s in read) == 4_000
+    assert max(s.bytes_read for s in read) >= sum(f.stat().st_size for f in lines.iterdir())
+    assert tasks_only and all(s.bytes_read is None and s.records_read is None for s in tasks_only)

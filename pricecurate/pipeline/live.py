@@ -1,18 +1,18 @@
 """What a running stage has done so far, read from Spark's status, and the one line that says it.
 
-Spark's status tracker knows the active stages' tasks; the web UI's REST API
-also knows the input bytes and records they have read, running tasks included
-(executors report them with their heartbeats). Either may be missing: with the
-UI off only tasks are known, and a snapshot says what it does not know as None.
+Spark's status store (the driver's record of every stage, which its web UI serves) knows the active stages' tasks
+and the input bytes and records they have read, running tasks included (executors report them with their
+heartbeats). It is read through the JVM gateway, not the UI's REST API: that needs the UI on, and its first call
+costs the driver about a CPU-second (the REST service starts), the better part of a small run's spare capacity on
+two cores. The store is Spark's internal API: where it cannot be read, Spark's public status tracker gives the
+tasks alone, and a snapshot says what it does not know as None.
 """
 
 from __future__ import annotations
 
-import json
-import threading
 import time
-import urllib.request
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from pricecurate.units import duration_text, size_text
 
@@ -27,6 +27,16 @@ class Snapshot:
     records_read: int | None = None  # input records, likewise
     kept: int | None = None  # items kept by the rules since the work began (counted as tasks finish)
     active_seconds: float = 0.0  # since the oldest Spark stage running now was first seen
+
+
+class StageRead(NamedTuple):
+    """One Spark stage attempt as the status store has it."""
+
+    stage_id: int
+    tasks_done: int
+    tasks: int
+    bytes: int  # input read so far (all of it, once the stage ended)
+    records: int
 
 
 @dataclass(frozen=True)
@@ -82,17 +92,11 @@ def status_line(stage: str, snapshot: Snapshot, totals: Totals, elapsed: float) 
 class SparkStatus:
     """Snapshots of a SparkContext's work since the last ``begin()``; ``kept`` is an accumulator the rules add to."""
 
-    def __init__(self, sc, kept=None, timeout: float = 2.0, clock=time.monotonic):
+    def __init__(self, sc, kept=None, clock=time.monotonic):
         self._sc = sc
         self._kept = kept
-        self._timeout = timeout
         self._clock = clock
-        self._rest = None
-        if sc.uiWebUrl:
-            self._stages = f"{sc.uiWebUrl}/api/v1/applications/{sc.applicationId}/stages"
-            self._rest = f"{self._stages}?status=active"
-            # The UI answers its first REST call slowly (a second or two): make it now, not during the first stage.
-            threading.Thread(target=self._from_rest, daemon=True, name="status-warm-up").start()
+        self._store = _status_store(sc)
         self.begin()
 
     def begin(self) -> None:
@@ -106,35 +110,39 @@ class SparkStatus:
         now = self._clock()
         return now - min(self._first_seen.setdefault(i, now) for i in stage_ids) if stage_ids else 0.0
 
-    def _from_rest(self, url: str | None = None) -> list[dict] | None:
+    def _active_stages(self) -> list[StageRead] | None:
+        """The running stages as the status store has them, or None when it cannot be read."""
+        if self._store is None:
+            return None
         try:
-            with urllib.request.urlopen(url or self._rest, timeout=self._timeout) as response:
-                return json.load(response)
-        except (OSError, ValueError):
-            return None  # the UI is busy or gone: fall back to the status tracker this time
+            stages = self._store.activeStages()
+            return [_stage_fields(stages.apply(i)) for i in range(stages.size())]
+        except Exception:  # noqa: BLE001 - internal API: the status tracker answers instead
+            return None
 
     def _count_ended(self, active: set[int]) -> None:
         """A stage seen running and now ended: what it read in all (its last attempt), once."""
         for stage_id in [i for i in self._read if i not in active and i not in self._final]:
-            attempts = self._from_rest(f"{self._stages}/{stage_id}")
-            if attempts:
-                last = max(attempts, key=lambda attempt: attempt.get("attemptId", 0))
-                self._read[stage_id] = (last.get("inputBytes", 0), last.get("inputRecords", 0))
-                self._final.add(stage_id)
+            try:
+                last = _stage_fields(self._store.lastStageAttempt(stage_id))
+            except Exception:  # noqa: BLE001 - not known (yet): counted as last seen
+                continue
+            self._read[stage_id] = (last.bytes, last.records)
+            self._final.add(stage_id)
 
     def snapshot(self) -> Snapshot | None:
         kept = self._kept.value - self._kept_before if self._kept is not None else None
-        stages = self._from_rest() if self._rest else None
+        stages = self._active_stages()
         if stages is not None:
             if not stages:
                 return None
             for stage in stages:
-                self._read[stage["stageId"]] = (stage.get("inputBytes", 0), stage.get("inputRecords", 0))
-            self._count_ended({stage["stageId"] for stage in stages})
+                self._read[stage.stage_id] = (stage.bytes, stage.records)
+            self._count_ended({stage.stage_id for stage in stages})
             return Snapshot(
-                sum(s.get("numCompleteTasks", 0) for s in stages), sum(s.get("numTasks", 0) for s in stages),
+                sum(s.tasks_done for s in stages), sum(s.tasks for s in stages),
                 sum(b for b, _ in self._read.values()), sum(r for _, r in self._read.values()), kept,
-                self._active_seconds([s["stageId"] for s in stages]),
+                self._active_seconds([s.stage_id for s in stages]),
             )
         tracker = self._sc.statusTracker()
         ids = tracker.getActiveStageIds()
@@ -143,3 +151,17 @@ class SparkStatus:
             return None
         return Snapshot(sum(i.numCompletedTasks for i in infos), sum(i.numTasks for i in infos), kept=kept,
                         active_seconds=self._active_seconds(ids))
+
+
+def _status_store(sc):
+    """The driver's status store (``SparkContext.statusStore``), or None where the JVM does not offer it."""
+    try:
+        return sc._jsc.sc().statusStore()
+    except Exception:  # noqa: BLE001 - another Spark, or no JVM context (Spark Connect)
+        return None
+
+
+def _stage_fields(stage) -> StageRead:
+    """What a snapshot reads of one ``status.api.v1.StageData``."""
+    return StageRead(stage.stageId(), stage.numCompleteTasks(), stage.numTasks(), stage.inputBytes(),
+                     stage.inputRecords())
