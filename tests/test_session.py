@@ -56,8 +56,8 @@ def test_only_a_small_local_input_gets_the_quick_compiler(tmp_path, monkeypatch)
 
 
 def test_runs_on_reused_items_without_near_duplicates_are_short(tmp_path):
-    from pricecurate.spark.session import short_run
     from pricecurate.config import load_config
+    from pricecurate.spark.session import short_run
 
     big = "s3a://bucket/meta"  # not sized: never small
     assert not short_run(load_config(None, []), big)
@@ -101,3 +101,35 @@ def test_a_driver_table_is_one_partition_made_without_a_python_worker(spark):
     assert "PythonRDD" not in table._jdf.queryExecution().toRdd().toDebugString()
     empty = driver_table(spark, [], "price_slot int, key double")
     assert empty.count() == 0 and empty.columns == ["price_slot", "key"]
+
+
+def test_local_workers_import_pyspark_from_the_installed_package_not_spark_s_zip(spark):
+    """Spark puts its pyspark.zip first on the workers' path; Python compiles what it imports from a zip anew in
+    every worker. The local daemon (``pricecurate.spark.daemon``) puts the installed package first."""
+    import pyarrow as pa
+    import pyspark
+
+    def where(batches):
+        import pyspark as worker_pyspark
+        import pyspark.worker
+
+        for _ in batches:
+            pass
+        yield pa.RecordBatch.from_pydict({"init": [worker_pyspark.__file__], "worker": [pyspark.worker.__file__]})
+
+    row = spark.range(1, numPartitions=1).mapInArrow(where, "init string, worker string").collect()[0]
+    assert row["init"] == pyspark.__file__
+    assert ".zip" not in row["worker"]
+
+
+def test_the_daemon_moves_only_the_zips_shipped_inside_the_installed_pyspark_after_the_rest(tmp_path):
+    from pricecurate.spark.daemon import installed_first
+
+    site = tmp_path / "site-packages"
+    (site / "pyspark" / "python" / "lib").mkdir(parents=True)
+    (site / "pyspark" / "__init__.py").write_text("")
+    shipped = [str(site / "pyspark" / "python" / "lib" / name) for name in ("pyspark.zip", "py4j-0.10.9.9-src.zip")]
+    other = str(tmp_path / "elsewhere" / "pyspark.zip")  # another Spark's: left where it is
+    path = ["/work", *shipped, other, str(site)]
+    assert installed_first(path) == ["/work", other, str(site), *shipped]
+    assert installed_first(["/work", *shipped]) == ["/work", *shipped]  # no installed pyspark: nothing moves

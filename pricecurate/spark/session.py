@@ -28,6 +28,7 @@ LOCAL_JVM_OPTIONS = "-XX:G1HeapRegionSize=32m"
 # default.yaml run took 41-47 s with it and 65-73 s without, and hot Arrow conversion is ~17% slower without it.
 QUICK_COMPILER = "-XX:TieredStopAtLevel=1"
 SMALL_INPUT_BYTES = 128 * 1024 * 1024  # a local input up to this size runs with QUICK_COMPILER
+LOCAL_DAEMON = "pricecurate.spark.daemon"
 
 
 def under_spark_submit() -> bool:
@@ -100,6 +101,9 @@ def build_session(master: str | None, extra: dict[str, str] | None = None, app_n
         settings["spark.driver.host"] = "127.0.0.1"
         if master.startswith("local"):
             settings["spark.driver.memory"] = "4g"
+            # The workers import pyspark from the installed package, not from Spark's zip, which Python compiles
+            # anew in every worker (``daemon``): a second off each run's first Python task.
+            settings["spark.python.daemon.module"] = LOCAL_DAEMON
             # G1 gives each object of half a region or more whole regions of its own: at the 2 MiB regions
             # of a 4g heap the cache's column buffers (3-7 MB) wasted up to half of theirs, and a 64 MB
             # page for a sort found no free run of regions (5.5M records: 12 failed pages, 2 full GCs).
