@@ -18,8 +18,8 @@ The map, in the order data flows (each package imports only those listed after i
                 (atomic, recoverable), ``lease`` (one writer), ``readback``, ``hub`` (download, push),
                 ``source`` (the source dataset: its terms and citation)
     spark/      Spark plumbing that knows no recipe: ``session``, ``fs`` (Hadoop filesystems), ``jvm_archive``,
-                ``local_fs`` (local files without a chmod process each), ``noise``, ``columns`` (seeded hashes,
-                the test prompt), ``components``, ``order_stats``
+                ``local_fs`` (local files without a chmod process each), ``daemon`` (the local Python workers'),
+                ``noise``, ``columns`` (seeded hashes, the test prompt), ``components``, ``order_stats``
     tokenizer/  ``spec`` (find a tokenizer), ``engine`` (tiktoken where exact, else ``codec``), ``tables``
                 (tiktoken's tables, kept per tokenizer)
     config.py   the run's settings (``conf/*.yaml`` + ``--set``)        sample.py  the bundled synthetic input

@@ -1,2 +1,3 @@
-"""Spark plumbing that knows nothing of the recipe: the session, Hadoop filesystems, the JVM class archive,
-start-up noise, seeded per-item columns, bounded joins and connected components, order statistics."""
+"""Spark plumbing that knows nothing of the recipe: the session, Hadoop filesystems, the JVM class archive, the
+local Python workers' daemon, start-up noise, seeded per-item columns, bounded joins and connected components,
+order statistics."""
