@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from pricecurate.spark import fs as fs_module
 from pricecurate.spark.fs import HadoopFS, link_tree
 
@@ -133,3 +135,27 @@ def test_a_copy_whose_source_loses_a_file_meanwhile_fails_and_leaves_nothing(spa
     else:
         raise AssertionError("a partial copy was reported as a success")
     assert not (tmp_path / "copy").exists()
+
+
+def test_a_local_folder_is_renamed_on_the_disk_and_anything_else_through_hadoop(spark, tmp_path):
+    """A local folder to a free name: os.rename, no JVM call (a gateway-less HadoopFS still does it); a file, or a
+    folder onto a name that is taken, goes through Hadoop's filesystem as before."""
+    fs = HadoopFS(spark)
+    source = _tree(tmp_path / "scratch" / "dataset=items")
+    before = _files(source)
+    (tmp_path / "items").mkdir()
+    no_jvm = HadoopFS(spark)
+    no_jvm._jvm = None  # any Hadoop call would fail
+    no_jvm.rename(f"file:{source / 'category=Books'}", str(tmp_path / "items" / "category=Books"))
+    assert not (source / "category=Books").exists()
+    assert _files(tmp_path / "items" / "category=Books") == {
+        name.split("/", 1)[1]: data for name, data in before.items() if name.startswith("category=Books/")}
+
+    # A file, or a folder onto a name that is taken: Hadoop's filesystem, whose rules for them are its own.
+    (tmp_path / "taken").mkdir()
+    for source_uri, target in ((source / "part-1.parquet", tmp_path / "items" / "part-1.parquet"),
+                               (tmp_path / "items" / "category=Books", tmp_path / "taken")):
+        with pytest.raises(AttributeError):
+            no_jvm.rename(str(source_uri), str(target))
+    fs.rename(str(source / "part-1.parquet"), str(tmp_path / "items" / "part-1.parquet"))
+    assert (tmp_path / "items" / "part-1.parquet").read_bytes() == b"PAR1 top"

@@ -61,7 +61,8 @@ class HadoopFS:
         entries = []
         for status in fs.listStatus(path):
             child = status.getPath()
-            entries.append(Entry(str(child.toString()), str(child.getName()), int(status.getLen()), bool(status.isDirectory())))
+            entries.append(Entry(str(child.toString()), str(child.getName()), int(status.getLen()),
+                                 bool(status.isDirectory())))
         return sorted(entries, key=lambda e: e.name)
 
     def mkdirs(self, uri: str) -> None:
@@ -74,6 +75,13 @@ class HadoopFS:
             fs.delete(path, True)
 
     def rename(self, source: str, target: str) -> None:
+        local_source, local_target = self._local(source), self._local(target)
+        if (local_source and local_target and os.path.isdir(local_source) and not os.path.lexists(local_target)
+                and os.path.isdir(os.path.dirname(local_target))):
+            # A folder on this machine's disk to a free name: the rename(2) Hadoop's local filesystem makes, without
+            # the JVM calls (a run's write moves 70-100 category folders, 7 ms each through the gateway).
+            os.rename(local_source, local_target)
+            return
         src, fs = self._path(source)
         dst, _ = self._path(target)
         if not fs.rename(src, dst):
