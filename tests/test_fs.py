@@ -159,3 +159,27 @@ def test_a_local_folder_is_renamed_on_the_disk_and_anything_else_through_hadoop(
             no_jvm.rename(str(source_uri), str(target))
     fs.rename(str(source / "part-1.parquet"), str(tmp_path / "items" / "part-1.parquet"))
     assert (tmp_path / "items" / "part-1.parquet").read_bytes() == b"PAR1 top"
+
+
+def test_local_listings_and_checks_answer_as_hadoop_s_local_filesystem_does(spark, tmp_path):
+    """Answered in Python on a local disk: the same entries (URIs, names, sizes, folders; checksum files hidden),
+    existence, folders and modification times as Hadoop's own calls give."""
+    fs = HadoopFS(spark)
+    root = _tree(tmp_path / "out put")  # a space in the name
+    (root / "empty").mkdir()
+    (root / ".hidden").write_text("not a checksum file")
+    (root / ".part-1.parquet.crc").write_bytes(b"crc")
+    os.symlink(root / "category=Books", root / "linked")
+    os.symlink(root / "gone", root / "dangling")
+    hadoop = fs._path(str(root))[1]
+    for uri in (str(root), f"file:{root}", f"file://{root}", str(root / "category=Books")):
+        assert fs.list(uri) == fs._hadoop_list(uri), uri
+    assert [entry.name for entry in fs.list(str(root))] == [
+        ".hidden", "category=Books", "empty", "linked", "part-1.parquet"]
+    for path in (root, root / "empty", root / "part-1.parquet", root / "linked", root / "dangling", root / "nothing"):
+        hadoop_path = fs._path(str(path))[0]
+        assert fs.exists(str(path)) == bool(hadoop.exists(hadoop_path)), path
+        assert fs.is_dir(str(path)) == bool(hadoop.exists(hadoop_path)
+                                            and hadoop.getFileStatus(hadoop_path).isDirectory()), path
+    for path in (root / "part-1.parquet", root / "empty"):
+        assert fs.modified(str(path)) == int(hadoop.getFileStatus(fs._path(str(path))[0]).getModificationTime())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import stat
 import time
 import uuid
 from dataclasses import dataclass
@@ -49,14 +50,26 @@ class HadoopFS:
         return str(fs.makeQualified(path).toString())
 
     def exists(self, uri: str) -> bool:
+        local = self._local(uri)
+        if local is not None:
+            return os.path.exists(local)
         path, fs = self._path(uri)
         return bool(fs.exists(path))
 
     def is_dir(self, uri: str) -> bool:
+        local = self._local(uri)
+        if local is not None:
+            return os.path.isdir(local)
         path, fs = self._path(uri)
         return bool(fs.exists(path) and fs.getFileStatus(path).isDirectory())
 
     def list(self, uri: str) -> list[Entry]:
+        local = self._local(uri)
+        if local is not None and os.path.isdir(local):
+            return _local_list(local)
+        return self._hadoop_list(uri)
+
+    def _hadoop_list(self, uri: str) -> list[Entry]:
         path, fs = self._path(uri)
         entries = []
         for status in fs.listStatus(path):
@@ -239,6 +252,9 @@ class HadoopFS:
 
     def modified(self, uri: str) -> int:
         """The file's modification time, in milliseconds since the epoch."""
+        local = self._local(uri)
+        if local is not None:
+            return os.stat(local).st_mtime_ns // 1_000_000
         path, fs = self._path(uri)
         return int(fs.getFileStatus(path).getModificationTime())
 
@@ -254,6 +270,25 @@ class HadoopFS:
         finally:
             stream.close()
         return bytes(data).decode("utf-8")
+
+
+def _local_list(folder: str) -> list[Entry]:
+    """``HadoopFS.list`` of a local folder as Hadoop's local filesystem answers it: qualified ``file:`` URIs, sizes
+    as ``File.length()`` (a folder's too), its checksum files (``.name.crc``) hidden, entries gone meanwhile left out.
+    """
+    root = os.path.abspath(folder)
+    entries = []
+    with os.scandir(root) as found:
+        for entry in found:
+            if entry.name.startswith(".") and entry.name.endswith(".crc"):
+                continue
+            try:
+                status = entry.stat()
+            except FileNotFoundError:  # removed since the folder was read, or a dangling link
+                continue
+            entries.append(Entry(f"file:{os.path.join(root, entry.name)}", entry.name, status.st_size,
+                                 stat.S_ISDIR(status.st_mode)))
+    return sorted(entries, key=lambda e: e.name)
 
 
 def _local_chunks(path: str, offset: int, max_bytes: int, size: int = 1 << 20):
