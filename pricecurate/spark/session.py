@@ -101,9 +101,6 @@ def build_session(master: str | None, extra: dict[str, str] | None = None, app_n
         settings["spark.driver.host"] = "127.0.0.1"
         if master.startswith("local"):
             settings["spark.driver.memory"] = "4g"
-            # The workers import pyspark from the installed package, not from Spark's zip, which Python compiles
-            # anew in every worker (``daemon``): a second off each run's first Python task.
-            settings["spark.python.daemon.module"] = LOCAL_DAEMON
             # G1 gives each object of half a region or more whole regions of its own: at the 2 MiB regions
             # of a 4g heap the cache's column buffers (3-7 MB) wasted up to half of theirs, and a 64 MB
             # page for a sort found no free run of regions (5.5M records: 12 failed pages, 2 full GCs).
@@ -111,6 +108,9 @@ def build_session(master: str | None, extra: dict[str, str] | None = None, app_n
             archive = java_options(cache_dir(), dump_classes_to)
             settings["spark.driver.defaultJavaOptions"] = " ".join(
                 [LOCAL_JVM_OPTIONS, *([QUICK_COMPILER] if quick_compiler else []), archive]).strip()
+            # The workers import pyspark from the installed package, not from Spark's zip, which Python compiles
+            # anew in every worker (``daemon``): a second off each run's first Python task.
+            settings["spark.python.daemon.module"] = LOCAL_DAEMON
             # Files and folders written without a chmod process each (``local_fs``), when prepare compiled it; only
             # a JVM started here takes the jar on its class path (spark-submit's, or one already up, does not).
             if not under_spark_submit() and SparkContext._gateway is None:
