@@ -3,7 +3,7 @@
 Spark puts its ``pyspark.zip`` and ``py4j-*.zip`` first on the workers' path. Python keeps no compiled modules
 for what it imports from a zip, so each daemon, and each worker forked from it, compiles from source every
 pyspark module it imports: about a second before a local run's first Python task on this 2-core machine (1.1 s
-to import pyspark in the daemon, measured with timestamps in a custom daemon; 0.15 s from the installed package).
+to import pyspark in the daemon, measured with timestamps in a custom daemon; 0.12 s from the installed package).
 The zips a pip-installed PySpark ships are copies of the package they sit in, so on a local master, where the
 workers run this interpreter, they go after it on the path. Any other zip (a separate Spark install) stays first.
 
