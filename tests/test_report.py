@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from collections import Counter
 from html.parser import HTMLParser
@@ -396,3 +398,44 @@ def test_the_terms_in_words_for_the_card_and_for_the_page(terms, card, page):
 
     assert card in terms_words(terms, "https://hub.example/src")
     assert page in terms_words(terms) and "http" not in terms_words(terms)
+
+
+def _titled(title: str):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(2, 1))
+    fig.add_subplot().set_title(title)
+    return fig
+
+
+@pytest.mark.skipif(sys.platform != "linux" or len(os.sched_getaffinity(0)) < 2, reason="draws in one process")
+def test_figures_are_drawn_in_forked_workers_with_the_same_pngs_as_in_process(tmp_path, monkeypatch):
+    import pricecurate.report.build as build
+
+    makers = {name: (lambda name=name: _titled(f"{name} drawn by {os.getpid()}")) for name in ("b", "a", "funnel")}
+    (tmp_path / "forked").mkdir()
+    (tmp_path / "here").mkdir()
+    pngs, alts = build.draw_figures(makers, tmp_path / "forked")
+    assert list(pngs) == list(alts) == ["b", "a", "funnel"]  # the makers' order, whatever order they were drawn in
+    drawers = {int(alt.rsplit(" ", 1)[1]) for alt in alts.values()}
+    assert os.getpid() not in drawers
+    assert not build._TO_DRAW  # nothing kept alive after drawing
+
+    monkeypatch.setattr(build, "_drawing_workers", lambda figures: 1)
+    here_pngs, here_alts = build.draw_figures(makers, tmp_path / "here")
+    assert here_alts == {name: f"{name} drawn by {os.getpid()}" for name in makers}
+    # Same pixels but for the drawer's pid in the title: redraw the forked figures' titles here to compare.
+    for name, alt in alts.items():
+        assert pngs[name] == (tmp_path / "forked" / f"{name}.png").read_bytes()
+        assert pngs[name] == build.save_png(_titled(alt), tmp_path / f"again-{name}.png")
+
+
+def test_a_figure_that_fails_to_draw_fails_the_report(tmp_path):
+    import pricecurate.report.build as build
+
+    def broken():
+        raise ValueError("no prices to draw")
+
+    with pytest.raises(ValueError, match="no prices to draw"):
+        build.draw_figures({"token_counts": lambda: _titled("fine"), "prices": broken}, tmp_path)
+    assert not build._TO_DRAW
