@@ -112,6 +112,31 @@ def test_warmed_up_workers_are_the_ones_the_rules_run_in(spark, tokenizer_spec):
     assert all(row.built for row in found)
 
 
+def test_the_rules_workers_start_before_the_input_is_listed_and_stop_with_a_failed_run(spark, tmp_path):
+    """A run whose rules will run starts its workers first thing (in a cold JVM the warm-up's query takes as long
+    to plan as the rules' own, so started later it ran after them), and a run that fails early leaves none of it
+    running."""
+    import threading
+
+    from pricecurate.config import load_config
+    from pricecurate.errors import InputError
+    from pricecurate.pipeline.arrow_rules import WARM_UP_GROUP
+    from pricecurate.pipeline.job import run_job
+
+    tracker = spark.sparkContext.statusTracker()
+    before = set(tracker.getJobIdsForGroup(WARM_UP_GROUP))
+    with pytest.raises(InputError):
+        run_job(spark, load_config("conf/course.yaml", []), str(tmp_path / "no-such-input"), str(tmp_path / "out"))
+    assert len(set(tracker.getJobIdsForGroup(WARM_UP_GROUP)) - before) == 1
+    assert not [thread for thread in threading.enumerate() if thread.name == "warm-up-workers"]
+
+    before = set(tracker.getJobIdsForGroup(WARM_UP_GROUP))  # reused items: the rules do not run, nothing to warm
+    with pytest.raises(InputError):
+        run_job(spark, load_config("conf/course.yaml", [f"reuse_items={tmp_path}"]), str(tmp_path / "no-such-input"),
+                str(tmp_path / "out"))
+    assert set(tracker.getJobIdsForGroup(WARM_UP_GROUP)) == before
+
+
 def test_the_cycle_collector_is_paused_while_the_rules_run_and_left_as_it_was():
     import gc
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import threading
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import pyspark
 from pyspark.sql import SparkSession
@@ -67,38 +69,69 @@ def run_job(
     """Curate the input into a dataset published at the output (``wait``: for a run writing there to finish)."""
     progress = progress or Progress()
     started = dt.datetime.now(dt.timezone.utc)
-    fs = HadoopFS(spark)
-    plan = discover(fs, input_uri, config.categories)
-    output = Output(fs, output_uri, input_uri, datacard.render, started)
-    for done in output.open(overwrite, wait, progress.say):
-        progress.say(done)
+    early = _start_rules_workers(spark, config)
     try:
-        return _run(spark, config, plan, output, progress, started, source.read_terms(fs, input_uri))
-    except BaseException:
-        output.abandon()
-        raise
+        fs = HadoopFS(spark)
+        plan = discover(fs, input_uri, config.categories)
+        output = Output(fs, output_uri, input_uri, datacard.render, started)
+        for done in output.open(overwrite, wait, progress.say):
+            progress.say(done)
+        try:
+            return _run(spark, config, plan, output, progress, started, source.read_terms(fs, input_uri), early)
+        except BaseException:
+            output.abandon()
+            raise
+        finally:
+            output.close()
     finally:
-        output.close()
+        if early is not None:
+            end_warm_up(spark, early.warming)
+            early.tokenizer.broadcast.unpersist()
+
+
+class EarlyWorkers(NamedTuple):
+    tokenizer: Tokenizer
+    warming: threading.Thread  # the warm-up job's thread (``warm_up_workers``)
+    why: str  # why that engine, in words
+
+
+def _start_rules_workers(spark: SparkSession, config: Config) -> EarlyWorkers | None:
+    """The tokenizer, and the rules' Python workers started with it (``warm_up_workers``) before the input is listed
+    and the output claimed, for a run whose rules will run (no ``reuse_items``). In a cold JVM the warm-up's query
+    takes about as long to plan as the rules' own: started with the items stage, its tasks ran after the rules'
+    first ones, which started their workers themselves (a second on the sample run's critical path)."""
+    if config.reuse_items:
+        return None
+    spec = load_spec(config.tokenizer)
+    tokenizer, why = _tokenizer(spark, spec, config, None)
+    warming = warm_up_workers(spark, tokenizer.broadcast, spec.sha256, tokenizer.builds, tokenizer.engine,
+                              spec.clean_up_spaces)
+    return EarlyWorkers(tokenizer, warming, why)
 
 
 def _run(spark: SparkSession, config: Config, plan, output: Output, progress: Progress,
-         started: dt.datetime, terms: dict) -> RunResult:
+         started: dt.datetime, terms: dict, early: EarlyWorkers | None) -> RunResult:
     """The run on an output this run holds: items, dedup, balance, split, leakage, write, publish; ``terms``: the
-    source's licence as the input folder's copy of its card states it (``output.source``), for the data card."""
+    source's licence as the input folder's copy of its card states it (``output.source``), for the data card;
+    ``early``: the tokenizer and warm-up ``_start_rules_workers`` started, if it did."""
     _say_input(config, plan, progress)
+    warming = None
     with progress.stage("tokenizer"):
-        spec = load_spec(config.tokenizer)
+        spec = early.tokenizer.spec if early else load_spec(config.tokenizer)
         key = reuse.curation_key([reuse.fingerprint(output.fs, file) for file in plan.files], config.recipe,
                                  spec.sha256, config.max_record_bytes, config.max_gzip_bytes)
         reused = (reused_output(output.fs, config.reuse_items, key, config.write.rows_per_file) if config.reuse_items
                   else resumed_items(output.fs, output.uri, key, progress))
-        tokenizer = _tokenizer(spark, spec, config, reused, progress)
-    # The Python workers start while the driver plans the run: the rules', or on reused items those of the leakage
-    # check or of near-duplicate signing when either will run (a second or two to start them cold).
-    warming = None
-    if reused is None or runs_python_on_reused(config, reused):
+        if early and reused is None:
+            tokenizer, warming, why = early
+        else:  # resumed items keep their run's engine; the early warm-up (if any) ends with the run
+            tokenizer, why = _tokenizer(spark, spec, config, reused)
+        progress.say(f"tokenizer {spec.name} sha256 {spec.sha256[:16]}; engine {why}")
+    # On reused items the Python workers of the leakage check or of near-duplicate signing, when either will run,
+    # start while the driver plans the run (a second or two to start them cold).
+    if reused is not None and runs_python_on_reused(config, reused):
         warming = warm_up_workers(spark, tokenizer.broadcast, spec.sha256, tokenizer.builds, tokenizer.engine,
-                                  spec.clean_up_spaces, build_codec=reused is None)
+                                  spec.clean_up_spaces, build_codec=False)
     sc = spark.sparkContext
     layout = plan_layout(plan.files, sc.defaultParallelism, config.partitions)
     run = Run(spark, config, plan, layout, output, progress, started, tokenizer,
@@ -169,17 +202,16 @@ def runs_python_on_reused(config: Config, reused) -> bool:
     return not (same_marks and implied_by_dedup(known.get("near")))
 
 
-def _tokenizer(spark: SparkSession, spec, config: Config, reused, progress: Progress) -> Tokenizer:
-    """The engine (chosen here, or the reused run's: its rules do not run again) and the broadcast JSON."""
+def _tokenizer(spark: SparkSession, spec, config: Config, reused) -> tuple[Tokenizer, str]:
+    """The engine (chosen here, or the reused run's: its rules do not run again) and the broadcast JSON; why that
+    engine, in words."""
     if reused is not None and reused.curation.get("engine"):
         engine = reused.curation["engine"]
         why = f"{engine}, as in the run whose items are reused"
     else:
         engine, why = choose_engine(spec.json, config.tokenizer_engine)
     sc = spark.sparkContext
-    tokenizer = Tokenizer(spec, sc.broadcast(spec.json), engine, sc.accumulator(0))
-    progress.say(f"tokenizer {spec.name} sha256 {spec.sha256[:16]}; engine {why}")
-    return tokenizer
+    return Tokenizer(spec, sc.broadcast(spec.json), engine, sc.accumulator(0)), why
 
 
 def _say_estimate(run: Run):
