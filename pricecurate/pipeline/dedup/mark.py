@@ -29,26 +29,28 @@ def mark_duplicates(outcomes: DataFrame, fields: list[str], seed: int, rules: Re
     """Turn every kept item but one per exact duplicate group (title, text) into a drop with a reason.
 
     The representative is the item with the smallest seeded hash, so the choice
-    does not depend on partitioning. Only kept rows are shuffled.
+    does not depend on partitioning. Only kept rows are shuffled, once per field:
+    each field's window marks its duplicates in place, and the next field's
+    groups hold only the items still kept (the status is part of its key).
+    Splitting each window's output into kept and dropped branches instead made
+    Spark shuffle the same rows once per branch (the branches prune different
+    columns, so their exchanges are not reused): five shuffles for two fields.
     """
     fields = [field for field in fields if field in DUPLICATE_OF]
     if not fields:
         return outcomes
     kept = outcomes.filter(F.col("status") == KEPT)
-    others = outcomes.filter(F.col("status") != KEPT)
     for field in fields:
         compared, reason = DUPLICATE_OF[field]
-        group = Window.partitionBy(compared(rules)).orderBy(item_hash(seed, "dedup"), *tie_break())
-        ranked = kept.withColumn("_rank", F.row_number().over(group))
-        duplicates = (
-            ranked.filter(F.col("_rank") > 1)
-            .drop("_rank")
-            .withColumn("status", F.lit(DROPPED))
-            .withColumn("reason", F.lit(reason))
-        )
-        kept = ranked.filter(F.col("_rank") == 1).drop("_rank")
-        others = others.unionByName(duplicates)
-    return kept.unionByName(others)
+        group = Window.partitionBy(compared(rules), "status").orderBy(item_hash(seed, "dedup"), *tie_break())
+        duplicate = (F.col("status") == KEPT) & (F.col("_rank") > 1)
+        kept = kept.withColumn("_rank", F.row_number().over(group)).select(*[
+            F.when(duplicate, F.lit(DROPPED)).otherwise(F.col("status")).alias("status") if name == "status"
+            else F.when(duplicate, F.lit(reason)).otherwise(F.col("reason")).alias("reason") if name == "reason"
+            else F.col(name)
+            for name in outcomes.columns
+        ])
+    return kept.unionByName(outcomes.filter(F.col("status") != KEPT))
 
 
 def mark_near_duplicates(
