@@ -12,6 +12,7 @@ from conftest import load_golden, require_shared
 from devtools.near_quality import planted_records, score
 from pricecurate import config as near_settings
 from pricecurate.pipeline.dedup import minhash as mh
+from pricecurate.pipeline.dedup import near
 from pricecurate.pipeline.dedup.mark import NEAR_DUPLICATE, mark_near_duplicates
 from pricecurate.pipeline.dedup.near import NEAR_ID, group_prompts, near_groups, near_id, sign
 from pricecurate.rules.lines import KEPT, build_items
@@ -147,13 +148,38 @@ def test_groups_do_not_depend_on_partitioning_or_on_the_crowded_path(spark, toke
     assert _labels(spark, prompts, tmp_path, partitions=7) == baseline
     # Every bucket of 3+ items compares star pairs only (a subset of its pairs), every key of 3+ rows is
     # broadcast (exact: see the bounded join test): groups can only split, and quality holds.
-    crowded = _labels(spark, prompts, tmp_path, partitions=7, heavy=2, all_pairs_up_to=2)
+    crowded = _labels(spark, prompts, tmp_path, partitions=7, heavy=2, all_pairs_up_to=2, driver_signed_bytes=0)
     assert all(baseline[a] == baseline[b] for a in crowded for b in crowded if crowded[a] == crowded[b])
     _assert_quality(prompts, crowded)
+    assert _labels(spark, prompts, tmp_path, partitions=2, all_pairs_up_to=2) == crowded  # the same on the driver
     # Bucket members found by a shuffle join rather than a broadcast one: the same groups.
-    assert _labels(spark, prompts, tmp_path, partitions=3, broadcast_members=0) == baseline
+    assert _labels(spark, prompts, tmp_path, partitions=3, broadcast_members=0, driver_signed_bytes=0) == baseline
     # Groups found in Spark's rounds rather than on the driver: the same groups.
-    assert _labels(spark, prompts, tmp_path, partitions=3, driver_edges=0) == baseline
+    assert _labels(spark, prompts, tmp_path, partitions=3, driver_edges=0, driver_signed_bytes=0) == baseline
+
+
+@pytest.mark.parametrize("all_pairs_up_to", [200, 3])
+def test_items_grouped_on_the_driver_give_spark_s_pairs_groups_and_rounds(spark, tokenizer_spec, tmp_path,
+                                                                           all_pairs_up_to):
+    """The planted families plus exact copies (buckets past ``all_pairs_up_to`` compare star pairs only): the
+    driver's numpy finds the same candidate and similar pairs, star buckets, groups, labels and rounds as Spark."""
+    prompts = [prompt for prompt, _ in _planted(tokenizer_spec, bases=6)]
+    prompts += [prompts[0]] * 4 + [prompts[5]] * 2
+    items = _frame(spark, prompts, partitions=3).withColumn(NEAR_ID, near_id(42))
+    signed = sign(items, PARAMS, 42).cache()
+    found = {}
+    for where, bound in (("spark", 0), ("driver", near.DRIVER_SIGNED_BYTES)):
+        groups = near_groups(signed, PARAMS, str(tmp_path / where), len(prompts), all_pairs_up_to=all_pairs_up_to,
+                             driver_signed_bytes=bound)
+        found[where] = ({r["id"]: r["label"] for r in groups.labels.collect()},
+                        [getattr(groups, name) for name in ("candidate_pairs", "similar_pairs", "star_buckets",
+                                                            "groups", "largest", "grouped", "rounds")])
+        groups.release()
+    signed.unpersist()
+    assert found["driver"] == found["spark"]
+    labels, (candidates, similar, star_buckets, groups, largest, *_) = found["driver"]
+    assert candidates > similar > 0 and groups >= 6 and largest >= 5
+    assert (star_buckets > 0) == (all_pairs_up_to == 3)
 
 
 def test_components_on_the_driver_take_spark_s_rounds_and_labels(spark, tmp_path):
@@ -203,10 +229,11 @@ def test_buckets_too_crowded_to_compare_every_pair_are_counted(spark, tmp_path):
     prompts = [make_prompt(" ".join(_text(rng)), 5.0)] * 5 + [make_prompt(" ".join(_text(rng)), 5.0) for _ in range(3)]
     signed = sign(_frame(spark, prompts).withColumn(NEAR_ID, near_id(42)), PARAMS, 42).cache()
     bands, _ = PARAMS.lsh
-    compared = near_groups(signed, PARAMS, str(tmp_path / "a"))
-    starred = near_groups(signed, PARAMS, str(tmp_path / "b"), all_pairs_up_to=4)
-    assert (compared.star_buckets, starred.star_buckets) == (0, bands)
-    assert compared.grouped == starred.grouped == 5  # a star still reaches every member of one bucket
-    for groups in (compared, starred):
-        groups.release()
+    for items in (None, len(prompts)):  # in Spark, then on the driver
+        compared = near_groups(signed, PARAMS, str(tmp_path / f"a{items}"), items)
+        starred = near_groups(signed, PARAMS, str(tmp_path / f"b{items}"), items, all_pairs_up_to=4)
+        assert (compared.star_buckets, starred.star_buckets) == (0, bands)
+        assert compared.grouped == starred.grouped == 5  # a star still reaches every member of one bucket
+        for groups in (compared, starred):
+            groups.release()
     signed.unpersist()

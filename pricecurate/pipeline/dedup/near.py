@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
 from pricecurate.config import NearParams
+from pricecurate.pipeline.dedup import lsh
 from pricecurate.pipeline.dedup.minhash import band_keys, item_text, signatures
 from pricecurate.rules.recipe import COURSE_2024, Recipe
 from pricecurate.spark.components import HEAVY_ROWS, bounded_join, component_labels, connected_components
@@ -31,6 +32,9 @@ ALL_PAIRS_UP_TO = 200  # bucket members beyond which only star pairs (member, sm
 BROADCAST_MEMBERS = 2_000_000
 # Similar pairs (16 bytes each) whose groups are found on the driver: Spark's rounds cost a few jobs each.
 DRIVER_EDGES = 2_000_000
+# Ids, signatures and band keys (664 bytes an item at the default settings: about 400,000 items) brought to the
+# driver in one job and grouped there (``lsh``), instead of by Spark's joins: a score of jobs with their shuffles.
+DRIVER_SIGNED_BYTES = 256 * 1024 * 1024
 NEAR_ID = "near_id"
 
 
@@ -170,12 +174,17 @@ class NearGroups:
 
 def near_groups(signed: DataFrame, params: NearParams, scratch: str, items: int | None = None,
                 heavy: int = HEAVY_ROWS, all_pairs_up_to: int = ALL_PAIRS_UP_TO,
-                broadcast_members: int = BROADCAST_MEMBERS, driver_edges: int = DRIVER_EDGES) -> NearGroups:
+                broadcast_members: int = BROADCAST_MEMBERS, driver_edges: int = DRIVER_EDGES,
+                driver_signed_bytes: int = DRIVER_SIGNED_BYTES) -> NearGroups:
     """Groups of near-duplicate items among ``signed`` (the output of ``sign``; ``items`` rows, if known).
 
     ``scratch``: a folder for the components' rounds, to delete once the labels are used. Up to
-    ``driver_edges`` similar pairs are grouped on the driver instead (the same rounds, in memory).
+    ``driver_edges`` similar pairs are grouped on the driver instead (the same rounds, in memory); items whose ids,
+    signatures and band keys take up to ``driver_signed_bytes`` are all grouped there (the same pairs and groups).
     """
+    bands, _ = params.lsh
+    if items is not None and items * (8 + 4 * params.num_perm + 8 * bands) <= driver_signed_bytes:
+        return _near_groups_on_driver(signed, params, all_pairs_up_to)
     candidates = candidate_pairs(signed, items, all_pairs_up_to, heavy, broadcast_members)
     scored = score_pairs(candidates.pairs, signed, candidates.crowded_anchors).persist(CACHE)
     needed = min_agreement(params)
@@ -206,6 +215,30 @@ def near_groups(signed: DataFrame, params: NearParams, scratch: str, items: int 
         F.count(F.lit(1)).alias("groups"), F.max("count").alias("largest"), F.sum("count").alias("grouped")
     ).first()
     return NearGroups(labels, sizes["groups"], sizes["largest"], sizes["grouped"], rounds=components.rounds, **found)
+
+
+def _near_groups_on_driver(signed: DataFrame, params: NearParams, all_pairs_up_to: int) -> NearGroups:
+    """``near_groups`` in numpy on the driver: the same candidate pairs, agreements, groups and rounds."""
+    table = signed.select("id", "sig", "keys").toArrow()
+    ids = table.column("id").to_numpy()
+    sigs = _matrix(table.column("sig"), params.num_perm)
+    left, right, star_buckets = lsh.candidate_pairs(ids, _matrix(table.column("keys"), params.lsh[0]),
+                                                    all_pairs_up_to)
+    similar = lsh.agreement(sigs, left, right) >= min_agreement(params)
+    found = {"candidate_pairs": len(left), "similar_pairs": int(similar.sum()), "cached": [],
+             "star_buckets": star_buckets}
+    spark = signed.sparkSession
+    if not similar.any():
+        return NearGroups(spark.createDataFrame([], "id long, label long"), 0, 0, 0, rounds=0, **found)
+    nodes, labels, rounds = component_labels(ids[left[similar]], ids[right[similar]])
+    sizes = np.unique(labels, return_counts=True)[1]
+    frame = spark.createDataFrame(pa.table({"id": nodes, "label": labels}), "id long, label long")
+    return NearGroups(frame, len(sizes), int(sizes.max()), len(nodes), rounds=rounds, **found)
+
+
+def _matrix(column: pa.ChunkedArray, width: int) -> np.ndarray:
+    """A column of equal-length lists as a (rows, width) array."""
+    return column.combine_chunks().flatten().to_numpy().reshape(-1, width)
 
 
 def group_prompts(spark, prompts: list[str], params: NearParams, seed: int, scratch: str, partitions: int = 2,
