@@ -15,6 +15,9 @@ from pricecurate.config import load_config
 from pricecurate.pipeline.bench_model import (
     DEFAULT_AFTER_US,
     DEFAULT_BASELINE_US,
+    DEFAULT_DEDUP_US,
+    DEFAULT_FIXED_SECONDS,
+    DEFAULT_REPORT_SECONDS,
     DEFAULT_TRAIN_SHARE,
     README_BENCH,
     BenchModel,
@@ -97,7 +100,7 @@ def test_the_model_is_the_readme_s_until_a_bench_and_figure_by_figure_after_an_o
     assert model.source.startswith("this machine's bench of 20") and "fixed_seconds.near" in model.defaulted
     plan, heads = _plan({"Books": _lines(10)})
     said = describe(estimate(plan, heads, 2**20, 2, load_config("conf/course.yaml"), model))[-1]
-    assert "25s fixed" not in said and "20s fixed" in said  # the bench's, and the README's only for what it lacks:
+    assert "12s fixed" not in said and "20s fixed" in said  # the bench's, and the README's only for what it lacks:
     assert "(the README's items rate, 2-core speedup, kept share, cost after the rules)" in said
     assert "_runs" not in json.loads(saved.read_text()) and sorted(p.name for p in tmp_path.iterdir()) == [saved.name]
     for broken in ("{not json", "[1, 2]"):
@@ -131,15 +134,17 @@ def test_the_wall_time_adds_the_terms_its_config_needs():
     course, default = load_config("conf/course.yaml"), load_config("conf/default.yaml")
     wall = wall_time(1_000_000, 250_000, 2, course, model)
     assert [name for name, _ in wall.terms] == ["fixed", "item rules", "after the rules"]
-    assert wall.without_report == pytest.approx(25 + 1_000_000 / 15_000 + 250_000 * DEFAULT_AFTER_US * 1e-6)
-    assert wall.total == pytest.approx(wall.without_report + 3)
+    assert wall.without_report == pytest.approx(DEFAULT_FIXED_SECONDS["none"] + 1_000_000 / 15_000
+                                                + 250_000 * DEFAULT_AFTER_US["none"] * 1e-6)
+    assert wall.total == pytest.approx(wall.without_report + DEFAULT_REPORT_SECONDS)
     # Four cores: each past the first adds what the second did; the kept items' terms scale the same way.
     four = dict(wall_time(1_000_000, 250_000, 4, course, model).terms)
     assert four["item rules"] == pytest.approx(1_000_000 / 25_000)
     assert four["after the rules"] == pytest.approx(dict(wall.terms)["after the rules"] * 1.5 / 2.5)
     near = dict(wall_time(1_000_000, 250_000, 2, default, model).terms)
-    assert near["fixed"] == 40.0 and near["exact duplicates"] == pytest.approx(250_000 * 26e-6)
-    assert near["near duplicates"] == pytest.approx(250_000 * 73e-6)
+    assert near["fixed"] == DEFAULT_FIXED_SECONDS["near"]
+    assert near["exact duplicates"] == pytest.approx(250_000 * DEFAULT_DEDUP_US["exact"] * 1e-6)
+    assert near["near duplicates"] == pytest.approx(250_000 * DEFAULT_DEDUP_US["near"] * 1e-6)
     assert near["baselines"] == pytest.approx(250_000 * DEFAULT_TRAIN_SHARE * DEFAULT_BASELINE_US * 1e-6)
     only_near = dict(wall_time(1000, 250, 2, load_config("conf/default.yaml", ["dedup=near"]), model).terms)
     assert "near duplicates" in only_near and "exact duplicates" not in only_near
@@ -152,7 +157,7 @@ def test_the_estimate_adds_up_and_says_what_it_assumes():
     files.append(InputFile("file:/in/meta_Unknown.jsonl.gz", "meta_Unknown.jsonl.gz", "Unknown", len(packed)))
     heads = {f.name: (packed if f.name.endswith(".gz") else text)[:SAMPLE_BYTES] for f in files}
     model = BenchModel(items_rate_per_core=1000.0, two_core_speedup=2.0, fixed_seconds={"none": 10.0},
-                       after_us={"none": 1000.0}, source="a test bench")
+                       after_us={"none": 1000.0}, report_seconds=3.0, source="a test bench")
     config = load_config("conf/course.yaml")
     split = 2**18
     run = estimate(InputPlan(files, [], []), heads, split, 2, config, model, kept_share=0.25)
