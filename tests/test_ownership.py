@@ -230,3 +230,28 @@ def test_an_earlier_versions_folders_without_the_marker_are_still_recognised(tmp
     said = publish.recover(fs, output, fakes.card)
     assert said[0] == f"published {complete}, which an interrupted run had finished"
     assert fakes.published_tag(output) == "old"
+
+
+def test_recovery_leaves_a_lease_file_another_run_is_writing_and_removes_an_old_one(tmp_path):
+    """The holder's recovery removes the temp files interrupted runs left, but not the lease's temp file of a run
+    taking the lease at that moment (removed, that run failed with a traceback instead of one line naming the
+    holder: seen in the two-runs test); one older than the lease timeout is an interrupted run's and goes."""
+    from pricecurate.output.lease import timeout_seconds
+    from pricecurate.spark.fs import temp_name
+
+    fs = fakes.LocalFS()
+    output = str(tmp_path / "out")
+    fakes.write_run(fs, output, "old")
+    taking = os.path.join(output, temp_name(layout.LEASE))  # another run's, between its write and its link
+    left = os.path.join(output, temp_name(layout.MANIFEST))  # a run killed while publishing
+    for path in (taking, left):
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write("{}")
+    said = publish.recover(fs, output, fakes.card)
+    assert os.path.exists(taking) and not os.path.exists(left)
+    assert said == [f"removed {os.path.basename(left)}, a file an interrupted run was writing"]
+    long_ago = time.time() - 2 * timeout_seconds()
+    os.utime(taking, (long_ago, long_ago))
+    assert publish.recover(fs, output, fakes.card) == [
+        f"removed {os.path.basename(taking)}, a file an interrupted run was writing"]
+    assert not os.path.exists(taking)

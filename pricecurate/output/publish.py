@@ -37,6 +37,7 @@ import datetime as dt
 import json
 import posixpath
 import re
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -67,6 +68,7 @@ from pricecurate.output.layout import (
     read_text,
 )
 from pricecurate.output.lease import Lease
+from pricecurate.output.lease import timeout_seconds as lease_timeout
 from pricecurate.spark.fs import is_temp_name, tree_difference
 
 # Called with the name of each publish step once it is done: tests kill the process there.
@@ -282,12 +284,24 @@ def _remove_others(fs: FileSystem, output: str, keep: str, spare: str | None = N
 
 
 def _remove_temp_files(fs: FileSystem, output: str) -> list[str]:
+    """The temp files of the output's top files that interrupted runs left. The lease's are written for a moment
+    by live runs too (one trying to take the lease, the holder's heartbeat): removed only once older than the
+    lease's timeout (removing another run's while it took the lease made that run fail with a traceback)."""
     said = []
     for entry in fs.list(output) if fs.is_dir(output) else []:
         if not entry.is_dir and is_temp_name(entry.name) and entry.name[1:].startswith(TOP_FILES):
+            if entry.name[1:].startswith(LEASE) and not _older_than_the_lease_timeout(fs, entry.uri):
+                continue
             fs.delete(entry.uri)
             said.append(f"removed {entry.name}, a file an interrupted run was writing")
     return said
+
+
+def _older_than_the_lease_timeout(fs: FileSystem, uri: str) -> bool:
+    try:
+        return time.time() - fs.modified(uri) / 1000.0 > lease_timeout()
+    except Exception:  # noqa: BLE001 - gone meanwhile, or no modification times: not judged stale
+        return False
 
 
 def recover(fs: FileSystem, output: str, card: Callable[[dict], str]) -> list[str]:
