@@ -1,7 +1,8 @@
 """Write the report of a finished run: PNG plots, report.json and a self-contained report.html.
 
 Reading the dataset into numbers, drawing the figures and rendering the page are each a module of their own
-(``report_data``, ``report_plots``, ``report_html``); this one ties them together and writes the files.
+(``data``, ``plots``, ``html`` in this package); this one ties them together, draws the figures side by side in
+forked processes, and writes the files.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -44,12 +46,13 @@ REPORT_DIR = "report"
 # the categories 0.5 s, the others 0.1-0.35 s), so the two workers finish together.
 DRAW_ORDER = ("funnel", "categories", "prices", "price_vs_tokens", "token_counts")
 
-# What the forked drawing workers draw: set just before they fork, so each starts with the data already in memory.
-_TO_DRAW: dict[str, Callable[[], Figure]] = {}
+# What the forked drawing workers draw, per call of ``draw_figures``: set just before they fork, so each starts
+# with the data already in memory.
+_TO_DRAW: dict[str, dict[str, Callable[[], Figure]]] = {}
 
 
-def _draw(name: str, folder: Path) -> tuple[str, bytes, str]:
-    fig = _TO_DRAW[name]()
+def _draw(call: str, name: str, folder: Path) -> tuple[str, bytes, str]:
+    fig = _TO_DRAW[call][name]()
     return name, save_png(fig, folder / f"{name}.png"), shown_text(fig)
 
 
@@ -68,15 +71,16 @@ def draw_figures(makers: dict[str, Callable[[], Figure]], folder: Path) -> tuple
     is idle by now (or stopping): forked workers draw them side by side."""
     order = sorted(makers, key=lambda name: DRAW_ORDER.index(name) if name in DRAW_ORDER else len(DRAW_ORDER))
     workers = _drawing_workers(len(order))
-    _TO_DRAW.update(makers)
+    call = uuid.uuid4().hex
+    _TO_DRAW[call] = makers
     try:
         if workers == 1:
-            drawn = [_draw(name, folder) for name in order]
+            drawn = [_draw(call, name, folder) for name in order]
         else:
             with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
-                drawn = list(pool.map(_draw, order, [folder] * len(order)))
+                drawn = list(pool.map(_draw, [call] * len(order), order, [folder] * len(order)))
     finally:
-        _TO_DRAW.clear()
+        del _TO_DRAW[call]
     by_name = {name: (png, alt) for name, png, alt in drawn}
     return ({name: by_name[name][0] for name in makers}, {name: by_name[name][1] for name in makers})
 
