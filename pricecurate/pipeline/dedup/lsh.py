@@ -18,8 +18,9 @@ def candidate_pairs(ids: np.ndarray, keys: np.ndarray, all_pairs_up_to: int) -> 
     by_id = np.argsort(ids, kind="stable")
     firsts, seconds, star_buckets = [], [], 0
     for band in range(keys.shape[1]):
-        order = np.argsort(keys[by_id, band], kind="stable")  # stable: a bucket's rows stay in id order
-        rows, sorted_keys = by_id[order], keys[by_id[order], band]
+        column = keys[by_id, band]
+        order = np.argsort(column, kind="stable")  # stable: a bucket's rows stay in id order
+        rows, sorted_keys = by_id[order], column[order]
         starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
         sizes = np.diff(np.r_[starts, len(rows)])
         twos = starts[sizes == 2]
