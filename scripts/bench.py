@@ -53,9 +53,12 @@ from devtools.bench.loop import (
 )
 from devtools.bench.project import ROOT, BenchError, require_project, say
 from devtools.bench.report import (
+    NEAR_PAIR,
+    after_items_per_250k,
     estimate_check,
     jvm_archive_mapped,
     machine_info,
+    near_cost,
     outside_stages,
     print_report,
     rate,
@@ -106,6 +109,14 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
             say(f"  {runs[name].wall:.1f}s")
         if big[name].manifest["accounting"]["lines"] != records:
             say(f"warning: {setup.label} read {big[name].manifest['accounting']['lines']:,} lines, not {records:,}")
+
+    # What near costs: its two runs again in reverse order (exact-only, then default), so that a drift of this shared
+    # machine's speed over the four weighs on both alike (one pair gave 2% and 27% in two benches).
+    again = {}
+    for name in NEAR_PAIR[::-1]:
+        say(f"{JOBS[name].label} on the big input, again (near's cost in A-B-B-A order)")
+        again[name] = run_job(JOBS[name], inputs["big"], workdir / "out" / f"{name}-big-again", workdir / "logs")
+        say(f"  {again[name].wall:.1f}s")
 
     # Iterating on balancing and splits: the default run again on the big input's items, reused; then with another
     # seed too, which picks other representatives of each duplicate group, so deduplication runs again.
@@ -214,9 +225,8 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict:
         "reuse_s": round(reuse_runs["reuse"].wall, 2), "reuse_without_s": round(reuse_runs["reuse_no_archive"].wall, 2),
     } if archive else None
     result["baselines"] = baselines
-    # Steady-state seconds with near over seconds without, less one.
-    exact_vs_near = ratio(result["job_local2_exact_rps"], result["job_local2_default_rps"])
-    result["near_cost"] = None if exact_vs_near is None else round(exact_vs_near - 1, 3)
+    result.update(near_cost(big, again, tiny))
+    result["after_items_per_250k_s"] = {name: after_items_per_250k(run) for name, run in big.items()}
     near_section = big["local2_default"].manifest["near_duplicates"] or {}
     result["near_groups"], result["near_dropped"] = near_section.get("groups", 0), near_section.get("dropped", 0)
     result["near_quality"] = quality
