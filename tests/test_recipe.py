@@ -128,3 +128,35 @@ def test_prepare_drops_short_contents_and_truncates_long_ones():
     assert prepared.text.startswith("T\nword word")
     # 1,120 characters = 224 x "word ", scrubbed to 224 words joined by spaces.
     assert prepared.text == "T\n" + " ".join(["word"] * 224)
+
+
+def test_details_are_presented_as_json_dumps_presents_them(monkeypatch):
+    """The details text comes from the C encoder made once: the same text json.dumps gives, whatever the values;
+    without the C encoder, json.dumps itself."""
+    import json
+    import random
+
+    rng = random.Random(7)
+    scalars = [None, True, False, 0, -1, 2**70, 1.5, -0.0, 1e300, float("nan"), float("inf"), float("-inf"), "",
+               "plain", 'quote " and \\ backslash', "tab\tline\nend", "café 日本 \U0001f600", "\ud800 lone", "\x00\x1f"]
+
+    def value(depth: int):
+        kind = rng.random()
+        if depth > 0 and kind < 0.2:
+            return [value(depth - 1) for _ in range(rng.randint(0, 3))]
+        if depth > 0 and kind < 0.4:
+            return {rng.choice(["Brand", "Item Weight", "日", "a\"b", ""]) + str(i): value(depth - 1)
+                    for i in range(rng.randint(0, 3))}
+        return rng.choice(scalars)
+
+    for _ in range(3000):
+        details = value(4)
+        assert recipe.presented_details({"details": details}) == json.dumps(details)
+    deep = "x"
+    for _ in range(255):  # 510 levels, as deep as the rules let a record's details nest (lines.MAX_DEPTH)
+        deep = {"k": [deep]}
+    assert recipe.presented_details({"details": deep}) == json.dumps(deep)
+    assert recipe.presented_details({}) is None
+
+    monkeypatch.setattr(recipe.json_encoder, "c_make_encoder", None)
+    assert recipe._json_dumps_as_default() is json.dumps

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import json.encoder as json_encoder
 import re
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -68,8 +69,10 @@ _JUNK_AS_SPACE = str.maketrans(dict.fromkeys(':[]"{}【】', " "))
 # \x1c-\x1f that str.split() splits at, so they become spaces too.
 _JUNK_AS_SPACE_BYTES = bytes.maketrans(b':[]"{}\x1c\x1d\x1e\x1f', b" " * 10)
 # In ASCII text (single spaces between words) a space and the word after it when the word is 7 characters or
-# longer and holds a digit: what scrub's word filter drops, found by one C-level scan.
-_LONG_WORD_WITH_DIGIT = re.compile(" (?=[^ ]{7})[^ 0-9]*[0-9][^ ]*")
+# longer and holds a digit: what scrub's word filter drops, found by one C-level scan. Possessive: giving back
+# non-digits can never let [0-9] match, and without the backtracking over every digitless word the scan takes a
+# third less time (3.5-4.1 -> 2.3-2.5 us a text on the bench's and the shared records).
+_LONG_WORD_WITH_DIGIT = re.compile(" (?=[^ ]{7})[^ 0-9]*+[0-9][^ ]*+")
 # Any text clean_up_decoded replaces: without one, it leaves the text as it is.
 _CLEAN_UP_NEEDED = re.compile("|".join(re.escape(before) for before, _ in DECODE_CLEANUPS)).search
 _ASCII_DIGIT = re.compile("[0-9]").search
@@ -224,11 +227,25 @@ def presented_price(record: dict) -> str:
     return str(record.get("price"))
 
 
+def _json_dumps_as_default():
+    """``json.dumps`` with its default arguments: the C encoder it uses, made once instead of once per call (a
+    details dict in 1.7 us instead of 2.9), or ``json.dumps`` itself where Python has no C encoder. No check for
+    cycles, which a parsed JSON value cannot hold."""
+    if json_encoder.c_make_encoder is None:
+        return json.dumps
+    encode = json_encoder.c_make_encoder(None, json.JSONEncoder().default, json_encoder.encode_basestring_ascii,
+                                         None, ": ", ", ", False, False, True)
+    return lambda value: "".join(encode(value, 0))
+
+
+_DUMPS = _json_dumps_as_default()
+
+
 def presented_details(record: dict) -> str | None:
     """The details as the loading script presented them: ``json.dumps`` with default arguments."""
     if "details" not in record:
         return None
-    return json.dumps(record["details"])
+    return _DUMPS(record["details"])
 
 
 def parse_price(record: dict, rules: Recipe = COURSE_2024) -> float | Drop:
