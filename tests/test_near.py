@@ -237,3 +237,42 @@ def test_buckets_too_crowded_to_compare_every_pair_are_counted(spark, tmp_path):
         for groups in (compared, starred):
             groups.release()
     signed.unpersist()
+
+
+def test_packed_signatures_equal_the_pure_function_and_group_as_arrays_do(spark, tokenizer_spec, tmp_path):
+    """Signatures and band keys packed as binaries (for the driver) hold the pure functions' values, and the driver
+    groups them exactly as it groups the arrays."""
+    prompts = [prompt for prompt, _ in _planted(tokenizer_spec, bases=5)]
+    prompts += [prompts[0]] * 3
+    items = _frame(spark, prompts, partitions=3).withColumn(NEAR_ID, near_id(42))
+    ids = [r[NEAR_ID] for r in items.orderBy("line").select(NEAR_ID).collect()]
+    sigs = mh.signatures([mh.item_text(p) for p in prompts], 3, PARAMS.num_perm, 42)
+    keys = mh.band_keys(sigs, *PARAMS.lsh)
+    packed = {r["id"]: (bytes(r["sig"]), bytes(r["keys"])) for r in sign(items, PARAMS, 42, packed=True).collect()}
+    assert [packed[i] for i in ids] == [(s.astype("<i4").tobytes(), k.astype("<i8").tobytes())
+                                        for s, k in zip(sigs.view(np.int32), keys)]
+    found = []
+    for signed in (sign(items, PARAMS, 42), sign(items, PARAMS, 42, packed=True)):
+        groups = near.near_groups_on_driver(signed, PARAMS)
+        found.append(({r["id"]: r["label"] for r in groups.labels.collect()},
+                      [getattr(groups, name) for name in ("candidate_pairs", "similar_pairs", "groups", "rounds")]))
+    assert found[0] == found[1] and found[0][1][2] >= 5
+
+
+def test_marks_are_the_same_signed_to_the_driver_or_grouped_in_spark(spark, tokenizer_spec, tmp_path):
+    """A bound on the kept items that fits the driver signs them straight to it, packed, in one job; the marks are
+    those of the path that caches the signatures and counts them in a Spark job first. Two items with one id fail
+    either way."""
+    prompts = [prompt for prompt, _ in _planted(tokenizer_spec, bases=6)]
+    frame = _frame(spark, prompts, partitions=3)
+    marks = {}
+    for path, bound in (("cached", None), ("driver", len(prompts) + 10)):
+        marked, groups = mark_near_duplicates(frame, PARAMS, 42, str(tmp_path / path), most_items=bound)
+        marks[path] = sorted((r["line"], r["status"], r["reason"]) for r in marked.collect())
+        groups.release()
+    assert marks["driver"] == marks["cached"]
+    assert sum(reason == NEAR_DUPLICATE for _, _, reason in marks["driver"]) > 5
+    twice = frame.unionByName(frame.limit(1))  # the same parent_asin, category and line: the same id
+    for bound in (None, len(prompts) + 1):
+        with pytest.raises(RuntimeError, match="near-duplicate ids collide"):
+            mark_near_duplicates(twice, PARAMS, 42, str(tmp_path / f"twice-{bound}"), most_items=bound)

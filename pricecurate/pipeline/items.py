@@ -110,8 +110,9 @@ def _deduplicate(run: Run, curated: Curated, reused: reuse.Reused | None) -> Non
         groups = None
         if "near" in config.dedup:
             exact = marked.persist(CACHE)  # signed and joined: the windows run once
+            kept = sum(count for _, _, status, _, count in curated.curation["tally"] if status == KEPT)
             marked, groups = mark_near_duplicates(exact, config.near, config.seed, output.path(WORK),
-                                                  rules=config.recipe)
+                                                  rules=config.recipe, most_items=kept)
             marked = marked.coalesce(tasks)
             groups.cached.append(exact)
         curated.outcomes = marked.persist(CACHE)

@@ -6,7 +6,16 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from pricecurate.config import NearParams
-from pricecurate.pipeline.dedup.near import NEAR_ID, NearGroups, near_groups, near_id, sign
+from pricecurate.pipeline.dedup.near import (
+    NEAR_ID,
+    NearGroups,
+    fits_on_driver,
+    near_groups,
+    near_groups_on_driver,
+    near_id,
+    require_unique_ids,
+    sign,
+)
 from pricecurate.rules.lines import DROPPED, KEPT
 from pricecurate.rules.recipe import COURSE_2024, Recipe
 from pricecurate.spark.columns import cut_test_prompt, item_hash, tie_break
@@ -55,7 +64,7 @@ def mark_duplicates(outcomes: DataFrame, fields: list[str], seed: int, rules: Re
 
 def mark_near_duplicates(
     outcomes: DataFrame, params: NearParams, seed: int, scratch: str, broadcast_drops: int = BROADCAST_DROPS,
-    rules: Recipe = COURSE_2024,
+    rules: Recipe = COURSE_2024, most_items: int | None = None,
 ) -> tuple[DataFrame, NearGroups]:
     """Every kept item of a near-duplicate group but the one with the smallest seeded id becomes a drop.
 
@@ -63,12 +72,16 @@ def mark_near_duplicates(
     shuffled (beyond ``broadcast_drops`` ids they are joined by a shuffle).
     The caller persists the result and then calls ``groups.release()``; the
     result reads ``outcomes`` and ``scratch`` (see ``near_groups``) until then.
+    ``most_items`` (when known: the items the rules kept, before any duplicate was dropped) bounds the kept items:
+    when that many fit on the driver, they are signed straight to it, packed, in one job, and grouped there.
     """
     kept = outcomes.filter(F.col("status") == KEPT).withColumn(NEAR_ID, near_id(seed))
-    signed = sign(kept, params, seed, rules=rules).persist(CACHE)
-    items = _require_unique_ids(signed)
-    groups = near_groups(signed, params, scratch, items)
-    groups.cached.append(signed)
+    if most_items is not None and fits_on_driver(most_items, params):
+        groups = near_groups_on_driver(sign(kept, params, seed, rules=rules, packed=True), params)
+    else:
+        signed = sign(kept, params, seed, rules=rules).persist(CACHE)
+        groups = near_groups(signed, params, scratch, require_unique_ids(signed))
+        groups.cached.append(signed)
     drops = groups.labels.filter(F.col("id") != F.col("label")).select(
         F.col("id").alias(NEAR_ID), F.lit(True).alias("_near")
     )
@@ -82,14 +95,3 @@ def mark_near_duplicates(
         .unionByName(outcomes.filter(F.col("status") != KEPT))
     )
     return marked, groups
-
-
-def _require_unique_ids(signed: DataFrame) -> int:
-    """Two items with one 64-bit id would be taken for one; with 50M items the odds are about 1 in 15,000."""
-    row = signed.agg(F.count(F.lit(1)).alias("items"), F.countDistinct("id").alias("ids")).first()
-    if row["items"] != row["ids"]:
-        raise RuntimeError(
-            f"near-duplicate ids collide ({row['items'] - row['ids']} of {row['items']:,} items share an id); "
-            "run again with another seed"
-        )
-    return row["items"]

@@ -59,23 +59,39 @@ def _list_array(matrix: np.ndarray) -> pa.ListArray:
     return pa.ListArray.from_arrays(offsets, pa.array(np.ascontiguousarray(matrix).ravel()))
 
 
+def _packed_array(matrix: np.ndarray) -> pa.BinaryArray:
+    """Each row of ``matrix`` as one binary value of its bytes (little-endian), with no copy per row."""
+    rows = len(matrix)
+    width = matrix.shape[1] * matrix.itemsize
+    offsets = np.arange(0, rows * width + 1, width, dtype=np.int32)
+    little = np.ascontiguousarray(matrix, matrix.dtype.newbyteorder("<"))
+    return pa.Array.from_buffers(pa.binary(), rows, [None, pa.py_buffer(offsets), pa.py_buffer(little)])
+
+
 def sign(
-    items: DataFrame, params: NearParams, seed: int, carry: tuple[str, ...] = (), rules: Recipe = COURSE_2024
+    items: DataFrame, params: NearParams, seed: int, carry: tuple[str, ...] = (), rules: Recipe = COURSE_2024,
+    packed: bool = False,
 ) -> DataFrame:
-    """(id, sig, keys, *carry) per item of ``items`` (which has ``NEAR_ID`` and ``prompt`` in ``rules``' wording)."""
+    """(id, sig, keys, *carry) per item of ``items`` (which has ``NEAR_ID`` and ``prompt`` in ``rules``' wording).
+
+    ``sig`` and ``keys`` are arrays (int and bigint), which Spark's joins and ``agreement`` read, or, ``packed``,
+    each row's values as one binary, for the driver (``near_groups_on_driver``): Spark converts a binary with one
+    copy where it converts an array value by value, to rows and back to Arrow (the bench's 245k items: ~10 s of
+    task time in a fresh JVM).
+    """
     bands, rows = params.lsh
     source = items.select(F.col(NEAR_ID).alias("id"), "prompt", *carry)
     carried = [field for field in source.schema.fields if field.name in carry]
-    arrow_schema = pa.schema(
-        [pa.field("id", pa.int64(), False), pa.field("sig", pa.list_(pa.int32())), pa.field("keys", pa.list_(pa.int64()))]
-    )
+    kinds = (pa.binary(), pa.binary()) if packed else (pa.list_(pa.int32()), pa.list_(pa.int64()))
+    arrow_schema = pa.schema([pa.field("id", pa.int64(), False), pa.field("sig", kinds[0]), pa.field("keys", kinds[1])])
+    column = _packed_array if packed else _list_array
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             texts = [item_text(prompt, rules) for prompt in batch.column("prompt").to_pylist()]
             sigs = signatures(texts, params.ngram, params.num_perm, seed)
             keys = band_keys(sigs, bands, rows)
-            columns = [batch.column("id"), _list_array(sigs.view(np.int32)), _list_array(keys)]
+            columns = [batch.column("id"), column(sigs.view(np.int32)), column(keys)]
             columns += [batch.column(name) for name in carry]
             yield pa.RecordBatch.from_arrays(columns, names=["id", "sig", "keys", *carry])
 
@@ -182,9 +198,8 @@ def near_groups(signed: DataFrame, params: NearParams, scratch: str, items: int 
     ``driver_edges`` similar pairs are grouped on the driver instead (the same rounds, in memory); items whose ids,
     signatures and band keys take up to ``driver_signed_bytes`` are all grouped there (the same pairs and groups).
     """
-    bands, _ = params.lsh
-    if items is not None and items * (8 + 4 * params.num_perm + 8 * bands) <= driver_signed_bytes:
-        return _near_groups_on_driver(signed, params, all_pairs_up_to)
+    if items is not None and fits_on_driver(items, params, driver_signed_bytes):
+        return near_groups_on_driver(signed, params, all_pairs_up_to)
     candidates = candidate_pairs(signed, items, all_pairs_up_to, heavy, broadcast_members)
     scored = score_pairs(candidates.pairs, signed, candidates.crowded_anchors).persist(CACHE)
     needed = min_agreement(params)
@@ -217,12 +232,21 @@ def near_groups(signed: DataFrame, params: NearParams, scratch: str, items: int 
     return NearGroups(labels, sizes["groups"], sizes["largest"], sizes["grouped"], rounds=components.rounds, **found)
 
 
-def _near_groups_on_driver(signed: DataFrame, params: NearParams, all_pairs_up_to: int) -> NearGroups:
-    """``near_groups`` in numpy on the driver: the same candidate pairs, agreements, groups and rounds."""
+def fits_on_driver(items: int, params: NearParams, driver_signed_bytes: int = DRIVER_SIGNED_BYTES) -> bool:
+    """Whether ``items`` items' ids, signatures and band keys take at most ``driver_signed_bytes`` on the driver."""
+    return items * (8 + 4 * params.num_perm + 8 * params.lsh[0]) <= driver_signed_bytes
+
+
+def near_groups_on_driver(signed: DataFrame, params: NearParams,
+                          all_pairs_up_to: int = ALL_PAIRS_UP_TO) -> NearGroups:
+    """``near_groups`` in numpy on the driver, from one job over ``signed`` (arrays or ``packed``): the same candidate
+    pairs, agreements, groups and rounds. Two items with one id fail the run, as ``require_unique_ids`` does."""
     table = signed.select("id", "sig", "keys").toArrow()
     ids = table.column("id").to_numpy()
-    sigs = _matrix(table.column("sig"), params.num_perm)
-    left, right, star_buckets = lsh.candidate_pairs(ids, _matrix(table.column("keys"), params.lsh[0]),
+    if len(np.unique(ids)) != len(ids):
+        raise id_collision(len(ids), len(np.unique(ids)))
+    sigs = _matrix(table.column("sig"), params.num_perm, np.int32)
+    left, right, star_buckets = lsh.candidate_pairs(ids, _matrix(table.column("keys"), params.lsh[0], np.int64),
                                                     all_pairs_up_to)
     similar = lsh.agreement(sigs, left, right) >= min_agreement(params)
     found = {"candidate_pairs": len(left), "similar_pairs": int(similar.sum()), "cached": [],
@@ -236,9 +260,31 @@ def _near_groups_on_driver(signed: DataFrame, params: NearParams, all_pairs_up_t
     return NearGroups(frame, len(sizes), int(sizes.max()), len(nodes), rounds=rounds, **found)
 
 
-def _matrix(column: pa.ChunkedArray, width: int) -> np.ndarray:
-    """A column of equal-length lists as a (rows, width) array."""
-    return column.combine_chunks().flatten().to_numpy().reshape(-1, width)
+def _matrix(column: pa.ChunkedArray, width: int, dtype) -> np.ndarray:
+    """A column of equal-length lists, or of ``sign``'s packed rows, as a (rows, width) array."""
+    values = column.combine_chunks()
+    if not pa.types.is_binary(values.type):
+        return values.flatten().to_numpy().reshape(-1, width)
+    little = np.dtype(dtype).newbyteorder("<")
+    _, offsets, data = values.buffers()
+    bounds = np.frombuffer(offsets, np.int32, len(values) + 1, values.offset * 4)
+    if not (np.diff(bounds) == width * little.itemsize).all():
+        raise ValueError(f"packed rows of {width} values expected, found rows of {sorted(set(np.diff(bounds)))} bytes")
+    return np.frombuffer(data, little, len(values) * width, int(bounds[0])).reshape(-1, width).astype(dtype, copy=False)
+
+
+def require_unique_ids(signed: DataFrame) -> int:
+    """The items of ``signed``, in a Spark job that also checks their ids are distinct."""
+    row = signed.agg(F.count(F.lit(1)).alias("items"), F.countDistinct("id").alias("ids")).first()
+    if row["items"] != row["ids"]:
+        raise id_collision(row["items"], row["ids"])
+    return row["items"]
+
+
+def id_collision(items: int, ids: int) -> RuntimeError:
+    """Two items with one 64-bit id would be taken for one; with 50M items the odds are about 1 in 15,000."""
+    return RuntimeError(f"near-duplicate ids collide ({items - ids} of {items:,} items share an id); "
+                        "run again with another seed")
 
 
 def group_prompts(spark, prompts: list[str], params: NearParams, seed: int, scratch: str, partitions: int = 2,
