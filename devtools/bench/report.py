@@ -10,9 +10,10 @@ from pathlib import Path
 from devtools.bench.jobs import JOBS, JobRun
 from devtools.bench.loop import SHARED_DATA
 
-TARGETS = {"local1_vs_baseline": 2.0, "local2_vs_local1": 1.7}  # informational, never asserted
+TARGETS = {"local1_vs_baseline": 6.0, "local2_vs_local1": 1.7}  # issue 26's; informational, never asserted
 NEAR_COST_TARGET = 0.15  # near may add at most this share to the steady-state wall time (issue 26)
 AFTER_ITEMS_TARGET = 10.0  # seconds after the items stage per 250k kept items at local[2] (issue 26)
+AFTER_ITEMS_MIN_KEPT = 100_000
 REUSE_TARGET = 0.20  # a run on reused items, as a share of the full run's wall time
 ESTIMATE_TARGET = 0.25  # the run's estimate of its wall time, as a share of the wall (issue: within 25%)
 # Spark's own read split settings, which the job's split size starts from (it changes read tasks, not seconds).
@@ -186,8 +187,9 @@ def print_report(r: dict, big: dict[str, JobRun], tiny: dict[str, JobRun]) -> No
         print(f"  {'near-duplicates add to steady-state wall time':<50}{near:>10.0%}{NEAR_COST_TARGET:>9.0%}  {verdict}"
               f"  ({r['near_groups']:,} groups, {r['near_dropped']:,} dropped; "
               f"two runs each, A-B-B-A; the pairs alone: {rounds})")
+    # Runs that keep few items (long-context keeps ~2,000 of the synthetic records) have no per-item figure to speak of.
     after = {name: seconds for name, seconds in (r.get("after_items_per_250k_s") or {}).items()
-             if seconds is not None and JOBS[name].master == "local[2]"}
+             if seconds is not None and JOBS[name].master == "local[2]" and r["kept"][name] >= AFTER_ITEMS_MIN_KEPT}
     for name, seconds in after.items():
         verdict = "met" if seconds <= AFTER_ITEMS_TARGET else "NOT met"
         config = JOBS[name].label.removeprefix("job local[2]").strip(", ") or "course"
