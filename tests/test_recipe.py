@@ -160,3 +160,9 @@ def test_details_are_presented_as_json_dumps_presents_them(monkeypatch):
 
     monkeypatch.setattr(recipe.json_encoder, "c_make_encoder", None)
     assert recipe._json_dumps_as_default() is json.dumps
+
+    def other_signature(*args):
+        raise TypeError("make_encoder() takes other arguments")
+
+    monkeypatch.setattr(recipe.json_encoder, "c_make_encoder", other_signature)
+    assert recipe._json_dumps_as_default() is json.dumps

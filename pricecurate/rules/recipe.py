@@ -233,8 +233,11 @@ def _json_dumps_as_default():
     cycles, which a parsed JSON value cannot hold."""
     if json_encoder.c_make_encoder is None:
         return json.dumps
-    encode = json_encoder.c_make_encoder(None, json.JSONEncoder().default, json_encoder.encode_basestring_ascii,
-                                         None, ": ", ", ", False, False, True)
+    try:
+        encode = json_encoder.c_make_encoder(None, json.JSONEncoder().default, json_encoder.encode_basestring_ascii,
+                                             None, ": ", ", ", False, False, True)
+    except TypeError:  # a Python whose C encoder takes other arguments
+        return json.dumps
     return lambda value: "".join(encode(value, 0))
 
 

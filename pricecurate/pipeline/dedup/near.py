@@ -243,8 +243,9 @@ def near_groups_on_driver(signed: DataFrame, params: NearParams,
     pairs, agreements, groups and rounds. Two items with one id fail the run, as ``require_unique_ids`` does."""
     table = signed.select("id", "sig", "keys").toArrow()
     ids = table.column("id").to_numpy()
-    if len(np.unique(ids)) != len(ids):
-        raise id_collision(len(ids), len(np.unique(ids)))
+    distinct = len(np.unique(ids))
+    if distinct != len(ids):
+        raise id_collision(len(ids), distinct)
     sigs = _matrix(table.column("sig"), params.num_perm, np.int32)
     left, right, star_buckets = lsh.candidate_pairs(ids, _matrix(table.column("keys"), params.lsh[0], np.int64),
                                                     all_pairs_up_to)
