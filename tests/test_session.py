@@ -67,6 +67,32 @@ def test_runs_on_reused_items_without_near_duplicates_are_short(tmp_path):
     assert short_run(load_config(None, ["dedup=title,text,near"]), str(tmp_path))  # an empty local folder is small
 
 
+def test_runs_applying_the_reused_runs_near_duplicate_marks_are_short(tmp_path):
+    import json
+
+    from pricecurate.config import load_config
+    from pricecurate.output.layout import FORMAT, FORMAT_KEY, MANIFEST
+    from pricecurate.pipeline.reuse import dedup_key
+    from pricecurate.spark.session import short_run
+
+    big, before = "s3a://bucket/meta", tmp_path / "before"
+    marked = load_config(None, ["dedup=title,text,near"])
+    before.mkdir()
+    manifest = {FORMAT_KEY: FORMAT, "curation": {"dedup": {"key": dedup_key(marked.dedup, marked.near, marked.seed)}}}
+    (before / MANIFEST).write_text(json.dumps(manifest))
+
+    def reusing(*overrides: str, where: str = str(before)) -> bool:
+        return short_run(load_config(None, [f"reuse_items={where}", "dedup=title,text,near", *overrides]), big)
+
+    assert reusing() and reusing(where=f"file://{before}")  # the same marks: nothing compared again
+    assert not reusing("seed=7")  # other representatives: near duplicates are found again
+    assert not reusing(f"near.threshold={marked.near.threshold / 2}")
+    assert not reusing(where="s3a://bucket/before")  # not read before the session: taken as long
+    assert not reusing(where=str(tmp_path / "absent"))
+    (before / MANIFEST).write_text(json.dumps(manifest)[:40])  # cut short by a kill
+    assert not reusing()
+
+
 def test_the_quick_compiler_reaches_the_jvm_of_a_small_run(tmp_path):
     """A sample-sized run's JVM compiles with C1 only."""
     import subprocess

@@ -15,15 +15,18 @@ deduplicates the same way marks the same lines without comparing anything.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from pricecurate.config import ConfigError
-from pricecurate.output.layout import CURATED, DATA_KEY, ITEMS_DONE, MANIFEST, read_manifest
+from pricecurate.output.layout import CURATED, DATA_KEY, ITEMS_DONE, MANIFEST, is_manifest, read_manifest
 from pricecurate.output.publish import finished_items, resumable
+from pricecurate.paths import local_path
 from pricecurate.spark.fs import redact, tree_difference
 
 EDGE_BYTES = 1 << 20  # hashed at each end of a file
@@ -117,6 +120,21 @@ def read_back(spark, path: str, schema: T.StructType) -> DataFrame:
 def dedup_key(fields: list[str], near, seed: int) -> dict:
     """What deduplicating curated items depends on besides the items: the fields, the near settings, the seed."""
     return {"fields": list(fields), "seed": seed, "near": near.settings() if "near" in fields else None}
+
+
+def marks_apply(where: str, fields: list[str], near, seed: int) -> bool:
+    """Whether the run at the local folder ``where`` marked duplicates with these settings and seed, so a run
+    reusing its items applies its marks and compares nothing anew; read before any session exists (to choose
+    the JVM's compiler), so False for a remote folder or one without a readable manifest."""
+    folder = local_path(where)
+    try:
+        manifest = json.loads(Path(folder, MANIFEST).read_text()) if folder else None
+    except (OSError, ValueError):
+        return False
+    if not is_manifest(manifest):
+        return False
+    known = (manifest.get("curation") or {}).get("dedup") or {}
+    return known.get("key") == dedup_key(fields, near, seed)
 
 
 def keep_duplicates(marked: DataFrame, reasons: tuple[str, ...], path: str) -> None:
