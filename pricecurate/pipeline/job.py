@@ -286,11 +286,14 @@ def _split(run: Run, balanced, available: int, curated, ranking):
     counts per category, and the cache to release; ``ranking``: the balanced items' ranking columns, on the driver."""
     with run.progress.stage("split"):
         split_plan = plan_split(available, run.config.split)
-        # Cached before the split's first pass, which fills it: the split's second pass, the leakage check and
-        # the write read the balanced items from it rather than balancing them again.
-        keyed = with_split_key(balanced, run.config.seed).persist(CACHE)
         # The probes, test and validation, are the first items in split order: the split's second pass brings them.
         probes = 0 if implied_by_dedup(curated.near) else sum(split_plan.sizes[name] for name in PROBED)
+        keyed = with_split_key(balanced, run.config.seed)
+        if ranking is None or probes or run.config.baseline:
+            # Cached before the split's first pass, which fills it: the split's passes, the leakage check, the
+            # baselines and the write read the balanced items from it rather than balancing them again. Read by
+            # the write alone, a cache would cost a pass of its own (filled in a job before the write's).
+            keyed = keyed.persist(CACHE)
         assigned = split_keyed(keyed, split_plan, probes, probe_columns(run.config.seed), ranking)
         counts = _count_assigned(assigned.counts, available)
         if split_plan.scaled:
