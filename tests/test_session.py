@@ -72,25 +72,31 @@ def test_runs_applying_the_reused_runs_near_duplicate_marks_are_short(tmp_path):
 
     from pricecurate.config import load_config
     from pricecurate.output.layout import FORMAT, FORMAT_KEY, MANIFEST
-    from pricecurate.pipeline.reuse import dedup_key
+    from pricecurate.pipeline.reuse import dedup_key, marks_apply
     from pricecurate.spark.session import short_run
 
-    big, before = "s3a://bucket/meta", tmp_path / "before"
+    before = tmp_path / "before"
     marked = load_config(None, ["dedup=title,text,near"])
     before.mkdir()
     manifest = {FORMAT_KEY: FORMAT, "curation": {"dedup": {"key": dedup_key(marked.dedup, marked.near, marked.seed)}}}
     (before / MANIFEST).write_text(json.dumps(manifest))
 
-    def reusing(*overrides: str, where: str = str(before)) -> bool:
-        return short_run(load_config(None, [f"reuse_items={where}", "dedup=title,text,near", *overrides]), big)
+    def apply(*overrides: str, where: str = str(before)) -> bool:
+        config = load_config(None, ["dedup=title,text,near", *overrides])
+        return marks_apply(where, config.dedup, config.near, config.seed)
 
-    assert reusing() and reusing(where=f"file://{before}")  # the same marks: nothing compared again
-    assert not reusing("seed=7")  # other representatives: near duplicates are found again
-    assert not reusing(f"near.threshold={marked.near.threshold / 2}")
-    assert not reusing(where="s3a://bucket/before")  # not read before the session: taken as long
-    assert not reusing(where=str(tmp_path / "absent"))
+    assert apply() and apply(where=f"file://{before}")  # the same marks: nothing compared again
+    assert not apply("seed=7")  # other representatives: near duplicates are found again
+    assert not apply(f"near.threshold={marked.near.threshold / 2}")
+    assert not apply(where="s3a://bucket/before")  # not read before the session: taken as long
+    assert not apply(where=str(tmp_path / "absent"))
     (before / MANIFEST).write_text(json.dumps(manifest)[:40])  # cut short by a kill
-    assert not reusing()
+    assert not apply()
+
+    reusing = load_config(None, [f"reuse_items={before}", "dedup=title,text,near"])
+    assert short_run(reusing, "s3a://bucket/meta", known_marks=True)
+    assert not short_run(reusing, "s3a://bucket/meta", known_marks=False)
+    assert not short_run(load_config(None, ["dedup=title,text,near"]), "s3a://bucket/meta", known_marks=True)
 
 
 def test_the_quick_compiler_reaches_the_jvm_of_a_small_run(tmp_path):

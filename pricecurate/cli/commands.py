@@ -133,10 +133,12 @@ def _session(args, config, input_uri: str | None = None):
     """
     from pyspark.sql import SparkSession
 
+    from pricecurate.pipeline.reuse import marks_apply
     from pricecurate.spark.noise import startup_noise_filtered
     from pricecurate.spark.session import build_session, short_run
 
-    quick = short_run(config, input_uri)
+    known_marks = bool(config.reuse_items) and marks_apply(config.reuse_items, config.dedup, config.near, config.seed)
+    quick = short_run(config, input_uri, known_marks)
     if SparkSession.getActiveSession() is not None:
         return build_session(args.master, config.spark, quick_compiler=quick), False
     if args.verbose:
