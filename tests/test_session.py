@@ -63,6 +63,7 @@ def test_runs_on_reused_items_without_near_duplicates_are_short(tmp_path):
     assert not short_run(load_config(None, []), big)
     assert short_run(load_config(None, ["reuse_items=/out/before", "dedup=none"]), big)
     assert short_run(load_config(None, ["reuse_items=/out/before", "dedup=title,text"]), big)
+    assert not short_run(load_config(None, ["reuse_items=/out/before", "dedup=title,text", "baseline=true"]), big)
     assert not short_run(load_config(None, ["reuse_items=/out/before", "dedup=title,text,near"]), big)
     assert short_run(load_config(None, ["dedup=title,text,near"]), str(tmp_path))  # an empty local folder is small
 
@@ -97,6 +98,8 @@ def test_runs_applying_the_reused_runs_near_duplicate_marks_are_short(tmp_path):
     assert short_run(reusing, "s3a://bucket/meta", known_marks=True)
     assert not short_run(reusing, "s3a://bucket/meta", known_marks=False)
     assert not short_run(load_config(None, ["dedup=title,text,near"]), "s3a://bucket/meta", known_marks=True)
+    with_baselines = load_config(None, [f"reuse_items={before}", "dedup=title,text,near", "baseline=true"])
+    assert not short_run(with_baselines, "s3a://bucket/meta", known_marks=True)  # MLlib's fitting is long JVM work
 
 
 def test_the_quick_compiler_reaches_the_jvm_of_a_small_run(tmp_path):

@@ -61,12 +61,13 @@ def small_local_input(input_uri: str | None) -> bool:
 
 def short_run(config, input_uri: str | None, known_marks: bool = False) -> bool:
     """Whether a run's JVM work is short enough for ``QUICK_COMPILER``: a small local input, or ``config``'s reused
-    items without near-duplicate removal (course reuse on 1M real records, alternating: 12.1-13.0 s with C1
-    against 14.3-20.1 s with C2) or with ``known_marks``: the reused run's near-duplicate marks apply (same settings
-    and seed), so nothing is compared again. Near duplicates found anew are long JVM work."""
+    items without baselines and either without near-duplicate removal (course reuse on 1M real records,
+    alternating: 12.1-13.0 s with C1 against 14.3-20.1 s with C2) or with ``known_marks``: the reused run's
+    near-duplicate marks apply (same settings and seed), so nothing is compared again. Near duplicates found anew
+    and MLlib's baselines are long JVM work."""
     if small_local_input(input_uri):
         return True
-    return bool(config.reuse_items) and ("near" not in config.dedup or known_marks)
+    return bool(config.reuse_items) and not config.baseline and ("near" not in config.dedup or known_marks)
 
 
 def build_session(master: str | None, extra: dict[str, str] | None = None, app_name: str = "pricecurate",
