@@ -136,6 +136,24 @@ def test_the_rules_workers_start_before_the_input_is_listed_and_stop_with_a_fail
                 str(tmp_path / "out"))
     assert set(tracker.getJobIdsForGroup(WARM_UP_GROUP)) == before
 
+    # Reused items whose run's manifest says the leakage check will run (the course has no near-duplicate removal):
+    # the check's workers start first thing too, and stop with the failed run.
+    import json
+
+    from pricecurate.output.layout import FORMAT, FORMAT_KEY, MANIFEST
+    from pricecurate.pipeline.reuse import dedup_key
+
+    course = load_config("conf/course.yaml", [])
+    previous = tmp_path / "previous"
+    previous.mkdir()
+    (previous / MANIFEST).write_text(json.dumps({FORMAT_KEY: FORMAT, "curation": {"dedup": {
+        "key": dedup_key(course.dedup, course.near, course.seed), "near": None}}}))
+    with pytest.raises(InputError):
+        run_job(spark, load_config("conf/course.yaml", [f"reuse_items={previous}"]), str(tmp_path / "no-such-input"),
+                str(tmp_path / "out"))
+    assert len(set(tracker.getJobIdsForGroup(WARM_UP_GROUP)) - before) == 1
+    assert not [thread for thread in threading.enumerate() if thread.name == "warm-up-workers"]
+
 
 def test_the_cycle_collector_is_paused_while_the_rules_run_and_left_as_it_was():
     import gc

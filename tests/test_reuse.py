@@ -212,13 +212,13 @@ def test_python_workers_are_warmed_for_a_reused_run_only_when_it_runs_python():
     near = load_config(None, ["dedup=title,text,near"])
     exact = load_config(None, ["dedup=title,text"])
 
-    def reused(config, star_buckets=0, seed=None):
+    def curation(config, star_buckets=0, seed=None):
         key = reuse.dedup_key(config.dedup, config.near, config.seed if seed is None else seed)
         near_found = {"star_buckets": star_buckets} if "near" in config.dedup else None
-        return reuse.Reused("out", "out/data", {"dedup": {"key": key, "near": near_found}})
+        return {"dedup": {"key": key, "near": near_found}}
 
-    assert not runs_python_on_reused(near, reused(near))  # marks reused, every bucket's pairs compared
-    assert runs_python_on_reused(near, reused(near, star_buckets=3))  # the check runs on the crowded buckets
-    assert runs_python_on_reused(near, reused(near, seed=7))  # near-duplicates signed anew
-    assert runs_python_on_reused(exact, reused(exact))  # no near-duplicate removal: the check runs
-    assert runs_python_on_reused(near, reuse.Reused("out", "out/data", {}))  # never deduplicated
+    assert not runs_python_on_reused(near, curation(near))  # marks reused, every bucket's pairs compared
+    assert runs_python_on_reused(near, curation(near, star_buckets=3))  # the check runs on the crowded buckets
+    assert runs_python_on_reused(near, curation(near, seed=7))  # near-duplicates signed anew
+    assert runs_python_on_reused(exact, curation(exact))  # no near-duplicate removal: the check runs
+    assert runs_python_on_reused(near, {})  # never deduplicated

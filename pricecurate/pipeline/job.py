@@ -86,11 +86,12 @@ def run_job(
     finally:
         if early is not None:
             end_warm_up(spark, early.warming)
-            early.tokenizer.broadcast.unpersist()
+            if early.tokenizer is not None:
+                early.tokenizer.broadcast.unpersist()
 
 
 class EarlyWorkers(NamedTuple):
-    tokenizer: Tokenizer
+    tokenizer: Tokenizer | None  # None: workers for a run on reused items (no codec built)
     warming: threading.Thread  # the warm-up job's thread (``warm_up_workers``)
     why: str  # why that engine, in words
 
@@ -101,12 +102,23 @@ def _start_rules_workers(spark: SparkSession, config: Config) -> EarlyWorkers | 
     takes about as long to plan as the rules' own: started with the items stage, its tasks ran after the rules'
     first ones, which started their workers themselves (a second on the sample run's critical path)."""
     if config.reuse_items:
-        return None
+        return _start_reused_run_workers(spark, config)
     spec = load_spec(config.tokenizer)
     tokenizer, why = _tokenizer(spark, spec, config, None)
     warming = warm_up_workers(spark, tokenizer.broadcast, spec.sha256, tokenizer.builds, tokenizer.engine,
                               spec.clean_up_spaces)
     return EarlyWorkers(tokenizer, warming, why)
+
+
+def _start_reused_run_workers(spark: SparkSession, config: Config) -> EarlyWorkers | None:
+    """For a run on a local output's items that will run Python (``runs_python_on_reused``, from that output's
+    manifest), the workers started first thing, without a codec. Started after the tokenizer stage, their warm-up
+    still held both cores when balancing's first job came: 0.9 s of waiting in the course's reuse run of 1M real
+    records."""
+    manifest = reuse.local_manifest(config.reuse_items)
+    if manifest is None or not runs_python_on_reused(config, manifest.get("curation") or {}):
+        return None
+    return EarlyWorkers(None, warm_up_workers(spark, None, "", None, build_codec=False), "")
 
 
 def _run(spark: SparkSession, config: Config, plan, output: Output, progress: Progress,
@@ -116,20 +128,21 @@ def _run(spark: SparkSession, config: Config, plan, output: Output, progress: Pr
     ``early``: the tokenizer and warm-up ``_start_rules_workers`` started, if it did."""
     _say_input(config, plan, progress)
     warming = None
+    rules_early = early is not None and early.tokenizer is not None
     with progress.stage("tokenizer"):
-        spec = early.tokenizer.spec if early else load_spec(config.tokenizer)
+        spec = early.tokenizer.spec if rules_early else load_spec(config.tokenizer)
         key = reuse.curation_key([reuse.fingerprint(output.fs, file) for file in plan.files], config.recipe,
                                  spec.sha256, config.max_record_bytes, config.max_gzip_bytes)
         reused = (reused_output(output.fs, config.reuse_items, key, config.write.rows_per_file) if config.reuse_items
                   else resumed_items(output.fs, output.uri, key, progress))
-        if early and reused is None:
+        if rules_early and reused is None:
             tokenizer, warming, why = early
         else:  # resumed items keep their run's engine; the early warm-up (if any) ends with the run
             tokenizer, why = _tokenizer(spark, spec, config, reused)
         progress.say(f"tokenizer {spec.name} sha256 {spec.sha256[:16]}; engine {why}")
     # On reused items the Python workers of the leakage check or of near-duplicate signing, when either will run,
-    # start while the driver plans the run (a second or two to start them cold).
-    if reused is not None and runs_python_on_reused(config, reused):
+    # start while the driver plans the run (a second or two to start them cold), unless they started first thing.
+    if reused is not None and runs_python_on_reused(config, reused.curation) and (early is None or rules_early):
         warming = warm_up_workers(spark, tokenizer.broadcast, spec.sha256, tokenizer.builds, tokenizer.engine,
                                   spec.clean_up_spaces, build_codec=False)
     sc = spark.sparkContext
@@ -194,10 +207,11 @@ def _say_input(config: Config, plan, progress: Progress) -> None:
         progress.warn(warning)
 
 
-def runs_python_on_reused(config: Config, reused) -> bool:
-    """Whether a run on reused items runs Python: unless the reused run's duplicate marks apply (same dedup settings
-    and seed) and imply the leakage check, it signs near-duplicates anew or runs the check."""
-    known = reused.curation.get("dedup") or {}
+def runs_python_on_reused(config: Config, curation: dict) -> bool:
+    """Whether a run on reused items (``curation``: their run's manifest section) runs Python: unless the reused
+    run's duplicate marks apply (same dedup settings and seed) and imply the leakage check, it signs near-duplicates
+    anew or runs the check."""
+    known = curation.get("dedup") or {}
     same_marks = known.get("key") == reuse.dedup_key(config.dedup, config.near, config.seed)
     return not (same_marks and implied_by_dedup(known.get("near")))
 

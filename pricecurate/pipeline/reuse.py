@@ -122,19 +122,23 @@ def dedup_key(fields: list[str], near, seed: int) -> dict:
     return {"fields": list(fields), "seed": seed, "near": near.settings() if "near" in fields else None}
 
 
-def marks_apply(where: str, fields: list[str], near, seed: int) -> bool:
-    """Whether the run at the local folder ``where`` marked duplicates with these settings and seed, so a run
-    reusing its items applies its marks and compares nothing anew; read before any session exists (to choose
-    the JVM's compiler), so False for a remote folder or one without a readable manifest."""
+def local_manifest(where: str) -> dict | None:
+    """The manifest of the output at the local folder ``where``, read without Spark (before a session exists, or
+    before the run opens the output); None for a remote folder or one without a readable manifest."""
     folder = local_path(where)
     try:
         manifest = json.loads(Path(folder, MANIFEST).read_text()) if folder else None
     except (OSError, ValueError):
-        return False
-    if not is_manifest(manifest):
-        return False
+        return None
+    return manifest if is_manifest(manifest) else None
+
+
+def marks_apply(where: str, fields: list[str], near, seed: int) -> bool:
+    """Whether the run at the local folder ``where`` (``local_manifest``) marked duplicates with these settings and
+    seed, so a run reusing its items applies its marks and compares nothing anew."""
+    manifest = local_manifest(where) or {}
     known = (manifest.get("curation") or {}).get("dedup") or {}
-    return known.get("key") == dedup_key(fields, near, seed)
+    return bool(known) and known.get("key") == dedup_key(fields, near, seed)
 
 
 def keep_duplicates(marked: DataFrame, reasons: tuple[str, ...], path: str) -> None:
