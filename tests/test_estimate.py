@@ -73,8 +73,10 @@ BENCH = {
                       "local2_default": {"items": 70.0}},
     "stage_seconds_tiny": {"local1": {"items": 10.0}, "local2": {"items": 10.0}, "local2_exact": {"items": 12.0},
                            "local2_default": {"items": 15.0}},
-    "fixed_cost_s": {"local1": 49.0, "local2": 25.0, "local2_exact": 33.0, "local2_default": 40.0},
-    "wall_s": {"local1": 140.0, "local2": 80.0, "local2_exact": 95.0, "local2_default": 110.0},
+    "fixed_cost_s": {"local1": 49.0, "local1_unpinned": 31.0, "local2": 25.0, "local2_exact": 33.0,
+                     "local2_default": 40.0},
+    "wall_s": {"local1": 140.0, "local1_unpinned": 101.0, "local2": 80.0, "local2_exact": 95.0,
+               "local2_default": 110.0},
     "kept": {"local2": 250_000, "local2_exact": 240_000, "local2_default": 236_000},
     "rules_kept": {"local2": 250_000, "local2_exact": 250_000, "local2_default": 250_000},
     "baselines": {"fit_s": 50.0, "train_items": 125_000},
@@ -116,6 +118,7 @@ def test_the_model_takes_a_bench_apart(tmp_path):
     assert model.source == "this machine's bench of 2026-12-07" and model.defaulted == ()
     assert model.items_rate_per_core == pytest.approx(1_000_000 / 60)  # the item rules' stage on one CPU
     assert model.two_core_speedup == pytest.approx(60 / 35)
+    assert model.spare_cpu_speedup == pytest.approx(91 / 70)  # local[1] beyond its tiny run, held to one CPU or not
     assert model.fixed_seconds == {"none": 25.0, "exact": 33.0, "near": 40.0}
     # Beyond the tiny run and outside the item rules' stage: 20, 22 and 15 s over 250,000 kept items.
     assert model.after_us == pytest.approx({"none": 80.0, "exact": 88.0, "near": 60.0})
@@ -148,6 +151,29 @@ def test_the_wall_time_adds_the_terms_its_config_needs():
     assert near["baselines"] == pytest.approx(250_000 * DEFAULT_TRAIN_SHARE * DEFAULT_BASELINE_US * 1e-6)
     only_near = dict(wall_time(1000, 250, 2, load_config("conf/default.yaml", ["dedup=near"]), model).terms)
     assert "near duplicates" in only_near and "exact duplicates" not in only_near
+    # CPUs no task slot uses: all but the fixed cost goes faster, by the bench's local[1] gain for each slot with one.
+    model = replace(model, spare_cpu_speedup=1.3)
+    one, spare = dict(wall_time(1_000_000, 250_000, 1, default, model).terms), {}
+    for cpus, factor in ((1, 1.3), (5, 1.3)):
+        spare = dict(wall_time(1_000_000, 250_000, 1, default, model, spare_cpus=cpus).terms)
+        assert spare["fixed"] == one["fixed"] and spare["baselines"] == one["baselines"]
+        for name in ("item rules", "exact duplicates", "near duplicates", "after the rules"):
+            assert spare[name] == pytest.approx(one[name] / factor)
+    half = dict(wall_time(1_000_000, 250_000, 2, default, model, spare_cpus=1).terms)
+    assert half["item rules"] == pytest.approx(near["item rules"] / 1.15)  # one of two slots has a CPU beside it
+    assert dict(wall_time(1_000_000, 250_000, 2, default, model, spare_cpus=0).terms) == near
+
+
+def test_spare_cpus_are_a_local_runs_only(monkeypatch):
+    import os
+
+    from pricecurate.pipeline.estimate import spare_cpus
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    assert (spare_cpus("local[1]", 1), spare_cpus("local[*]", 4), spare_cpus("local[8]", 8)) == (3, 0, 0)
+    assert spare_cpus("spark://cluster:7077", 1) == 0  # the executors are other machines
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})  # held to one CPU, as the bench's pinned run
+    assert spare_cpus("local[1]", 1) == 0
 
 
 def test_the_estimate_adds_up_and_says_what_it_assumes():
@@ -180,6 +206,10 @@ def test_the_estimate_adds_up_and_says_what_it_assumes():
     assert busy.endswith("from a test bench; the machine is busy (1-minute load 5.2 on 2 CPUs): expect longer; "
                          "other records or machines differ")
     assert describe(replace(run, load=(1.5, 2)))[-1] == lines[-1]
+    beside = estimate(InputPlan(files, [], []), heads, split, 2, config, replace(model, spare_cpu_speedup=1.5),
+                      kept_share=0.25, spare_cpus=2)
+    assert beside.seconds == pytest.approx(10 + (2400 / 2000 + 600 * 1e-3) / 1.5 + 3)
+    assert "(x2.00 on 2 cores; all but the fixed cost x1.50 with 2 CPU(s) no task uses)" in describe(beside)[-1]
 
 
 def test_a_run_samples_its_kept_share_only_when_the_kept_items_matter(monkeypatch):

@@ -49,6 +49,7 @@ class RunEstimate:
     kept_note: str  # where the kept share the wall time assumes comes from
     load: tuple[float, int] | None = None  # the 1-minute load average and the CPUs, when the estimate was made
     open_cost: int = SPARK_OPEN_COST  # what Spark counts for opening a file when it packs small files into tasks
+    spare_cpus: int = 0  # CPUs of a local run's machine that no task slot uses
 
     @property
     def seconds(self) -> float:
@@ -122,7 +123,7 @@ def read_tasks(file: InputFile, split_bytes: int) -> int:
 
 def estimate(plan: InputPlan, heads: dict[str, bytes], split_bytes: int, cores: int, config, model: BenchModel,
              kept_share: float | None = None, kept_note: str | None = None,
-             open_cost: int = SPARK_OPEN_COST) -> RunEstimate:
+             open_cost: int = SPARK_OPEN_COST, spare_cpus: int = 0) -> RunEstimate:
     """The estimate from the listing, each file's head (by name) and, if measured, the sample's kept share (else
     the bench corpus's, said in ``kept_note``)."""
     files = []
@@ -138,8 +139,8 @@ def estimate(plan: InputPlan, heads: dict[str, bytes], split_bytes: int, cores: 
     share = model.kept_share if kept_share is None else kept_share
     note = kept_note or ("sampled" if kept_share is not None else "the bench corpus's, as no line was sampled")
     return RunEstimate(files, split_bytes, cores, records, kept_share, output,
-                       wall_time(records, records * share, cores, config, model), model, dedup_family(config), note,
-                       open_cost=open_cost)
+                       wall_time(records, records * share, cores, config, model, spare_cpus), model,
+                       dedup_family(config), note, open_cost=open_cost, spare_cpus=spare_cpus)
 
 
 def kept_seconds(run: RunEstimate) -> float:
@@ -149,18 +150,30 @@ def kept_seconds(run: RunEstimate) -> float:
 
 def estimate_for_run(plan: InputPlan, heads: dict[str, bytes], split_bytes: int, cores: int, config,
                      model: BenchModel, make_codec: Callable[[], object],
-                     open_cost: int = SPARK_OPEN_COST) -> RunEstimate:
+                     open_cost: int = SPARK_OPEN_COST, spare_cpus: int = 0) -> RunEstimate:
     """The estimate a run says before its items stage (and the bench checks): the kept share is sampled from the
     heads (with ``make_codec()``, built only then) when the kept items' seconds at the bench corpus's share reach
     ``SAMPLE_WORTH_SECONDS``; below that it is the bench corpus's."""
     first = estimate(plan, heads, split_bytes, cores, config, model,
                      kept_note=f"the bench corpus's; not sampled, under {SAMPLE_WORTH_SECONDS:g} s at stake",
-                     open_cost=open_cost)
+                     open_cost=open_cost, spare_cpus=spare_cpus)
     if kept_seconds(first) >= SAMPLE_WORTH_SECONDS:
         share = sampled_kept_share(plan, heads, make_codec(), config.recipe)
         first = first if share is None else estimate(plan, heads, split_bytes, cores, config, model, share,
-                                                     open_cost=open_cost)
+                                                     open_cost=open_cost, spare_cpus=spare_cpus)
     return replace(first, load=machine_load())
+
+
+def spare_cpus(master: str, cores: int) -> int:
+    """The CPUs this process may run on that no task slot uses, for a local master (a cluster's executors are other
+    machines). A run held to fewer CPUs (``taskset``) counts only those."""
+    if not master.startswith("local"):
+        return 0
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity on this system
+        usable = os.cpu_count() or 1
+    return max(0, usable - cores)
 
 
 def machine_load() -> tuple[float, int] | None:
@@ -172,6 +185,7 @@ def machine_load() -> tuple[float, int] | None:
 
 
 FIGURE_NAMES = {"items_rate_per_core": "items rate", "two_core_speedup": "2-core speedup", "kept_share": "kept share",
+                "spare_cpu_speedup": "spare-CPU speedup",
                 "fixed_seconds": "fixed cost", "after_us": "cost after the rules", "dedup_us": "dedup cost",
                 "baseline_us": "baselines' cost", "train_share": "train share"}
 
@@ -181,6 +195,7 @@ def figures_used(run: RunEstimate) -> set[str]:
     terms = dict(run.wall.terms)
     used = {"items_rate_per_core", "two_core_speedup", f"fixed_seconds.{run.family}", f"after_us.{run.family}"}
     used |= {"kept_share"} if run.kept_share is None else set()
+    used |= {"spare_cpu_speedup"} if run.spare_cpus else set()
     used |= {f"dedup_us.{kind}" for kind in ("exact", "near") if f"{kind} duplicates" in terms}
     return used | ({"baseline_us", "train_share"} if "baselines" in terms else set())
 
@@ -191,6 +206,9 @@ def assumptions(run: RunEstimate) -> str:
     terms = dict(run.wall.terms)
     scaling = (f"x{model.speedup(cores):.2f} on {cores} cores" + (", extrapolated from 2" if cores > 2 else "")
                if cores > 1 else "on 1 core")
+    spare = model.spare_cpu_factor(cores, run.spare_cpus)
+    if spare > 1:
+        scaling += f"; all but the fixed cost x{spare:.2f} with {run.spare_cpus} CPU(s) no task uses"
     per_kept = [f"{model.after_us[run.family]:,.0f} µs each after the rules"]
     per_kept += [f"+{model.dedup_us[kind]:,.0f} µs {kind} duplicates" for kind in ("exact", "near")
                  if f"{kind} duplicates" in terms]
@@ -256,7 +274,7 @@ def plan_run(spark, config, input_uri: str) -> list[str]:
     engine, why = choose_engine(spec.json, config.tokenizer_engine)
     share = sampled_kept_share(plan, heads, build_codec(spec.json, engine, spec.clean_up_spaces), config.recipe)
     run = replace(estimate(plan, heads, split_bytes, cores, config, bench_rates(cache_dir()), share,
-                           open_cost=open_cost),
+                           open_cost=open_cost, spare_cpus=spare_cpus(spark.sparkContext.master, cores)),
                   load=machine_load())
     lines = [f"plan for {redact(input_uri)}: recipe {config.recipe.label}, tokenizer {spec.name} ({why})"]
     lines += [f"warning: {warning}" for warning in recipe.warnings(config.recipe)]

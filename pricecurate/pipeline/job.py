@@ -24,7 +24,7 @@ from pricecurate.pipeline.balance import apply_balance, plan_balance, plan_balan
 from pricecurate.pipeline.bench_model import bench_rates
 from pricecurate.pipeline.context import Counters, Run, Tokenizer
 from pricecurate.pipeline.driver_order import DRIVER_ITEMS
-from pricecurate.pipeline.estimate import describe, estimate_for_run, read_heads
+from pricecurate.pipeline.estimate import describe, estimate_for_run, read_heads, spare_cpus
 from pricecurate.pipeline.items import curate
 from pricecurate.pipeline.leakage import PROBED, find_leaks, implied_by_dedup, no_leaks, probe_columns
 from pricecurate.pipeline.live import SparkStatus, Totals
@@ -244,7 +244,8 @@ def _say_estimate(run: Run):
         bench_rates(cache_dir()),
         # Built only when the kept share matters; the driver has checked the engine already.
         lambda: build_codec(spec.json, engine, spec.clean_up_spaces, verified=True),
-        open_cost=parse_bytes(run.spark.conf.get("spark.sql.files.openCostInBytes")))
+        open_cost=parse_bytes(run.spark.conf.get("spark.sql.files.openCostInBytes")),
+        spare_cpus=spare_cpus(run.spark.sparkContext.master, run.cores))
     for line in describe(planned, per_file=False):
         run.progress.say(line)
     return planned
