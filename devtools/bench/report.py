@@ -114,7 +114,7 @@ def estimate_check(result: dict, big: dict[str, JobRun], input_dir: Path, make_c
     before its items stage, without the report) gives from this bench's figures, against the measured wall."""
     from pricecurate.config import load_config
     from pricecurate.pipeline.bench_model import model_from_bench
-    from pricecurate.pipeline.estimate import estimate_for_run
+    from pricecurate.pipeline.estimate import estimate_for_run, spare_cpus
     from pricecurate.pipeline.job import RUN_SAMPLE_BYTES
     from pricecurate.pipeline.read import chosen_split_bytes, discover
     from pricecurate.spark.fs import LocalFiles
@@ -131,7 +131,9 @@ def estimate_check(result: dict, big: dict[str, JobRun], input_dir: Path, make_c
         config = load_config(setup.config, ["categories=all", "baseline=false", *setup.overrides])  # as run_job
         cores = int(setup.master.removeprefix("local[").removesuffix("]"))
         split = chosen_split_bytes(plan.files, cores, SPARK_SPLIT_DEFAULTS, config.spark)
-        seconds = estimate_for_run(plan, heads, split, cores, config, model, make_codec).wall.without_report
+        spare = 0 if setup.one_core else spare_cpus(setup.master, cores)  # a pinned run's affinity has none
+        seconds = estimate_for_run(plan, heads, split, cores, config, model, make_codec,
+                                   spare_cpus=spare).wall.without_report
         checks[name] = {"estimate_s": round(seconds, 1), "wall_s": round(run.wall, 1),
                         "error": round(seconds / run.wall - 1, 3)}
     return checks
