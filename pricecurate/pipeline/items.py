@@ -92,7 +92,8 @@ def _deduplicate(run: Run, curated: Curated, reused: reuse.Reused | None) -> Non
     known = reused.curation.get("dedup") if reused else None
     if not config.dedup:
         dropped = []
-    elif known and known["key"] == key and output.fs.exists(reused.path(DUPLICATES)):
+    elif (reused and reuse.same_marks(reused.curation, config.dedup, config.near, config.seed)
+          and output.fs.exists(reused.path(DUPLICATES))):
         reuse.verify(output.fs, reused.path(DUPLICATES), reused.curation.get("files", {}).get(DUPLICATES))
         output.fs.copy(reused.path(DUPLICATES), output.path(DUPLICATES))
         marks = sum(count for *_, count in known["dropped"])

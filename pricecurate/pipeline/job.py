@@ -211,9 +211,8 @@ def runs_python_on_reused(config: Config, curation: dict) -> bool:
     """Whether a run on reused items (``curation``: their run's manifest section) runs Python: unless the reused
     run's duplicate marks apply (same dedup settings and seed) and imply the leakage check, it signs near-duplicates
     anew or runs the check."""
-    known = curation.get("dedup") or {}
-    same_marks = known.get("key") == reuse.dedup_key(config.dedup, config.near, config.seed)
-    return not (same_marks and implied_by_dedup(known.get("near")))
+    same = reuse.same_marks(curation, config.dedup, config.near, config.seed)
+    return not (same and implied_by_dedup((curation.get("dedup") or {}).get("near")))
 
 
 def _tokenizer(spark: SparkSession, spec, config: Config, reused) -> tuple[Tokenizer, str]:

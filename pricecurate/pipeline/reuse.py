@@ -133,12 +133,16 @@ def local_manifest(where: str) -> dict | None:
     return manifest if is_manifest(manifest) else None
 
 
-def marks_apply(where: str, fields: list[str], near, seed: int) -> bool:
-    """Whether the run at the local folder ``where`` (``local_manifest``) marked duplicates with these settings and
-    seed, so a run reusing its items applies its marks and compares nothing anew."""
-    manifest = local_manifest(where) or {}
-    known = (manifest.get("curation") or {}).get("dedup") or {}
+def same_marks(curation: dict | None, fields: list[str], near, seed: int) -> bool:
+    """Whether a run's curation section (its manifest's) holds duplicate marks made with these dedup settings and
+    seed: a run reusing its items applies them and compares nothing anew."""
+    known = (curation or {}).get("dedup") or {}
     return bool(known) and known.get("key") == dedup_key(fields, near, seed)
+
+
+def marks_apply(where: str, fields: list[str], near, seed: int) -> bool:
+    """``same_marks`` for the run at the local folder ``where`` (``local_manifest``)."""
+    return same_marks((local_manifest(where) or {}).get("curation"), fields, near, seed)
 
 
 def keep_duplicates(marked: DataFrame, reasons: tuple[str, ...], path: str) -> None:
