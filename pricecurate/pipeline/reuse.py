@@ -26,6 +26,7 @@ from pyspark.sql import types as T
 from pricecurate.config import ConfigError
 from pricecurate.output.layout import CURATED, DATA_KEY, ITEMS_DONE, MANIFEST, is_manifest, read_manifest
 from pricecurate.output.publish import finished_items, resumable
+from pricecurate.output.write import without_dictionary
 from pricecurate.paths import local_path
 from pricecurate.spark.fs import redact, tree_difference
 
@@ -105,7 +106,8 @@ def verify(fs, path: str, recorded: dict[str, int] | None) -> None:
 
 def keep(outcomes: DataFrame, path: str) -> None:
     """Write the kept and quarantined rows (dropped lines are tallies, which the manifest holds)."""
-    outcomes.filter(F.col("status") != "dropped").drop("lines").write.parquet(path)
+    without_dictionary(outcomes.filter(F.col("status") != "dropped").drop("lines").write,
+                       "prompt", "title", "raw").parquet(path)
 
 
 def read_back(spark, path: str, schema: T.StructType) -> DataFrame:
