@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import sys
+
 import numpy as np
 import pytest
 
@@ -9,6 +12,7 @@ from devtools.near_quality import planted_records
 from pricecurate import config as near_settings
 from pricecurate.pipeline.dedup import minhash as mh
 from pricecurate.rules.recipe import make_prompt
+from tests.conftest import SHARED, in_ci, shared_available
 
 TEXTS = [
     "Acme Steel Hammer 16 oz\nForged head, fibreglass handle, anti-vibration grip for framing work.",
@@ -110,3 +114,66 @@ def test_band_keys_equal_exactly_where_a_band_agrees():
     assert [keys[0, b] == keys[1, b] for b in range(3)] == [True, False, True]
     with pytest.raises(ValueError, match="need 16 values"):
         mh.band_keys(sigs, 4, 4)
+
+
+TRICKY = [
+    "Caf\u00e9\u00a0CR\u00c8ME, br\u00fbl\u00e9e!\tTwo\u2009cups\u3000of \u0130stanbul tea",
+    "one\x1ctwo\x1fthree\x0bfour\rfive\nsix", "", "   ", "!!! ...", "a",
+    "\u03a3\u039f\u03a3 \u039f\u0394\u039f\u03a3\u03a3",
+    "x\x85y\u2028z\u205fw", "\U0001F600 EMOJI\u00a0Test", "K\u212a\u0130\u1e9e", "x" * 5000, "one two",
+]
+
+
+def _native_kernel():
+    """The C kernel; a CI machine has a compiler, so there a missing kernel is a failure, not a skip."""
+    if mh._signing is None:
+        if in_ci():
+            pytest.fail("the MinHash C kernel was not built (setup.py); CI machines have a C compiler", pytrace=False)
+        pytest.skip("the MinHash C kernel is not built here (no C compiler at install)")
+    return mh._signing
+
+
+def _record_texts(limit: int = 4000) -> list[str]:
+    """Titles with descriptions and features of the shared records (all scripts and edge cases), or none."""
+    if not shared_available():
+        return []
+    texts = []
+    for path in sorted((SHARED / "data").glob("*/*.jsonl")):
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines()[:limit]:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                parts = [record.get("title"), *(record.get("description") or []), *(record.get("features") or [])]
+                texts.append("\n".join(str(part) for part in parts))
+    return texts
+
+
+@pytest.mark.parametrize("ngram,num_perm,seed", [(3, 128, 42), (2, 64, 7), (5, 256, 1), (1, 32, 3)])
+def test_the_c_kernel_signs_as_the_numpy_path_does(ngram, num_perm, seed):
+    """Same values, bit for bit, on planted near-duplicates, edge texts and the shared real records, across
+    batch blocks (more texts than one block)."""
+    _native_kernel()
+    texts = TRICKY + [" ".join(r["description"]) for r in planted_records(bases=4)] + _record_texts()
+    texts = texts * (1 + mh._BLOCK_ITEMS // len(texts))
+    native = mh.signatures(texts, ngram, num_perm, seed)
+    assert (native == mh.signatures(texts, ngram, num_perm, seed, native=False)).all()
+
+
+def test_the_c_kernel_refuses_arrays_that_do_not_fit():
+    kernel = _native_kernel()
+    data, starts = mh._batch_bytes(["one two three"])
+    a, b = mh.permutations(1, 8)
+    with pytest.raises(ValueError, match="do not fit"):
+        kernel.signatures(data, starts, 3, a, b, np.empty((1, 4), np.uint32))
+    with pytest.raises(ValueError, match="ngram"):
+        kernel.signatures(data, starts, 0, a, b, np.empty((1, 8), np.uint32))
+
+
+def test_unicode_spaces_are_every_non_ascii_character_str_split_splits_at():
+    spaces = "".join(c for c in map(chr, range(128, sys.maxunicode + 1)) if c.isspace())
+    assert mh._UNICODE_SPACE.sub("", spaces) == ""
+    assert len(mh._UNICODE_SPACE.findall(spaces)) == len(spaces)
+    assert not mh._UNICODE_SPACE.search("".join(c for c in map(chr, range(sys.maxunicode + 1))
+                                                if not c.isspace() and not 0xD800 <= ord(c) <= 0xDFFF))
