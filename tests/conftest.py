@@ -32,6 +32,16 @@ def require_shared() -> None:
     pytest.skip(f"shared reference data not found at {SHARED}")
 
 
+def require_kernel(kernel, name: str):
+    """An optional C kernel (setup.py), or a skip where it was not built; a CI machine has a C compiler, so there
+    a missing kernel is a failure."""
+    if kernel is None:
+        if in_ci():
+            pytest.fail(f"the C kernel {name} was not built (setup.py); CI machines have a C compiler", pytrace=False)
+        pytest.skip(f"the C kernel {name} is not built here (no C compiler at install)")
+    return kernel
+
+
 @pytest.fixture
 def shared():
     require_shared()

@@ -104,3 +104,22 @@ class SocketSampler(threading.Thread):
         self.join()
         self._sample()
         return self.seen
+
+
+def shared_records(limit: int) -> list[dict]:
+    """The JSON objects among the first ``limit`` lines of every shared data file (real, converted and edge
+    records), or none where ../shared is absent."""
+    from tests.conftest import SHARED, shared_available
+
+    if not shared_available():
+        return []
+    records = []
+    for path in sorted((SHARED / "data").glob("*/*.jsonl")):
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines()[:limit]:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+    return records

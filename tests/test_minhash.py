@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import numpy as np
@@ -12,7 +11,8 @@ from devtools.near_quality import planted_records
 from pricecurate import config as near_settings
 from pricecurate.pipeline.dedup import minhash as mh
 from pricecurate.rules.recipe import make_prompt
-from tests.conftest import SHARED, in_ci, shared_available
+from tests.conftest import require_kernel
+from tests.helpers import shared_records
 
 TEXTS = [
     "Acme Steel Hammer 16 oz\nForged head, fibreglass handle, anti-vibration grip for framing work.",
@@ -125,29 +125,14 @@ TRICKY = [
 
 
 def _native_kernel():
-    """The C kernel; a CI machine has a compiler, so there a missing kernel is a failure, not a skip."""
-    if mh._signing is None:
-        if in_ci():
-            pytest.fail("the MinHash C kernel was not built (setup.py); CI machines have a C compiler", pytrace=False)
-        pytest.skip("the MinHash C kernel is not built here (no C compiler at install)")
-    return mh._signing
+    return require_kernel(mh._native_signatures, "_signing")
 
 
 def _record_texts(limit: int = 4000) -> list[str]:
     """Titles with descriptions and features of the shared records (all scripts and edge cases), or none."""
-    if not shared_available():
-        return []
-    texts = []
-    for path in sorted((SHARED / "data").glob("*/*.jsonl")):
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines()[:limit]:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict):
-                parts = [record.get("title"), *(record.get("description") or []), *(record.get("features") or [])]
-                texts.append("\n".join(str(part) for part in parts))
-    return texts
+    return ["\n".join(str(part) for part in [record.get("title"), *(record.get("description") or []),
+                                             *(record.get("features") or [])])
+            for record in shared_records(limit)]
 
 
 @pytest.mark.parametrize("ngram,num_perm,seed", [(3, 128, 42), (2, 64, 7), (5, 256, 1), (1, 32, 3)])
@@ -166,9 +151,9 @@ def test_the_c_kernel_refuses_arrays_that_do_not_fit():
     data, starts = mh._batch_bytes(["one two three"])
     a, b = mh.permutations(1, 8)
     with pytest.raises(ValueError, match="do not fit"):
-        kernel.signatures(data, starts, 3, a, b, np.empty((1, 4), np.uint32))
+        kernel(data, starts, 3, a, b, np.empty((1, 4), np.uint32))
     with pytest.raises(ValueError, match="ngram"):
-        kernel.signatures(data, starts, 0, a, b, np.empty((1, 8), np.uint32))
+        kernel(data, starts, 0, a, b, np.empty((1, 8), np.uint32))
 
 
 def test_unicode_spaces_are_every_non_ascii_character_str_split_splits_at():

@@ -8,6 +8,8 @@ import pytest
 
 from pricecurate.rules import recipe
 from pricecurate.rules.recipe import Candidate, Drop
+from tests.conftest import require_kernel
+from tests.helpers import shared_records
 
 
 @pytest.mark.parametrize(
@@ -90,6 +92,34 @@ def test_scrub_is_the_rule_as_stated_on_ascii_and_other_texts():
         pieces = ascii_pieces + (other_pieces if round_ % 3 == 0 else [])
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 40)))
         assert recipe.scrub(text) == _scrub_as_stated(text), repr(text)
+
+
+def test_the_c_scrub_is_the_python_scrub_on_every_shared_record_and_generated_text():
+    """The C kernel (``_scrub.c``) returns what ``scrub_in_python`` returns: the titles and contents of the shared
+    records (as ``prepare`` gives them, in every script), and generated texts of every whitespace character,
+    separators, junk, commas, letters and digits of several scripts, and a lone surrogate."""
+    import random
+
+    kernel = require_kernel(recipe._native_scrub, "_scrub")
+    texts = [text for record in shared_records(10_000) if isinstance(record.get("title"), str)
+             for text in (record["title"], _contents(record)) if text is not None]
+    assert sum(not text.isascii() for text in texts) > 100
+    rng = random.Random(4)
+    alphabet = [chr(code) for code in range(0x3100) if chr(code).isspace()] + list(':[]"{}【】,,,.-/0123456789') + [
+        "a", "B7", "x86", "abcdefg", "é", "日", "２", "٣", "²", "Ⅻ", "ß", "İ", "\U0001f600", "\ud800"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(20_000)]
+    for text in texts:
+        assert kernel(text) == recipe.scrub_in_python(text), repr(text)
+    with pytest.raises(TypeError, match="str"):
+        kernel(b"bytes")
+
+
+def _contents(record: dict) -> str | None:
+    try:
+        return recipe.assemble_contents(record.get("description") or [], record.get("features") or [],
+                                        recipe.presented_details(record))[: recipe.CEILING_CHARS]
+    except TypeError:  # a record of the wrong shape (the edge set): the rules quarantine it before this
+        return None
 
 
 def test_clean_up_skips_only_texts_it_would_not_change():

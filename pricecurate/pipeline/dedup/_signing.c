@@ -82,6 +82,7 @@ PER_CPU static void min_hash(const uint64_t *restrict shingles, Py_ssize_t total
 }
 
 static PyObject *signatures(PyObject *self, PyObject *args) {
+    (void)self;
     Py_buffer data, starts, a, b, out;
     Py_ssize_t ngram;
     if (!PyArg_ParseTuple(args, "y*y*ny*y*w*", &data, &starts, &ngram, &a, &b, &out)) return NULL;

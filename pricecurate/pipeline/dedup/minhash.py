@@ -23,9 +23,9 @@ import numpy as np
 from pricecurate.rules.recipe import COURSE_2024, Recipe
 
 try:  # the C kernel (setup.py builds it when a compiler is there): words, shingles and minimums in one pass
-    from pricecurate.pipeline.dedup import _signing
+    from pricecurate.pipeline.dedup._signing import signatures as _native_signatures
 except ImportError:
-    _signing = None
+    _native_signatures = None
 
 # Words are what is left between whitespace once ASCII punctuation is blanked out: a third of a
 # regular expression's time, the same words as \w+ on nearly every text.
@@ -182,8 +182,8 @@ def signatures(texts: list[str], ngram: int, num_perm: int, seed: int, native: b
     out = np.empty((len(texts), num_perm), np.uint32)
     for start in range(0, len(texts), _BLOCK_ITEMS):
         block = texts[start: start + _BLOCK_ITEMS]
-        if native and _signing is not None:
-            _signing.signatures(*_batch_bytes(block), ngram, a, b, out[start: start + len(block)])
+        if native and _native_signatures is not None:
+            _native_signatures(*_batch_bytes(block), ngram, a, b, out[start: start + len(block)])
         else:
             out[start: start + len(block)] = _min_hashes(shingle_hashes(block, ngram), a, b)
     return out
