@@ -46,6 +46,13 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 "$VENV/bin/python" -m pip install --quiet -e ".[test]"
+# setup.py's C kernels are optional: without a compiler pip skips them and the same results come from Python.
+if "$VENV/bin/python" -c 'import pricecurate.rules._scrub, pricecurate.pipeline.dedup._signing' 2>/dev/null; then
+  echo "setup: C kernels built (the rules' scrub, MinHash signing)"
+else
+  echo "setup: warning: the C kernels were not built (no C compiler?); the same results come from their Python" \
+       "paths, more slowly. Install gcc (e.g. 'apt-get install gcc') and run this again to build them."
+fi
 # Java's class data sharing for Spark's classes: every local session then starts seconds sooner (the tests too).
 echo "setup: building the JVM class archive (pricecurate prepare, about two minutes)"
 "$VENV/bin/pricecurate" prepare \
