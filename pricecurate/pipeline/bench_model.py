@@ -16,21 +16,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # The model's figures until this machine has run scripts/bench.py: the README's bench (docs/performance.md,
-# 1,006,508 synthetic records at a84525a, JVM class archive mapped), taken apart as ``model_from_bench`` does.
-# The course run at local[2] added 50.2 s over its tiny run: 36.6 s in the item rules' stage (so 27,500
-# records/s at local[2], over 1.83 = 15,000 per core) and 13.6 s after it, over 244,899 kept items.
-DEFAULT_ITEMS_RATE_PER_CORE = 15_000.0
-DEFAULT_TWO_CORE_SPEEDUP = 1.83  # local[2] over local[1] held to one CPU
+# 1,006,508 synthetic records at 719eec3, with the C kernels, JVM class archive mapped), taken apart as
+# ``model_from_bench`` does. The course run at local[2] added 32.4 s over its tiny run: 23.3 s in the item rules'
+# stage (so 43,000 records/s at local[2], over 1.97 = 21,900 per core) and 9.0 s after it, over 244,899 kept items.
+DEFAULT_ITEMS_RATE_PER_CORE = 21_900.0
+DEFAULT_TWO_CORE_SPEEDUP = 1.97  # local[2] over local[1] held to one CPU
 # local[1] with a second CPU free (the JVM reads and writes while the Python worker applies the rules) over local[1]
-# held to one CPU, beyond the tiny run: (82.2 - 14.2) / (63.0 - 10.0) s in the bench at 095b1a6.
-DEFAULT_SPARE_CPU_SPEEDUP = 1.28
-DEFAULT_FIXED_SECONDS = {"none": 12.4, "exact": 16.7, "near": 17.1}  # the 680-record runs at local[2], by dedup
+# held to one CPU, beyond the tiny run: (78.8 - 16.6) / (55.5 - 10.5) s.
+DEFAULT_SPARE_CPU_SPEEDUP = 1.38
+DEFAULT_FIXED_SECONDS = {"none": 11.3, "exact": 11.7, "near": 12.3}  # the 680-record runs at local[2], by dedup
 # Per kept item, the stages after the item rules, at local[2], by dedup (near implies the leakage check).
-DEFAULT_AFTER_US = {"none": 55.0, "exact": 49.0, "near": 33.0}
+DEFAULT_AFTER_US = {"none": 37.0, "exact": 41.0, "near": 25.0}
 # Per kept item, at local[2]: what exact dedup adds to the item rules' stage over course.yaml, and near over exact.
-DEFAULT_DEDUP_US = {"exact": 38.0, "near": 20.0}
+DEFAULT_DEDUP_US = {"exact": 25.0, "near": 18.0}
 DEFAULT_KEPT_SHARE = 0.243  # of the bench's synthetic records
-DEFAULT_BASELINE_US = 444.0  # fitting and scoring per train item: 51.6 s for 116,267 train items
+DEFAULT_BASELINE_US = 356.0  # fitting and scoring per train item: 41.4 s for 116,267 train items
 DEFAULT_TRAIN_SHARE = 0.47  # train items per kept item with default.yaml's balancing, on the bench's records
 DEFAULT_REPORT_SECONDS = 1.5  # the report after the bundled sample's run (1.2-1.55 s); the bench runs without it
 BENCH_TINY_RECORDS = 680  # the bench's tiny input (20 records per category), for results that do not say
