@@ -297,7 +297,7 @@ def assemble_contents(
 
 def scrub(text: str) -> str:
     """Rule 4: collapse junk characters, tidy commas, drop long words that contain digits (by the C kernel
-    ``_scrub.c`` when it is built: the same text, under a quarter of the time on real records)."""
+    ``_scrub.c`` when it is built: the same text, under a third of the time on real records)."""
     return (_native_scrub or scrub_in_python)(text)
 
 
